@@ -1,0 +1,176 @@
+use crate::app::location;
+use crate::cli::progress::TermProgress;
+use crate::cli::{exit, format, Ctx};
+use crate::kloset::lock;
+use crate::kloset::ops::backup::{self, BackupOptions, ExcludeFn};
+use anyhow::{bail, Context, Result};
+use std::path::PathBuf;
+use std::sync::Arc;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Tags for the snapshot (a,b)
+    #[arg(long, value_delimiter = ',')]
+    tag: Vec<String>,
+    /// Snapshot name
+    #[arg(long)]
+    name: Option<String>,
+    /// Leave out paths matching a glob (repeatable)
+    #[arg(long)]
+    exclude: Vec<String>,
+    /// Read exclude globs from a file, one per line
+    #[arg(long)]
+    excludes: Vec<PathBuf>,
+    /// Leave out paths matching a gitignore pattern (repeatable)
+    #[arg(long)]
+    ignore: Vec<String>,
+    /// Read gitignore patterns from a file
+    #[arg(long)]
+    ignore_file: Vec<PathBuf>,
+    /// Print nothing but errors and the summary
+    #[arg(long)]
+    quiet: bool,
+    /// Print nothing but errors
+    #[arg(long)]
+    silent: bool,
+    /// Check the snapshot after the backup
+    #[arg(long)]
+    check: bool,
+    /// Parallel file readers
+    #[arg(long)]
+    concurrency: Option<usize>,
+    /// Read every file, even those unchanged since the last snapshot
+    #[arg(long)]
+    no_parent: bool,
+    #[arg(long, hide = true)]
+    no_progress: bool,
+    #[arg(long, hide = true)]
+    no_xattr: bool,
+    #[arg(long, hide = true)]
+    category: Option<String>,
+    #[arg(long, hide = true)]
+    environment: Option<String>,
+    #[arg(long, hide = true)]
+    perimeter: Option<String>,
+    #[arg(long, hide = true)]
+    job: Option<String>,
+    #[arg(long, hide = true)]
+    packfiles: Option<String>,
+    #[arg(short = 'o', hide = true)]
+    options: Vec<String>,
+    /// What to back up: a path (default: the current directory)
+    sources: Vec<String>,
+}
+
+fn exclusions(root: &[u8], a: &Args) -> Result<Option<ExcludeFn>> {
+    let root_path = PathBuf::from(String::from_utf8_lossy(root).into_owned());
+    let mut b = ignore::gitignore::GitignoreBuilder::new(&root_path);
+    let mut lines: Vec<String> = a.exclude.iter().chain(&a.ignore).cloned().collect();
+    for f in a.excludes.iter().chain(&a.ignore_file) {
+        let text = std::fs::read_to_string(f)
+            .with_context(|| format!("cannot read the pattern file {}", f.display()))?;
+        lines.extend(text.lines().map(str::to_string));
+    }
+    if lines.is_empty() {
+        return Ok(None);
+    }
+    let root_str = root_path.display().to_string();
+    for l in lines {
+        // An absolute path inside the backup root is anchored at the root.
+        let pat = match l.strip_prefix(&root_str) {
+            Some(rest) if l.starts_with('/') && (rest.is_empty() || rest.starts_with('/')) => {
+                rest.to_string()
+            }
+            _ => l.clone(),
+        };
+        b.add_line(None, &pat)
+            .with_context(|| format!("invalid exclude pattern {l:?}"))?;
+    }
+    let gi = b.build().context("invalid exclude patterns")?;
+    Ok(Some(Arc::new(move |path: &[u8], is_dir: bool| {
+        use std::os::unix::ffi::OsStrExt;
+        let p = std::path::Path::new(std::ffi::OsStr::from_bytes(path));
+        gi.matched(p, is_dir).is_ignore()
+    })))
+}
+
+pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
+    if a.sources.len() > 1 {
+        bail!("multi-source backup not supported yet: run one backup per source");
+    }
+    let src = a.sources.first().cloned().unwrap_or_else(|| ".".into());
+    let repo = ctx.open()?;
+    let importer = location::open_importer(&src)?;
+    let _lock = lock::lock(repo.store.clone(), false)?;
+    let mut tags = a.tag.clone();
+    if tags.is_empty() {
+        if let Ok(t) = std::env::var("PLAKAR_TAGS") {
+            tags = t
+                .split(',')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
+        }
+    }
+    let opts = BackupOptions {
+        name: a.name.clone().unwrap_or_default(),
+        tags,
+        hostname: crate::kloset::hostname(),
+        username: uzers::get_current_username()
+            .map(|u| u.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        command_line: ctx.command_line(),
+        exclude: exclusions(&importer.root(), &a)?,
+        no_parent: a.no_parent,
+        concurrency: a.concurrency.unwrap_or(ctx.g.concurrency),
+        uploaders: 0,
+    };
+    let quiet = a.quiet || ctx.g.quiet;
+    let silent = a.silent || ctx.g.silent;
+    let progress = TermProgress::new("backup", "backup".into(), quiet || a.no_progress, silent);
+    let res = backup::backup(&repo, importer.as_ref(), &opts, &progress);
+    progress.finish();
+    let h = res?;
+    let s = &h.summary;
+    if ctx.g.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "snapshot_id": h.id.to_hex(), "files": s.files, "directories": s.directories, "size": s.size,
+                "errors": s.errors, "bytes_stored": s.bytes_stored, "duration_ms": h.duration_ms,
+            })
+        );
+    } else if !silent {
+        let errs = if s.errors == 0 {
+            "without errors".to_string()
+        } else {
+            format!("with {} errors", s.errors)
+        };
+        println!(
+            "{}: backup completed {errs} in {} (in: {}, out: {})",
+            h.id.short(),
+            format::duration_ms(h.duration_ms),
+            format::ibytes(s.size),
+            format::ibytes(s.bytes_stored)
+        );
+    }
+    if a.check {
+        let r = crate::kloset::ops::check::check(
+            &ctx.open()?,
+            &[(h.id, None)],
+            false,
+            &crate::kloset::progress::NoProgress,
+        );
+        if r.iter().any(|c| !c.ok()) {
+            return Err(exit::coded(
+                exit::DATA,
+                format!("check failed for snapshot {}", h.id.short()),
+            ));
+        }
+    }
+    Ok(if s.errors > 0 {
+        exit::PARTIAL
+    } else {
+        exit::OK
+    })
+}

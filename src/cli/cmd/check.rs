@@ -1,0 +1,78 @@
+use crate::cli::cmd::filters::FilterArgs;
+use crate::cli::progress::TermProgress;
+use crate::cli::{exit, snapref, Ctx};
+use crate::kloset::ops::check;
+use anyhow::Result;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Only check that every blob is indexed and its packfile exists
+    #[arg(long)]
+    fast: bool,
+    #[arg(long, hide = true)]
+    no_verify: bool,
+    #[arg(long)]
+    quiet: bool,
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    filters: FilterArgs,
+    /// SNAPSHOT[:PATH]... (default: every snapshot)
+    snapshots: Vec<String>,
+}
+
+pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
+    let repo = ctx.open()?;
+    let mut targets = Vec::new();
+    if a.snapshots.is_empty() {
+        for h in a.filters.filter()?.apply(repo.headers()?) {
+            targets.push((h.id, None));
+        }
+    } else {
+        for r in &a.snapshots {
+            let (prefix, _) = snapref::split(r);
+            if prefix.is_some_and(|p| !p.bytes().all(|b| b.is_ascii_hexdigit())) {
+                return Err(exit::coded(
+                    exit::USAGE,
+                    format!("invalid snapshot prefix: {r}"),
+                ));
+            }
+            let (h, path) = snapref::resolve(&repo, r)?;
+            targets.push((h.id, path));
+        }
+    }
+    let quiet = a.quiet || ctx.g.quiet;
+    let progress = TermProgress::new("check", "check".into(), quiet, ctx.g.silent);
+    let results = check::check(&repo, &targets, a.fast, &progress);
+    progress.finish();
+    let failed = results.iter().filter(|r| !r.ok()).count();
+    if a.json || ctx.g.json {
+        let v: Vec<_> = results
+            .iter()
+            .map(|r| serde_json::json!({"snapshot": r.id.to_hex(), "path": r.path, "ok": r.ok(),
+                "errors": r.errors.iter().map(|(p, e)| serde_json::json!({"path": p, "error": e})).collect::<Vec<_>>()}))
+            .collect();
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        for r in &results {
+            for (p, e) in &r.errors {
+                eprintln!("{}: KO ✘ {p}: {e}", r.id.short());
+            }
+            if !ctx.g.silent {
+                let how = if r.ok() {
+                    "without errors".to_string()
+                } else {
+                    format!("with {} errors", r.errors.len())
+                };
+                println!("{}: check completed {how}", r.id.short());
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(exit::coded(
+            exit::DATA,
+            format!("check failed for {failed} snapshot(s)"),
+        ));
+    }
+    Ok(0)
+}

@@ -1,0 +1,63 @@
+//! One file per command; each mirrors an operation in `kloset/ops`.
+
+mod backup;
+mod cat;
+mod check;
+mod create;
+mod diff;
+mod filters;
+mod info;
+mod locate;
+mod ls;
+mod maintenance;
+mod restore;
+mod rm;
+mod version;
+
+use super::Ctx;
+use anyhow::Result;
+
+#[derive(clap::Subcommand)]
+pub enum Command {
+    /// Create a store
+    Create(create::Args),
+    /// Back up a directory into a new snapshot
+    Backup(backup::Args),
+    /// List snapshots, or the files of one
+    Ls(ls::Args),
+    /// Restore a snapshot or part of it
+    Restore(restore::Args),
+    /// Verify snapshots
+    Check(check::Args),
+    /// Print files from a snapshot
+    Cat(cat::Args),
+    /// Show store or snapshot details
+    Info(info::Args),
+    /// Remove snapshots
+    Rm(rm::Args),
+    /// Compare snapshots or files
+    Diff(diff::Args),
+    /// Find files in snapshots
+    Locate(locate::Args),
+    /// Drop unreferenced data and compact packfiles
+    Maintenance(maintenance::Args),
+    /// Print the version and connectors
+    Version,
+}
+
+pub fn dispatch(ctx: &Ctx, cmd: Command) -> Result<i32> {
+    match cmd {
+        Command::Create(a) => create::run(ctx, a),
+        Command::Backup(a) => backup::run(ctx, a),
+        Command::Ls(a) => ls::run(ctx, a),
+        Command::Restore(a) => restore::run(ctx, a),
+        Command::Check(a) => check::run(ctx, a),
+        Command::Cat(a) => cat::run(ctx, a),
+        Command::Info(a) => info::run(ctx, a),
+        Command::Rm(a) => rm::run(ctx, a),
+        Command::Diff(a) => diff::run(ctx, a),
+        Command::Locate(a) => locate::run(ctx, a),
+        Command::Maintenance(a) => maintenance::run(ctx, a),
+        Command::Version => version::run(),
+    }
+}

@@ -1,0 +1,93 @@
+use crate::app::location;
+use crate::cli::cmd::filters::FilterArgs;
+use crate::cli::progress::TermProgress;
+use crate::cli::{exit, format, snapref, Ctx};
+use crate::kloset::importer::FileKind;
+use crate::kloset::ops::restore;
+use crate::kloset::Error;
+use anyhow::Result;
+use std::time::Instant;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Where to restore (default: ./plakar-<time>)
+    #[arg(long)]
+    to: Option<String>,
+    /// Do not restore modes and ownership
+    #[arg(long)]
+    skip_permissions: bool,
+    #[arg(long)]
+    quiet: bool,
+    #[arg(long)]
+    silent: bool,
+    #[arg(long, hide = true)]
+    concurrency: Option<usize>,
+    #[arg(long, hide = true)]
+    rebase: bool,
+    #[arg(short = 'o', hide = true)]
+    options: Vec<String>,
+    #[command(flatten)]
+    filters: FilterArgs,
+    /// SNAPSHOT[:PATH] (default: the latest snapshot)
+    snapshot: Option<String>,
+}
+
+pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
+    let repo = ctx.open()?;
+    let (h, path) = match a.snapshot.as_deref() {
+        Some(r) => snapref::resolve(&repo, r)?,
+        None => {
+            let mut hs = a.filters.filter()?.apply(repo.headers()?);
+            let h = hs
+                .pop()
+                .ok_or_else(|| Error::BadReference("no snapshots found".into()))?;
+            (h, None)
+        }
+    };
+    let to =
+        a.to.clone()
+            .unwrap_or_else(|| format!("plakar-{}", chrono::Local::now().format("%Y%m%d%H%M%S")));
+    let exp = location::open_exporter(&to, !a.skip_permissions)?;
+    let (entry, dest) = match &path {
+        None => (repo.lookup(&h, h.source.directory.as_bytes())?, Vec::new()),
+        Some(p) => {
+            let e = repo.lookup(&h, p)?;
+            let contents_only = p.ends_with(b"/") && e.kind() == FileKind::Dir;
+            let base = crate::kloset::tree::components(p)
+                .last()
+                .map(|c| c.to_vec())
+                .unwrap_or_default();
+            (e, if contents_only { Vec::new() } else { base })
+        }
+    };
+    let quiet = a.quiet || ctx.g.quiet;
+    let silent = a.silent || ctx.g.silent;
+    let progress = TermProgress::new("restore", h.id.short(), quiet, silent);
+    let started = Instant::now();
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(
+            a.concurrency
+                .filter(|&c| c > 0)
+                .unwrap_or_else(crate::kloset::ops::backup::default_threads),
+        )
+        .build()?;
+    let report = pool.install(|| restore::restore(&repo, &entry, &dest, exp.as_ref(), &progress));
+    progress.finish();
+    let report = report?;
+    let errs = report.errors.len();
+    if !silent {
+        let how = if errs == 0 {
+            "without errors".to_string()
+        } else {
+            format!("with {errs} errors")
+        };
+        println!(
+            "{}: restore completed {how} in {} ({} files, {})",
+            h.id.short(),
+            format::duration_ms(started.elapsed().as_millis() as u64),
+            report.files,
+            format::ibytes(report.bytes)
+        );
+    }
+    Ok(if errs > 0 { exit::PARTIAL } else { exit::OK })
+}

@@ -1,0 +1,141 @@
+//! Backs up a local directory tree. Children are described with lstat (symlinks are not
+//! followed); the root itself is followed, so `backup ./link-to-dir` backs up the directory.
+
+use crate::kloset::importer::{DirEntry, FileInfo, FileKind, Importer};
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::fs::{self, Metadata};
+use std::io::{self, Read};
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::MetadataExt;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Mutex;
+
+pub struct FsImporter {
+    root: PathBuf,
+    names: Mutex<(HashMap<u32, Option<String>>, HashMap<u32, Option<String>>)>,
+}
+
+/// Makes a path absolute and removes `.` and `..` without touching the filesystem.
+pub fn absolute(p: &Path) -> io::Result<PathBuf> {
+    let abs = std::path::absolute(p)?;
+    let mut out = PathBuf::from("/");
+    for c in abs.components() {
+        match c {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::Normal(n) => out.push(n),
+            _ => {}
+        }
+    }
+    Ok(out)
+}
+
+impl FsImporter {
+    pub fn new(root: &Path) -> io::Result<Self> {
+        Ok(Self {
+            root: absolute(root)?,
+            names: Mutex::new((HashMap::new(), HashMap::new())),
+        })
+    }
+
+    fn info(&self, m: &Metadata, path: &Path) -> io::Result<FileInfo> {
+        let ft = m.file_type();
+        let kind = if ft.is_file() {
+            FileKind::File
+        } else if ft.is_dir() {
+            FileKind::Dir
+        } else if ft.is_symlink() {
+            FileKind::Symlink
+        } else {
+            FileKind::Special
+        };
+        let target = if kind == FileKind::Symlink {
+            fs::read_link(path)?.as_os_str().as_bytes().to_vec()
+        } else {
+            vec![]
+        };
+        let (user, group) = self.owner_names(m.uid(), m.gid());
+        Ok(FileInfo {
+            kind: Some(kind),
+            mode: m.mode(),
+            size: if kind == FileKind::File { m.len() } else { 0 },
+            mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            dev: m.dev(),
+            ino: m.ino(),
+            nlink: m.nlink(),
+            uid: m.uid(),
+            gid: m.gid(),
+            user,
+            group,
+            target,
+            extra: vec![],
+        })
+    }
+
+    fn owner_names(&self, uid: u32, gid: u32) -> (Option<String>, Option<String>) {
+        let mut n = self.names.lock().expect("lock");
+        let u =
+            n.0.entry(uid)
+                .or_insert_with(|| {
+                    uzers::get_user_by_uid(uid).map(|u| u.name().to_string_lossy().into_owned())
+                })
+                .clone();
+        let g =
+            n.1.entry(gid)
+                .or_insert_with(|| {
+                    uzers::get_group_by_gid(gid).map(|g| g.name().to_string_lossy().into_owned())
+                })
+                .clone();
+        (u, g)
+    }
+}
+
+fn os(path: &[u8]) -> &Path {
+    Path::new(OsStr::from_bytes(path))
+}
+
+impl Importer for FsImporter {
+    fn kind(&self) -> &str {
+        "fs"
+    }
+
+    fn origin(&self) -> String {
+        crate::kloset::hostname()
+    }
+
+    fn root(&self) -> Vec<u8> {
+        self.root.as_os_str().as_bytes().to_vec()
+    }
+
+    fn stat(&self, path: &[u8]) -> io::Result<FileInfo> {
+        let p = os(path);
+        let m = if p == self.root {
+            fs::metadata(p)?
+        } else {
+            fs::symlink_metadata(p)?
+        };
+        self.info(&m, p)
+    }
+
+    fn read_dir(&self, path: &[u8]) -> io::Result<Vec<DirEntry>> {
+        let mut out = Vec::new();
+        for ent in fs::read_dir(os(path))? {
+            let ent = ent?;
+            let p = ent.path();
+            let info = fs::symlink_metadata(&p)
+                .and_then(|m| self.info(&m, &p))
+                .map_err(|e| e.to_string());
+            out.push(DirEntry {
+                name: ent.file_name().as_bytes().to_vec(),
+                info,
+            });
+        }
+        Ok(out)
+    }
+
+    fn open(&self, path: &[u8]) -> io::Result<Box<dyn Read + Send>> {
+        Ok(Box::new(fs::File::open(os(path))?))
+    }
+}

@@ -1,0 +1,8 @@
+//! The local filesystem: store, importer and exporter.
+mod exporter;
+mod importer;
+mod store;
+
+pub use exporter::FsExporter;
+pub use importer::{absolute, FsImporter};
+pub use store::{write_atomic, FsStore};

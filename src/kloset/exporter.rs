@@ -1,0 +1,17 @@
+//! The `Exporter` trait: a restore target. Paths are relative to the target, `/`-separated,
+//! and already checked to hold no `..` or empty components. Directories get their metadata
+//! after their children, so their mtimes stick.
+
+use crate::kloset::importer::FileInfo;
+use std::io::{self, Read};
+
+pub trait Exporter: Send + Sync {
+    fn create_dir(&self, path: &[u8]) -> io::Result<()>;
+    /// Writes a whole file; the target sees the complete file or none of it.
+    fn store_file(&self, path: &[u8], data: &mut dyn Read, size: u64) -> io::Result<()>;
+    fn symlink(&self, path: &[u8], target: &[u8]) -> io::Result<()>;
+    /// Makes `path` another name for the already restored `existing`.
+    fn hardlink(&self, path: &[u8], existing: &[u8]) -> io::Result<()>;
+    fn set_metadata(&self, path: &[u8], info: &FileInfo) -> io::Result<()>;
+    fn finish(&self) -> io::Result<()>;
+}

@@ -1,0 +1,78 @@
+//! The `Importer` trait: a backup source. Paths are absolute byte strings with `/`
+//! separators, so names that are not UTF-8 (and S3 keys) pass through unchanged.
+//!
+//! Sources are walked directory by directory (`read_dir`) rather than as one flat stream:
+//! that lets the engine build each directory's tree node as soon as its children are done,
+//! reuse the previous snapshot's node for the same directory, and spread directories over
+//! threads without a global sort (docs/adr/0001-importer-read-dir.md).
+
+use serde::{Deserialize, Serialize};
+use std::io::{self, Read};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum FileKind {
+    File,
+    Dir,
+    Symlink,
+    /// Devices, fifos, sockets: recorded, not read.
+    Special,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct FileInfo {
+    pub kind: Option<FileKind>,
+    /// Full st_mode bits, file type included.
+    pub mode: u32,
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub dev: u64,
+    pub ino: u64,
+    pub nlink: u64,
+    pub uid: u32,
+    pub gid: u32,
+    pub user: Option<String>,
+    pub group: Option<String>,
+    #[serde(with = "serde_bytes", default, skip_serializing_if = "Vec::is_empty")]
+    pub target: Vec<u8>,
+    /// Source-specific attributes (S3: etag, content type), as key/value pairs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub extra: Vec<(String, String)>,
+}
+
+impl FileInfo {
+    pub fn kind(&self) -> FileKind {
+        self.kind.unwrap_or(FileKind::Special)
+    }
+}
+
+/// One child of a directory: its name and what we learned of it.
+#[derive(Debug)]
+pub struct DirEntry {
+    pub name: Vec<u8>,
+    pub info: Result<FileInfo, String>,
+}
+
+pub trait Importer: Send + Sync {
+    /// Short connector name: "fs", "s3"...
+    fn kind(&self) -> &str;
+    /// Where the data comes from: a hostname, or host/bucket.
+    fn origin(&self) -> String;
+    /// The absolute path that was asked for, as stored in the snapshot.
+    fn root(&self) -> Vec<u8>;
+    fn stat(&self, path: &[u8]) -> io::Result<FileInfo>;
+    /// The children of a directory, in any order.
+    fn read_dir(&self, path: &[u8]) -> io::Result<Vec<DirEntry>>;
+    fn open(&self, path: &[u8]) -> io::Result<Box<dyn Read + Send>>;
+}
+
+/// Joins a directory path and a child name.
+pub fn join(dir: &[u8], name: &[u8]) -> Vec<u8> {
+    let mut p = Vec::with_capacity(dir.len() + name.len() + 1);
+    p.extend_from_slice(dir);
+    if !p.ends_with(b"/") {
+        p.push(b'/');
+    }
+    p.extend_from_slice(name);
+    p
+}

@@ -1,0 +1,107 @@
+//! Store locks. Backups take shared locks, maintenance an exclusive one. A lock is a lease:
+//! it names its holder and the time it was last refreshed, and one not refreshed for
+//! `LEASE` is ignored, so a killed process never blocks a store for long.
+
+use crate::kloset::error::{Error, Result};
+use crate::kloset::id::BlobId;
+use crate::kloset::store::{Resource, Store};
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+pub const LEASE: Duration = Duration::from_secs(600);
+const REFRESH: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LockInfo {
+    pub version: u32,
+    pub hostname: String,
+    pub pid: u32,
+    /// Unix seconds of the last refresh.
+    pub time: i64,
+    pub exclusive: bool,
+}
+
+pub struct LockGuard {
+    store: Arc<dyn Store>,
+    id: [u8; 32],
+    stop: Arc<AtomicBool>,
+    refresher: Option<JoinHandle<()>>,
+}
+
+fn body(exclusive: bool) -> Vec<u8> {
+    let info = LockInfo {
+        version: 1,
+        hostname: crate::kloset::hostname(),
+        pid: std::process::id(),
+        time: chrono::Utc::now().timestamp(),
+        exclusive,
+    };
+    serde_json::to_vec(&info).expect("lock serializes")
+}
+
+/// Takes a lock, or fails naming who holds the conflicting one.
+pub fn lock(store: Arc<dyn Store>, exclusive: bool) -> Result<LockGuard> {
+    let id = BlobId::random().0;
+    store.put(Resource::Lock, &id, &body(exclusive))?;
+    let now = chrono::Utc::now().timestamp();
+    for other in store.list(Resource::Lock)? {
+        if other == id {
+            continue;
+        }
+        let Ok(b) = store.get(Resource::Lock, &other, None) else {
+            continue;
+        };
+        let Ok(info) = serde_json::from_slice::<LockInfo>(&b) else {
+            continue;
+        };
+        let live = now - info.time < LEASE.as_secs() as i64;
+        if live && (exclusive || info.exclusive) {
+            let _ = store.delete(Resource::Lock, &id);
+            let what = if info.exclusive {
+                "maintenance"
+            } else {
+                "a backup"
+            };
+            return Err(Error::Locked(format!(
+                "the store is locked by {what} on {} (pid {}); try again when it is done (a lock left by a killed process expires after {} minutes)",
+                info.hostname,
+                info.pid,
+                LEASE.as_secs() / 60
+            )));
+        }
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let refresher = {
+        let (store, stop) = (store.clone(), stop.clone());
+        std::thread::spawn(move || {
+            let mut waited = Duration::ZERO;
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(200));
+                waited += Duration::from_millis(200);
+                if waited >= REFRESH {
+                    waited = Duration::ZERO;
+                    let _ = store.put(Resource::Lock, &id, &body(exclusive));
+                }
+            }
+        })
+    };
+    Ok(LockGuard {
+        store,
+        id,
+        stop,
+        refresher: Some(refresher),
+    })
+}
+
+impl Drop for LockGuard {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.refresher.take() {
+            let _ = t.join();
+        }
+        let _ = self.store.delete(Resource::Lock, &self.id);
+    }
+}

@@ -1,0 +1,38 @@
+//! The Kloset engine: repository format, chunking, encryption, packfiles, states, snapshots
+//! and the operations on them. It knows the `Store`, `Importer` and `Exporter` traits and
+//! nothing of the CLI, config files or concrete backends.
+
+pub mod blob;
+pub mod config;
+pub mod crypto;
+pub mod error;
+pub mod exporter;
+pub mod id;
+pub mod importer;
+pub mod index;
+pub mod lock;
+pub mod ops;
+pub mod packer;
+pub mod packfile;
+pub mod progress;
+pub mod reader;
+pub mod repo;
+pub mod snapshot;
+pub mod state;
+pub mod store;
+pub mod tree;
+pub mod walk;
+
+pub use error::{Error, ErrorKind, Result};
+pub use id::{BlobId, PackId, SnapshotId, StateId};
+pub use repo::Repository;
+
+/// This machine's name, recorded in snapshots and locks.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "localhost".into())
+}

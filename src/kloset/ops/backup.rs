@@ -1,0 +1,405 @@
+//! Backup: walk the importer directory by directory on a thread pool, chunk and pack new
+//! content, reuse the parent snapshot's chunks for unchanged files, then write the
+//! snapshot header and, last, the state that makes it visible.
+
+use crate::kloset::blob::BlobType;
+use crate::kloset::error::{Error, Result};
+use crate::kloset::id::{BlobId, SnapshotId};
+use crate::kloset::importer::{join, DirEntry, FileInfo, FileKind, Importer};
+use crate::kloset::packer::Packer;
+use crate::kloset::progress::Progress;
+use crate::kloset::repo::Repository;
+use crate::kloset::snapshot::{Header, Source, Summary};
+use crate::kloset::state::State;
+use crate::kloset::tree::{Entry, Tree};
+use rayon::prelude::*;
+use std::io::Read;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+/// Decides whether a path is left out: (absolute path, is a directory) -> excluded.
+pub type ExcludeFn = Arc<dyn Fn(&[u8], bool) -> bool + Send + Sync>;
+
+#[derive(Default, Clone)]
+pub struct BackupOptions {
+    pub name: String,
+    pub tags: Vec<String>,
+    pub hostname: String,
+    pub username: String,
+    pub command_line: String,
+    pub exclude: Option<ExcludeFn>,
+    /// Read every file again even when the parent snapshot has it unchanged.
+    pub no_parent: bool,
+    /// Worker threads for reading and chunking; 0 picks from the core count.
+    pub concurrency: usize,
+    pub uploaders: usize,
+}
+
+const MAX_ERRORS_KEPT: usize = 1000;
+
+#[derive(Default)]
+struct Counters {
+    files: AtomicU64,
+    dirs: AtomicU64,
+    symlinks: AtomicU64,
+    others: AtomicU64,
+    size: AtomicU64,
+    errors: AtomicU64,
+    files_read: AtomicU64,
+}
+
+struct Run<'a> {
+    repo: &'a Repository,
+    imp: &'a dyn Importer,
+    opts: &'a BackupOptions,
+    progress: &'a dyn Progress,
+    packer: Packer<'a>,
+    counters: Counters,
+    errors: Mutex<Vec<(String, String)>>,
+}
+
+pub fn backup(
+    repo: &Repository,
+    imp: &dyn Importer,
+    opts: &BackupOptions,
+    progress: &dyn Progress,
+) -> Result<Header> {
+    let started = Instant::now();
+    let timestamp_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    let root = imp.root();
+    let root_str = String::from_utf8_lossy(&root).into_owned();
+    let root_info = imp.stat(&root).map_err(|e| {
+        Error::SourceMissing(format!(
+            "cannot back up {root_str}: {e} (check the path and that you can read it)"
+        ))
+    })?;
+    let source = Source {
+        kind: imp.kind().to_string(),
+        origin: imp.origin(),
+        directory: root_str.clone(),
+    };
+    let parent = find_parent(repo, &source)?;
+    let threads = if opts.concurrency > 0 {
+        opts.concurrency
+    } else {
+        default_threads()
+    };
+    let uploaders = if opts.uploaders > 0 {
+        opts.uploaders
+    } else {
+        2
+    };
+    let run = Run {
+        repo,
+        imp,
+        opts,
+        progress,
+        packer: Packer::new(
+            repo.store.clone(),
+            repo.keys.clone(),
+            &repo.index,
+            repo.compression_level(),
+            repo.config.packfile_max_size,
+            uploaders,
+        ),
+        counters: Counters::default(),
+        errors: Mutex::new(Vec::new()),
+    };
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Other(format!("cannot start worker threads: {e}")))?;
+    let name = root
+        .rsplit(|&b| b == b'/')
+        .find(|c| !c.is_empty())
+        .unwrap_or(b"/")
+        .to_vec();
+    let prev = parent.as_ref().and_then(|h| repo.lookup(h, &root).ok());
+    let entry = pool.install(|| run.entry(&root, name, Ok(root_info), prev.as_ref()))?;
+    let root_tree = run.wrap_in_ancestors(&root, entry)?;
+
+    let c = &run.counters;
+    let mut header = Header {
+        version: 1,
+        id: SnapshotId::random(),
+        timestamp_ns,
+        duration_ms: 0,
+        name: if opts.name.is_empty() {
+            "default".into()
+        } else {
+            opts.name.clone()
+        },
+        tags: opts.tags.clone(),
+        hostname: opts.hostname.clone(),
+        username: opts.username.clone(),
+        command_line: opts.command_line.clone(),
+        source,
+        root: root_tree,
+        summary: Summary {
+            files: c.files.load(Ordering::Relaxed),
+            directories: c.dirs.load(Ordering::Relaxed),
+            symlinks: c.symlinks.load(Ordering::Relaxed),
+            others: c.others.load(Ordering::Relaxed),
+            size: c.size.load(Ordering::Relaxed),
+            errors: c.errors.load(Ordering::Relaxed),
+            files_read: c.files_read.load(Ordering::Relaxed),
+            chunks_new: 0,
+            bytes_stored: 0,
+        },
+        errors: std::mem::take(&mut *run.errors.lock().expect("lock")),
+    };
+    header.summary.chunks_new = run.packer.new_blobs.load(Ordering::Relaxed);
+    header.duration_ms = started.elapsed().as_millis() as u64;
+    let stored = run.packer.stored_bytes.clone();
+    run.packer
+        .add(BlobType::Snapshot, header.id.as_blob(), &header.encode())?;
+    let blobs = run.packer.finish()?;
+    header.summary.bytes_stored = stored.load(Ordering::Relaxed);
+    // The state is the commit point: until it exists, nothing of this backup is visible.
+    repo.write_state(&State {
+        created: chrono::Utc::now().timestamp(),
+        blobs,
+        deleted: vec![],
+    })?;
+    Ok(header)
+}
+
+pub fn default_threads() -> usize {
+    // Reading is often I/O bound: one extra thread keeps the cores busy while one waits.
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2)
+        + 1
+}
+
+/// The latest snapshot of the same source, whose unchanged files need not be read again.
+fn find_parent(repo: &Repository, source: &Source) -> Result<Option<Header>> {
+    let hs = repo.headers()?;
+    Ok(hs.into_iter().rev().find(|h| &h.source == source))
+}
+
+impl Run<'_> {
+    fn record_error(&self, path: &[u8], msg: &str) {
+        self.counters.errors.fetch_add(1, Ordering::Relaxed);
+        self.progress.error(path, msg);
+        let mut e = self.errors.lock().expect("lock");
+        if e.len() < MAX_ERRORS_KEPT {
+            e.push((String::from_utf8_lossy(path).into_owned(), msg.to_string()));
+        }
+    }
+
+    /// Builds the tree entry for one path; errors on the path itself are recorded in it.
+    fn entry(
+        &self,
+        path: &[u8],
+        name: Vec<u8>,
+        info: std::result::Result<FileInfo, String>,
+        prev: Option<&Entry>,
+    ) -> Result<Entry> {
+        let info = match info {
+            Ok(i) => i,
+            Err(msg) => {
+                self.record_error(path, &msg);
+                return Ok(Entry {
+                    name,
+                    info: FileInfo::default(),
+                    chunks: vec![],
+                    subtree: None,
+                    error: Some(msg),
+                });
+            }
+        };
+        let mut e = Entry {
+            name,
+            info,
+            chunks: vec![],
+            subtree: None,
+            error: None,
+        };
+        match e.info.kind() {
+            FileKind::Dir => {
+                self.counters.dirs.fetch_add(1, Ordering::Relaxed);
+                let prev_tree = prev
+                    .and_then(|p| p.subtree)
+                    .and_then(|id| self.repo.tree(&id).ok());
+                match self.dir(path, prev_tree.as_ref()) {
+                    Ok(id) => e.subtree = Some(id),
+                    Err(DirError::Fatal(err)) => return Err(err),
+                    Err(DirError::Read(msg)) => {
+                        self.record_error(path, &msg);
+                        e.subtree = Some(self.store_tree(&Tree::default())?);
+                        e.error = Some(msg);
+                    }
+                }
+            }
+            FileKind::File => {
+                self.counters.files.fetch_add(1, Ordering::Relaxed);
+                if let Some(p) = prev.filter(|p| self.unchanged(p, &e.info)) {
+                    e.chunks = p.chunks.clone();
+                    e.info.size = p.info.size;
+                } else {
+                    self.counters.files_read.fetch_add(1, Ordering::Relaxed);
+                    match self.file(path) {
+                        Ok((chunks, size)) => {
+                            e.chunks = chunks;
+                            e.info.size = size;
+                        }
+                        Err(FileError::Fatal(err)) => return Err(err),
+                        Err(FileError::Read(msg)) => {
+                            self.record_error(path, &msg);
+                            e.error = Some(msg);
+                        }
+                    }
+                }
+                self.counters.size.fetch_add(e.info.size, Ordering::Relaxed);
+            }
+            FileKind::Symlink => {
+                self.counters.symlinks.fetch_add(1, Ordering::Relaxed);
+            }
+            FileKind::Special => {
+                self.counters.others.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.progress.item(path, e.info.size);
+        Ok(e)
+    }
+
+    fn unchanged(&self, prev: &Entry, cur: &FileInfo) -> bool {
+        !self.opts.no_parent
+            && prev.error.is_none()
+            && prev.kind() == FileKind::File
+            && prev.info.size == cur.size
+            && prev.info.mtime_ns == cur.mtime_ns
+            && prev.info.ino == cur.ino
+            && prev.info.mode == cur.mode
+            && prev.chunks.iter().all(|c| self.repo.index.contains(c))
+    }
+
+    fn dir(&self, path: &[u8], prev: Option<&Tree>) -> std::result::Result<BlobId, DirError> {
+        let mut children: Vec<DirEntry> = self
+            .imp
+            .read_dir(path)
+            .map_err(|e| DirError::Read(e.to_string()))?;
+        children.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(ex) = &self.opts.exclude {
+            children.retain(|c| {
+                let is_dir = matches!(&c.info, Ok(i) if i.kind() == FileKind::Dir);
+                !ex(&join(path, &c.name), is_dir)
+            });
+        }
+        let entries: Vec<Entry> = children
+            .into_par_iter()
+            .map(|c| {
+                let p = join(path, &c.name);
+                let prev_entry = prev.and_then(|t| t.find(&c.name));
+                self.entry(&p, c.name, c.info, prev_entry)
+            })
+            .collect::<Result<_>>()
+            .map_err(DirError::Fatal)?;
+        self.store_tree(&Tree {
+            version: 1,
+            entries,
+        })
+        .map_err(DirError::Fatal)
+    }
+
+    fn file(&self, path: &[u8]) -> std::result::Result<(Vec<BlobId>, u64), FileError> {
+        let read_err = |e: std::io::Error| FileError::Read(e.to_string());
+        let mut reader = self.imp.open(path).map_err(read_err)?;
+        let ch = &self.repo.config.chunking;
+        let mut chunks = Vec::new();
+        let mut total = 0u64;
+        // Small files are read whole: the streaming chunker allocates max_size up front.
+        let mut buf = Vec::new();
+        let n = (&mut reader)
+            .take(ch.max_size as u64 + 1)
+            .read_to_end(&mut buf)
+            .map_err(read_err)?;
+        if n <= ch.max_size as usize {
+            for c in fastcdc::v2020::FastCDC::new(&buf, ch.min_size, ch.avg_size, ch.max_size) {
+                let data = &buf[c.offset..c.offset + c.length];
+                chunks.push(self.chunk(data)?);
+                total += data.len() as u64;
+            }
+            return Ok((chunks, total));
+        }
+        let stream = fastcdc::v2020::StreamCDC::new(
+            std::io::Cursor::new(buf).chain(reader),
+            ch.min_size,
+            ch.avg_size,
+            ch.max_size,
+        );
+        for c in stream {
+            let c = c.map_err(|e| FileError::Read(std::io::Error::from(e).to_string()))?;
+            chunks.push(self.chunk(&c.data)?);
+            total += c.data.len() as u64;
+        }
+        Ok((chunks, total))
+    }
+
+    fn chunk(&self, data: &[u8]) -> std::result::Result<BlobId, FileError> {
+        let id = self.packer.keys().mac(data);
+        self.packer
+            .add(BlobType::Chunk, id, data)
+            .map_err(FileError::Fatal)?;
+        self.progress.bytes(data.len() as u64);
+        Ok(id)
+    }
+
+    fn store_tree(&self, t: &Tree) -> Result<BlobId> {
+        let bytes = t.encode();
+        let id = self.packer.keys().mac(&bytes);
+        self.packer.add(BlobType::Tree, id, &bytes)?;
+        Ok(id)
+    }
+
+    /// Wraps the backed-up entry in one tree per ancestor directory, up to "/".
+    fn wrap_in_ancestors(&self, root: &[u8], entry: Entry) -> Result<BlobId> {
+        let comps: Vec<&[u8]> = crate::kloset::tree::components(root).collect();
+        if comps.is_empty() {
+            // The backup is of "/" itself: its tree is the root.
+            return entry
+                .subtree
+                .ok_or_else(|| Error::Other("root is not a directory".into()));
+        }
+        let mut child = entry;
+        for depth in (0..comps.len()).rev() {
+            let t = self.store_tree(&Tree {
+                version: 1,
+                entries: vec![child],
+            })?;
+            if depth == 0 {
+                return Ok(t);
+            }
+            let mut path = Vec::new();
+            for c in &comps[..depth] {
+                path.push(b'/');
+                path.extend_from_slice(c);
+            }
+            let info = self.imp.stat(&path).unwrap_or(FileInfo {
+                kind: Some(FileKind::Dir),
+                mode: 0o040755,
+                ..Default::default()
+            });
+            child = Entry {
+                name: comps[depth - 1].to_vec(),
+                info,
+                chunks: vec![],
+                subtree: Some(t),
+                error: None,
+            };
+        }
+        unreachable!("the loop returns at depth 0")
+    }
+}
+
+enum DirError {
+    Read(String),
+    Fatal(Error),
+}
+
+enum FileError {
+    Read(String),
+    Fatal(Error),
+}

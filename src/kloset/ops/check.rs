@@ -1,0 +1,143 @@
+//! Check: read back every blob a snapshot reaches. Full checks authenticate and verify
+//! each chunk; `fast` only checks that each blob is indexed and its packfile exists. A
+//! chunk shared by many files or snapshots is verified once.
+
+use crate::kloset::blob::BlobType;
+use crate::kloset::id::{BlobId, PackId, SnapshotId};
+use crate::kloset::importer::{join, FileKind};
+use crate::kloset::progress::Progress;
+use crate::kloset::repo::Repository;
+use crate::kloset::snapshot::Header;
+use crate::kloset::store::Resource;
+use crate::kloset::tree::Entry;
+use rayon::prelude::*;
+use std::collections::{HashMap, HashSet};
+use std::sync::Mutex;
+
+#[derive(Debug, Clone)]
+pub struct SnapshotCheck {
+    pub id: SnapshotId,
+    pub path: String,
+    /// (path, what is wrong)
+    pub errors: Vec<(String, String)>,
+}
+
+impl SnapshotCheck {
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+struct Checker<'a> {
+    repo: &'a Repository,
+    fast: bool,
+    packs: Option<HashSet<PackId>>,
+    verified: Mutex<HashMap<BlobId, Option<String>>>,
+    progress: &'a dyn Progress,
+}
+
+pub fn check(
+    repo: &Repository,
+    targets: &[(SnapshotId, Option<Vec<u8>>)],
+    fast: bool,
+    progress: &dyn Progress,
+) -> Vec<SnapshotCheck> {
+    let packs = fast.then(|| {
+        repo.store
+            .list(Resource::Packfile)
+            .map(|l| l.into_iter().map(PackId).collect::<HashSet<_>>())
+            .unwrap_or_default()
+    });
+    let c = Checker {
+        repo,
+        fast,
+        packs,
+        verified: Mutex::new(HashMap::new()),
+        progress,
+    };
+    targets
+        .iter()
+        .map(|(id, path)| c.snapshot(*id, path.as_deref()))
+        .collect()
+}
+
+impl Checker<'_> {
+    fn snapshot(&self, id: SnapshotId, path: Option<&[u8]>) -> SnapshotCheck {
+        let shown = path
+            .map(|p| String::from_utf8_lossy(p).into_owned())
+            .unwrap_or_else(|| "/".into());
+        let mut out = SnapshotCheck {
+            id,
+            path: shown.clone(),
+            errors: vec![],
+        };
+        let header: Header = match self.repo.header(&id) {
+            Ok(h) => h,
+            Err(e) => {
+                out.errors
+                    .push(("/".into(), format!("snapshot header: {e}")));
+                return out;
+            }
+        };
+        let p = path.map(|p| p.to_vec()).unwrap_or_else(|| b"/".to_vec());
+        match self.repo.lookup(&header, &p) {
+            Ok(entry) => {
+                let errors = Mutex::new(Vec::new());
+                self.entry(&entry, &p, &errors);
+                out.errors = errors.into_inner().expect("lock");
+                out.errors.sort();
+            }
+            Err(e) => out.errors.push((shown, e.to_string())),
+        }
+        out
+    }
+
+    fn entry(&self, e: &Entry, path: &[u8], errors: &Mutex<Vec<(String, String)>>) {
+        let fail = |msg: String| {
+            errors
+                .lock()
+                .expect("lock")
+                .push((String::from_utf8_lossy(path).into_owned(), msg))
+        };
+        match e.kind() {
+            FileKind::Dir => {
+                let Some(sub) = e.subtree else { return };
+                if let Some(msg) = self.verify(BlobType::Tree, &sub) {
+                    return fail(msg);
+                }
+                match self.repo.tree(&sub) {
+                    Ok(t) => t
+                        .entries
+                        .par_iter()
+                        .for_each(|c| self.entry(c, &join(path, &c.name), errors)),
+                    Err(err) => fail(err.to_string()),
+                }
+            }
+            FileKind::File => {
+                for c in &e.chunks {
+                    if let Some(msg) = self.verify(BlobType::Chunk, c) {
+                        return fail(msg);
+                    }
+                }
+                self.progress.item(path, e.info.size);
+            }
+            _ => {}
+        }
+    }
+
+    /// Verifies a blob once; returns what is wrong with it, if anything.
+    fn verify(&self, kind: BlobType, id: &BlobId) -> Option<String> {
+        if let Some(r) = self.verified.lock().expect("lock").get(id) {
+            return r.clone();
+        }
+        let r = match (&self.packs, self.repo.locate(id)) {
+            (_, Err(e)) => Some(e.to_string()),
+            (Some(packs), Ok(loc)) => (!packs.contains(&loc.pack))
+                .then(|| format!("packfile {} is missing", loc.pack.short())),
+            (None, Ok(_)) => self.repo.get_blob(kind, id).err().map(|e| e.to_string()),
+        };
+        let _ = self.fast;
+        self.verified.lock().expect("lock").insert(*id, r.clone());
+        r
+    }
+}

@@ -1,0 +1,10 @@
+//! One file per operation.
+pub mod backup;
+pub mod check;
+pub mod diff;
+pub mod filter;
+pub mod info;
+pub mod locate;
+pub mod maintenance;
+pub mod restore;
+pub mod rm;

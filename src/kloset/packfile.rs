@@ -1,0 +1,137 @@
+//! Packfiles: many encoded blobs, then a sealed index of (type, id, offset, length), then a
+//! fixed footer. Written once, never modified. The index lets a store be re-indexed from
+//! packfiles alone; day-to-day reads use the locations recorded in states.
+
+use crate::kloset::blob::BlobType;
+use crate::kloset::crypto::Keys;
+use crate::kloset::id::{BlobId, PackId};
+
+pub const MAGIC: &[u8; 8] = b"PLKRPACK";
+pub const FOOTER_MAGIC: &[u8; 4] = b"PKIX";
+pub const FOOTER_LEN: usize = 16;
+const ENTRY_LEN: usize = 41;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PackEntry {
+    pub kind: BlobType,
+    pub id: BlobId,
+    pub offset: u32,
+    pub length: u32,
+}
+
+/// A packfile being filled in memory.
+pub struct PackBuilder {
+    pub id: PackId,
+    buf: Vec<u8>,
+    entries: Vec<PackEntry>,
+}
+
+impl Default for PackBuilder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PackBuilder {
+    pub fn new() -> Self {
+        Self {
+            id: PackId::random(),
+            buf: MAGIC.to_vec(),
+            entries: Vec::new(),
+        }
+    }
+    pub fn len(&self) -> usize {
+        self.buf.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+    pub fn add(&mut self, kind: BlobType, id: BlobId, encoded: &[u8]) -> PackEntry {
+        let e = PackEntry {
+            kind,
+            id,
+            offset: self.buf.len() as u32,
+            length: encoded.len() as u32,
+        };
+        self.buf.extend_from_slice(encoded);
+        self.entries.push(e);
+        e
+    }
+    /// Appends the sealed index and the footer; returns the bytes and the entries.
+    pub fn finish(mut self, keys: &Keys) -> (PackId, Vec<u8>, Vec<PackEntry>) {
+        let mut index = Vec::with_capacity(self.entries.len() * ENTRY_LEN);
+        for e in &self.entries {
+            index.push(e.kind as u8);
+            index.extend_from_slice(&e.id.0);
+            index.extend_from_slice(&e.offset.to_le_bytes());
+            index.extend_from_slice(&e.length.to_le_bytes());
+        }
+        let offset = self.buf.len() as u64;
+        keys.seal_into(&index_ad(&self.id), &index, &mut self.buf);
+        let len = (self.buf.len() as u64 - offset) as u32;
+        self.buf.extend_from_slice(&offset.to_le_bytes());
+        self.buf.extend_from_slice(&len.to_le_bytes());
+        self.buf.extend_from_slice(FOOTER_MAGIC);
+        (self.id, self.buf, self.entries)
+    }
+}
+
+fn index_ad(id: &PackId) -> Vec<u8> {
+    let mut a = b"packfile index ".to_vec();
+    a.extend_from_slice(&id.0);
+    a
+}
+
+/// Reads the index of a whole packfile.
+pub fn read_index(keys: &Keys, id: &PackId, data: &[u8]) -> Result<Vec<PackEntry>, String> {
+    if data.len() < MAGIC.len() + FOOTER_LEN || &data[..8] != MAGIC {
+        return Err("not a packfile or truncated".into());
+    }
+    let f = &data[data.len() - FOOTER_LEN..];
+    if &f[12..] != FOOTER_MAGIC {
+        return Err("packfile footer is damaged or the file is truncated".into());
+    }
+    let off = u64::from_le_bytes(f[..8].try_into().expect("8")) as usize;
+    let len = u32::from_le_bytes(f[8..12].try_into().expect("4")) as usize;
+    let end = off
+        .checked_add(len)
+        .filter(|&e| e <= data.len() - FOOTER_LEN)
+        .ok_or("packfile index out of bounds")?;
+    let index = keys
+        .open(&index_ad(id), &data[off..end])
+        .map_err(|_| "packfile index fails authentication")?;
+    if index.len() % ENTRY_LEN != 0 {
+        return Err("packfile index has a partial record".into());
+    }
+    index
+        .chunks(ENTRY_LEN)
+        .map(|r| {
+            Ok(PackEntry {
+                kind: BlobType::from_u8(r[0]).ok_or("unknown blob type in packfile index")?,
+                id: BlobId::from_slice(&r[1..33]).expect("32"),
+                offset: u32::from_le_bytes(r[33..37].try_into().expect("4")),
+                length: u32::from_le_bytes(r[37..41].try_into().expect("4")),
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn index_roundtrip_and_truncation() {
+        let keys = Keys::new(&[9u8; 32], true);
+        let mut b = PackBuilder::new();
+        let e = b.add(BlobType::Chunk, BlobId([1; 32]), b"abc");
+        let (id, data, entries) = b.finish(&keys);
+        assert_eq!(entries, vec![e]);
+        assert_eq!(read_index(&keys, &id, &data).unwrap(), entries);
+        assert!(read_index(&keys, &id, &data[..data.len() - 1]).is_err());
+        assert!(
+            read_index(&keys, &PackId([0; 32]), &data).is_err(),
+            "index is bound to the pack id"
+        );
+    }
+}

@@ -1,0 +1,248 @@
+//! An open repository: its CONFIG, keys and index over a `Store`. Operations live in
+//! `ops/`, one file each; this type only reads and writes blobs, trees and states.
+
+use crate::kloset::blob::{self, BlobType};
+use crate::kloset::config::{CreateParams, RepoConfig};
+use crate::kloset::crypto::Keys;
+use crate::kloset::error::{Error, Result};
+use crate::kloset::id::{BlobId, SnapshotId, StateId};
+use crate::kloset::index::{Index, Location};
+use crate::kloset::snapshot::Header;
+use crate::kloset::state::State;
+use crate::kloset::store::{Resource, Store, StoreErrorKind};
+use crate::kloset::tree::{self, Entry, Tree};
+use rayon::prelude::*;
+use std::sync::Arc;
+
+pub struct Repository {
+    pub store: Arc<dyn Store>,
+    pub config: RepoConfig,
+    pub keys: Arc<Keys>,
+    pub index: Index,
+    pub states: Vec<StateId>,
+}
+
+/// Reads CONFIG, mapping "nothing there" to a message that says what to do.
+pub fn read_config(store: &dyn Store) -> Result<RepoConfig> {
+    let loc = store.location();
+    match store.open() {
+        Ok(b) => RepoConfig::decode(&b, &loc),
+        Err(e) if e.kind == StoreErrorKind::NotFound => Err(Error::NotAStore(format!(
+            "failed to open the repository at {loc}: no store there (create one with: plakar at {loc} create)"
+        ))),
+        Err(e) => Err(Error::Store(e)),
+    }
+}
+
+pub fn create(
+    store: &dyn Store,
+    params: &CreateParams,
+    passphrase: Option<&[u8]>,
+) -> Result<RepoConfig> {
+    let loc = store.location();
+    match store.open() {
+        Ok(_) => {
+            return Err(Error::Exists(format!(
+                "a store already exists at {loc}; nothing was changed"
+            )))
+        }
+        Err(e) if e.kind == StoreErrorKind::NotFound => {}
+        Err(e) => return Err(Error::Store(e)),
+    }
+    let (cfg, _) = RepoConfig::new(params, passphrase)?;
+    store.create(&cfg.encode()).map_err(|e| match e.kind {
+        StoreErrorKind::AlreadyExists => Error::Exists(format!(
+            "a store already exists at {loc}; nothing was changed"
+        )),
+        _ => Error::Store(e),
+    })?;
+    Ok(cfg)
+}
+
+impl Repository {
+    /// Unlocks the store and loads its index from every state.
+    pub fn open(
+        store: Arc<dyn Store>,
+        config: RepoConfig,
+        passphrase: Option<&[u8]>,
+    ) -> Result<Self> {
+        let master = config.unlock(passphrase)?;
+        let keys = Arc::new(Keys::new(&master, config.encrypted()));
+        let ids: Vec<StateId> = store
+            .list(Resource::State)?
+            .into_iter()
+            .map(StateId)
+            .collect();
+        let states: Vec<State> = ids
+            .par_iter()
+            .map(|id| {
+                let b = store.get(Resource::State, &id.0, None)?;
+                State::decode(&keys, id, &b).map_err(|e| {
+                    Error::Corrupt(format!("state {} of {}: {e}", id.short(), store.location()))
+                })
+            })
+            .collect::<Result<_>>()?;
+        let mut index = Index::default();
+        for s in &states {
+            index.add_state(s);
+        }
+        Ok(Self {
+            store,
+            config,
+            keys,
+            index,
+            states: ids,
+        })
+    }
+
+    pub fn location(&self) -> String {
+        self.store.location()
+    }
+
+    pub fn compression_level(&self) -> Option<i32> {
+        self.config.compression.as_ref().map(|c| c.level)
+    }
+
+    pub fn locate(&self, id: &BlobId) -> Result<Location> {
+        self.index.get(id).ok_or_else(|| {
+            Error::Corrupt(format!(
+                "blob {} is missing from the store's index",
+                id.short()
+            ))
+        })
+    }
+
+    /// Reads, authenticates and decodes one blob.
+    pub fn get_blob(&self, kind: BlobType, id: &BlobId) -> Result<Vec<u8>> {
+        let loc = self.locate(id)?;
+        let raw = self
+            .store
+            .get(
+                Resource::Packfile,
+                &loc.pack.0,
+                Some((loc.offset as u64, loc.length as u64)),
+            )
+            .map_err(|e| match e.kind {
+                StoreErrorKind::NotFound => Error::Corrupt(format!(
+                    "packfile {} holding {} {} is missing",
+                    loc.pack.short(),
+                    kind.name(),
+                    id.short()
+                )),
+                _ => Error::Store(e),
+            })?;
+        if raw.len() != loc.length as usize {
+            return Err(Error::Corrupt(format!(
+                "packfile {} is truncated",
+                loc.pack.short()
+            )));
+        }
+        blob::decode(&self.keys, kind, id, &raw).map_err(|e| {
+            Error::Corrupt(format!(
+                "{} {} in packfile {}: {e}",
+                kind.name(),
+                id.short(),
+                loc.pack.short()
+            ))
+        })
+    }
+
+    pub fn tree(&self, id: &BlobId) -> Result<Tree> {
+        Tree::decode(&self.get_blob(BlobType::Tree, id)?).map_err(Error::Corrupt)
+    }
+
+    pub fn header(&self, id: &SnapshotId) -> Result<Header> {
+        let b = self.get_blob(BlobType::Snapshot, &id.as_blob())?;
+        Header::decode(&b).map_err(Error::Corrupt)
+    }
+
+    /// Live snapshots, oldest first.
+    pub fn headers(&self) -> Result<Vec<Header>> {
+        let ids = self.index.snapshots();
+        let mut hs: Vec<Header> = ids
+            .par_iter()
+            .map(|id| self.header(id))
+            .collect::<Result<_>>()?;
+        hs.sort_by_key(|h| (h.timestamp_ns, h.id));
+        Ok(hs)
+    }
+
+    /// Resolves a hex prefix to one live snapshot.
+    pub fn resolve(&self, prefix: &str) -> Result<SnapshotId> {
+        let p = prefix.to_ascii_lowercase();
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(Error::BadReference(format!(
+                "invalid snapshot prefix: {prefix:?} (expected hex digits)"
+            )));
+        }
+        let hits: Vec<SnapshotId> = self
+            .index
+            .snapshots()
+            .into_iter()
+            .filter(|s| s.to_hex().starts_with(&p))
+            .collect();
+        match hits.len() {
+            1 => Ok(hits[0]),
+            0 => Err(Error::BadReference(format!(
+                "no snapshot has prefix: {prefix} (list them with: plakar at {} ls)",
+                self.location()
+            ))),
+            n => Err(Error::BadReference(format!(
+                "snapshot ID is ambiguous: {prefix} (matches {n} snapshots; give more digits)"
+            ))),
+        }
+    }
+
+    /// Finds the entry at an absolute path in a snapshot. "/" gives a synthetic root entry.
+    pub fn lookup(&self, h: &Header, path: &[u8]) -> Result<Entry> {
+        let mut entry = Entry {
+            name: b"/".to_vec(),
+            info: crate::kloset::importer::FileInfo {
+                kind: Some(crate::kloset::importer::FileKind::Dir),
+                mode: libc_dir_mode(),
+                ..Default::default()
+            },
+            chunks: vec![],
+            subtree: Some(h.root),
+            error: None,
+        };
+        for comp in tree::components(path) {
+            let Some(sub) = entry.subtree else {
+                return Err(not_found(h, path));
+            };
+            let t = self.tree(&sub)?;
+            entry = t.find(comp).cloned().ok_or_else(|| not_found(h, path))?;
+        }
+        Ok(entry)
+    }
+
+    /// Makes `path` absolute: a relative path is taken from the snapshot's backed-up directory.
+    pub fn absolute(h: &Header, path: &str) -> Vec<u8> {
+        if path.starts_with('/') || path.is_empty() && h.source.directory.is_empty() {
+            path.as_bytes().to_vec()
+        } else if path.is_empty() {
+            h.source.directory.as_bytes().to_vec()
+        } else {
+            crate::kloset::importer::join(h.source.directory.as_bytes(), path.as_bytes())
+        }
+    }
+
+    pub fn write_state(&self, state: &State) -> Result<StateId> {
+        let id = StateId::random();
+        self.store
+            .put(Resource::State, &id.0, &state.encode(&self.keys, &id))?;
+        Ok(id)
+    }
+}
+
+fn libc_dir_mode() -> u32 {
+    0o040755
+}
+
+fn not_found(h: &Header, path: &[u8]) -> Error {
+    Error::BadReference(format!(
+        "{}:{}: no such file or directory in the snapshot",
+        h.id.short(),
+        String::from_utf8_lossy(path)
+    ))
+}

@@ -1,0 +1,94 @@
+//! The `Store` trait: opaque objects addressed by (resource, id). Backends know nothing of
+//! the format; the engine knows nothing of backends.
+
+use std::fmt;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Resource {
+    Packfile,
+    State,
+    Lock,
+}
+
+impl Resource {
+    pub fn dir(&self) -> &'static str {
+        match self {
+            Resource::Packfile => "packfiles",
+            Resource::State => "states",
+            Resource::Lock => "locks",
+        }
+    }
+    /// Packfiles and states are spread over 256 sub-directories by their first byte.
+    pub fn sharded(&self) -> bool {
+        !matches!(self, Resource::Lock)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    NotFound,
+    AlreadyExists,
+    PermissionDenied,
+    /// Worth retrying: timeouts, 5xx, throttling.
+    Transient,
+    /// The server could not be reached at all.
+    Unreachable,
+    Corrupt,
+    /// No space left on the device or quota exceeded.
+    Full,
+    Unsupported,
+    Other,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct StoreError {
+    pub kind: StoreErrorKind,
+    pub message: String,
+}
+
+impl StoreError {
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> Self {
+        Self {
+            kind,
+            message: message.into(),
+        }
+    }
+    pub fn from_io(e: std::io::Error, what: impl fmt::Display) -> Self {
+        use std::io::ErrorKind as K;
+        let kind = match e.kind() {
+            K::NotFound => StoreErrorKind::NotFound,
+            K::AlreadyExists => StoreErrorKind::AlreadyExists,
+            K::PermissionDenied => StoreErrorKind::PermissionDenied,
+            K::TimedOut | K::Interrupted | K::WouldBlock => StoreErrorKind::Transient,
+            K::StorageFull | K::QuotaExceeded => StoreErrorKind::Full,
+            _ => StoreErrorKind::Other,
+        };
+        let hint = if kind == StoreErrorKind::Full {
+            " (free some space and run the command again)"
+        } else {
+            ""
+        };
+        Self::new(kind, format!("{what}: {e}{hint}"))
+    }
+}
+
+pub type StoreResult<T> = std::result::Result<T, StoreError>;
+
+/// Where a stored object lives. Ids are 32 bytes; resources group them.
+pub trait Store: Send + Sync {
+    /// Human-readable location, with any secret removed.
+    fn location(&self) -> String;
+    /// Creates the store and writes its CONFIG; fails with AlreadyExists if one is there.
+    fn create(&self, config: &[u8]) -> StoreResult<()>;
+    /// Reads CONFIG; NotFound when the location holds no store.
+    fn open(&self) -> StoreResult<Vec<u8>>;
+    fn list(&self, res: Resource) -> StoreResult<Vec<[u8; 32]>>;
+    /// Reads an object, or `len` bytes of it from `offset`.
+    fn get(&self, res: Resource, id: &[u8; 32], range: Option<(u64, u64)>) -> StoreResult<Vec<u8>>;
+    /// Writes an object atomically: readers see all of it or nothing.
+    fn put(&self, res: Resource, id: &[u8; 32], data: &[u8]) -> StoreResult<()>;
+    fn delete(&self, res: Resource, id: &[u8; 32]) -> StoreResult<()>;
+    /// Size of an object in bytes.
+    fn size(&self, res: Resource, id: &[u8; 32]) -> StoreResult<u64>;
+}
