@@ -5,10 +5,12 @@ use crate::kloset::store::{Resource, Store, StoreError, StoreErrorKind, StoreRes
 use std::collections::HashMap;
 use std::sync::Mutex;
 
+type Key = (Resource, [u8; 32]);
+
 #[derive(Default)]
 pub struct MemoryStore {
     config: Mutex<Option<Vec<u8>>>,
-    objects: Mutex<HashMap<(Resource, [u8; 32]), Vec<u8>>>,
+    objects: Mutex<HashMap<Key, Vec<u8>>>,
 }
 
 impl MemoryStore {

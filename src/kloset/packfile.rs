@@ -34,8 +34,11 @@ impl Default for PackBuilder {
 
 impl PackBuilder {
     pub fn new() -> Self {
+        Self::with_id(PackId::random())
+    }
+    pub fn with_id(id: PackId) -> Self {
         Self {
-            id: PackId::random(),
+            id,
             buf: MAGIC.to_vec(),
             entries: Vec::new(),
         }

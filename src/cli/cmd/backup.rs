@@ -137,7 +137,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
             "{}",
             serde_json::json!({
                 "snapshot_id": h.id.to_hex(), "files": s.files, "directories": s.directories, "size": s.size,
-                "errors": s.errors, "bytes_stored": s.bytes_stored, "duration_ms": h.duration_ms,
+                "errors": s.errors, "files_read": s.files_read, "bytes_stored": s.bytes_stored, "duration_ms": h.duration_ms,
             })
         );
     } else if !silent {

@@ -24,8 +24,15 @@ pub struct Args {
 pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     let repo = ctx.open()?;
     let mut targets = Vec::new();
-    if a.snapshots.is_empty() {
-        for h in a.filters.filter()?.apply(repo.headers()?) {
+    let filter = a.filters.filter()?;
+    if a.snapshots.is_empty() && filter.is_empty() {
+        // Ids come from the index, so a snapshot whose header is damaged is still checked
+        // (and reported) rather than stopping the whole run.
+        let mut ids = repo.index.snapshots();
+        ids.sort();
+        targets.extend(ids.into_iter().map(|id| (id, None)));
+    } else if a.snapshots.is_empty() {
+        for h in filter.apply(repo.headers()?) {
             targets.push((h.id, None));
         }
     } else {

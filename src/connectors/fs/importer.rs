@@ -11,9 +11,12 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
+/// uid or gid -> name, looked up once each.
+type NameCache = HashMap<u32, Option<String>>;
+
 pub struct FsImporter {
     root: PathBuf,
-    names: Mutex<(HashMap<u32, Option<String>>, HashMap<u32, Option<String>>)>,
+    names: Mutex<(NameCache, NameCache)>,
 }
 
 /// Makes a path absolute and removes `.` and `..` without touching the filesystem.

@@ -288,6 +288,16 @@ impl Run<'_> {
                 !ex(&join(path, &c.name), is_dir)
             });
         }
+        children.retain(|c| {
+            let safe = crate::kloset::tree::safe_name(&c.name);
+            if !safe {
+                self.record_error(
+                    &join(path, &c.name),
+                    "unsafe file name from the source, skipped",
+                );
+            }
+            safe
+        });
         let entries: Vec<Entry> = children
             .into_par_iter()
             .map(|c| {

@@ -15,6 +15,9 @@ use crate::kloset::state::{Record, State};
 use crate::kloset::store::Resource;
 use std::collections::{HashMap, HashSet};
 
+/// (id, type, offset, length) of a blob still reachable.
+type LiveBlob = (BlobId, BlobType, u32, u32);
+
 #[derive(Debug, Default)]
 pub struct MaintenanceReport {
     pub live_blobs: u64,
@@ -47,7 +50,8 @@ fn reachable(repo: &Repository) -> Result<HashSet<BlobId>> {
 
 pub fn maintenance(repo: &Repository) -> Result<MaintenanceReport> {
     let live = reachable(repo)?;
-    let mut by_pack: HashMap<PackId, (Vec<(BlobId, BlobType, u32, u32)>, usize)> = HashMap::new();
+    // Per packfile: its live blobs and how many dead ones it holds.
+    let mut by_pack: HashMap<PackId, (Vec<LiveBlob>, usize)> = HashMap::new();
     for (id, loc) in repo.index.entries() {
         let e = by_pack.entry(loc.pack).or_default();
         if live.contains(&id) {
@@ -56,6 +60,15 @@ pub fn maintenance(repo: &Repository) -> Result<MaintenanceReport> {
             e.1 += 1;
         }
     }
+    // Listed before any new packfile is written: the new ones are not orphans.
+    let indexed: HashSet<PackId> = by_pack.keys().copied().collect();
+    let orphans: Vec<PackId> = repo
+        .store
+        .list(Resource::Packfile)?
+        .into_iter()
+        .map(PackId)
+        .filter(|p| !indexed.contains(p))
+        .collect();
     let mut report = MaintenanceReport::default();
     let mut keep: Vec<Record> = Vec::new();
     let mut doomed: Vec<PackId> = Vec::new();
@@ -99,14 +112,6 @@ pub fn maintenance(repo: &Repository) -> Result<MaintenanceReport> {
         }
     }
     keep.extend(packer.finish()?);
-    let indexed: HashSet<PackId> = by_pack.keys().copied().collect();
-    let orphans: Vec<PackId> = repo
-        .store
-        .list(Resource::Packfile)?
-        .into_iter()
-        .map(PackId)
-        .filter(|p| !indexed.contains(p))
-        .collect();
     if doomed.is_empty() && orphans.is_empty() && repo.states.len() <= 1 {
         return Ok(report);
     }

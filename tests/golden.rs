@@ -1,0 +1,116 @@
+//! Pins the on-disk format (docs/FORMAT.md). Plaintext stores seal with a zero nonce and a
+//! keyed tag, so their encodings are deterministic and can be compared byte for byte; the
+//! encrypted sample is decoded, which pins the sealing format. Regenerate deliberately with
+//! UPDATE_GOLDEN=1 after a format change, and bump FORMAT_VERSION.
+use plakar::kloset::blob::{self, BlobType};
+use plakar::kloset::crypto::Keys;
+use plakar::kloset::id::{BlobId, PackId, SnapshotId, StateId};
+use plakar::kloset::importer::{FileInfo, FileKind};
+use plakar::kloset::packfile::PackBuilder;
+use plakar::kloset::state::{Record, State};
+use plakar::kloset::tree::{Entry, Tree};
+use std::path::PathBuf;
+
+fn golden(name: &str, actual: &[u8]) {
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/golden")
+        .join(name);
+    let hex_actual = hex::encode(actual);
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(&p, &hex_actual).unwrap();
+        return;
+    }
+    let want = std::fs::read_to_string(&p)
+        .unwrap_or_else(|_| panic!("missing {}; run with UPDATE_GOLDEN=1", p.display()));
+    assert_eq!(
+        want.trim(),
+        hex_actual,
+        "{name} changed: the on-disk format moved"
+    );
+}
+
+fn keys(encrypted: bool) -> Keys {
+    Keys::new(&[0x42; 32], encrypted)
+}
+
+#[test]
+fn blob_pack_state_tree_encodings() {
+    let k = keys(false);
+    let data = b"plakar golden chunk";
+    let id = k.mac(data);
+    golden("chunk-id.hex", &id.0);
+    let enc = blob::encode(&k, BlobType::Chunk, &id, data, None);
+    golden("blob-plaintext.hex", &enc);
+    let mut p = PackBuilder::with_id(PackId([7; 32]));
+    p.add(BlobType::Chunk, id, &enc);
+    let (_, pack, _) = p.finish(&k);
+    golden("packfile-plaintext.hex", &pack);
+    let st = State {
+        created: 1_700_000_000,
+        blobs: vec![Record {
+            kind: BlobType::Chunk,
+            id,
+            pack: PackId([7; 32]),
+            offset: 8,
+            length: enc.len() as u32,
+        }],
+        deleted: vec![SnapshotId([9; 32])],
+    };
+    golden("state-plaintext.hex", &st.encode(&k, &StateId([3; 32])));
+    let tree = Tree {
+        version: 1,
+        entries: vec![Entry {
+            name: b"file".to_vec(),
+            info: FileInfo {
+                kind: Some(FileKind::File),
+                mode: 0o100644,
+                size: 19,
+                mtime_ns: 1_700_000_000_000_000_000,
+                ..Default::default()
+            },
+            chunks: vec![id],
+            subtree: None,
+            error: None,
+        }],
+    };
+    golden("tree.hex", &tree.encode());
+}
+
+#[test]
+fn encrypted_blob_still_decodes() {
+    let k = keys(true);
+    let data = b"plakar golden chunk";
+    let id = k.mac(data);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/blob-encrypted.hex");
+    if std::env::var_os("UPDATE_GOLDEN").is_some() {
+        std::fs::write(
+            &p,
+            hex::encode(blob::encode(&k, BlobType::Chunk, &id, data, Some(3))),
+        )
+        .unwrap();
+    }
+    let sealed = hex::decode(std::fs::read_to_string(&p).unwrap().trim()).unwrap();
+    assert_eq!(
+        blob::decode(&k, BlobType::Chunk, &id, &sealed).unwrap(),
+        data
+    );
+    assert!(blob::decode(&k, BlobType::Chunk, &BlobId([0; 32]), &sealed).is_err());
+}
+
+#[test]
+fn chunk_boundaries_of_seeded_data() {
+    let mut x: u64 = 0x9e3779b97f4a7c15;
+    let data: Vec<u8> = (0..24 << 20)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 24) as u8
+        })
+        .collect();
+    let c = plakar::kloset::config::Chunking::default();
+    let cuts: Vec<u8> = fastcdc::v2020::FastCDC::new(&data, c.min_size, c.avg_size, c.max_size)
+        .flat_map(|ch| (ch.length as u32).to_le_bytes())
+        .collect();
+    golden("chunk-boundaries.hex", &cuts);
+}

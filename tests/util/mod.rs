@@ -1,0 +1,142 @@
+//! Helpers: a fresh temp dir per test, the real binary, sample trees.
+#![allow(dead_code)]
+
+use assert_cmd::Command;
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+pub const PASS: &str = "correct horse battery staple";
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+    pub fn path(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    pub fn store(&self) -> String {
+        self.path("store").display().to_string()
+    }
+    /// The binary, with a private HOME and the test passphrase.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("plakar").expect("binary");
+        c.current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.path("home"))
+            .env("PLAKAR_PASSPHRASE", PASS);
+        c
+    }
+    /// `plakar at STORE args...`
+    pub fn at(&self, args: &[&str]) -> Command {
+        let mut c = self.cmd();
+        c.arg("at").arg(self.store()).args(args);
+        c
+    }
+    pub fn create(&self) {
+        self.at(&["create"]).assert().success();
+    }
+    /// Backs up `src` and returns the full snapshot id.
+    pub fn backup(&self, src: &Path) -> String {
+        self.at(&["backup", src.to_str().unwrap()])
+            .assert()
+            .success();
+        self.latest()
+    }
+    pub fn latest(&self) -> String {
+        let out = self.at(&["ls", "-uuid"]).output().unwrap();
+        let s = String::from_utf8(out.stdout).unwrap();
+        s.lines()
+            .next()
+            .expect("a snapshot")
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_string()
+    }
+    pub fn stdout(&self, args: &[&str]) -> String {
+        let out = self.at(args).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?} failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    }
+}
+
+/// A small tree with every kind of file we support.
+pub fn sample_tree(root: &Path) {
+    fs::create_dir_all(root.join("sub/deeper")).unwrap();
+    fs::write(root.join("hello.txt"), "hello world\n").unwrap();
+    fs::write(root.join("empty"), "").unwrap();
+    fs::write(root.join("sub/passwd"), "root:x:0:0:root:/root:/bin/bash\n").unwrap();
+    let big: Vec<u8> = (0..3_000_000u32)
+        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
+        .collect();
+    fs::write(root.join("sub/deeper/big.bin"), &big).unwrap();
+    std::os::unix::fs::symlink("hello.txt", root.join("link")).unwrap();
+    fs::hard_link(root.join("hello.txt"), root.join("hardlink")).unwrap();
+    fs::set_permissions(root.join("sub/passwd"), fs::Permissions::from_mode(0o600)).unwrap();
+    use std::os::unix::ffi::OsStrExt;
+    fs::write(
+        root.join(std::ffi::OsStr::from_bytes(b"latin1-\xe9t\xe9")),
+        "non-utf8 name",
+    )
+    .unwrap();
+}
+
+/// Compares two trees: kinds, contents, link targets, modes and mtimes of files.
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    let out = std::process::Command::new("diff")
+        .arg("-r")
+        .arg("--no-dereference")
+        .arg(a)
+        .arg(b)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "trees differ:\n{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    for e in walk(a) {
+        let rel = e.strip_prefix(a).unwrap();
+        let (ma, mb) = (
+            fs::symlink_metadata(&e).unwrap(),
+            fs::symlink_metadata(b.join(rel)).unwrap(),
+        );
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(ma.mode(), mb.mode(), "mode of {}", rel.display());
+        if !ma.is_dir() {
+            assert_eq!(ma.mtime(), mb.mtime(), "mtime of {}", rel.display());
+        }
+    }
+}
+
+pub fn walk(p: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    for e in fs::read_dir(p).unwrap() {
+        let e = e.unwrap().path();
+        if fs::symlink_metadata(&e).unwrap().is_dir() {
+            out.extend(walk(&e));
+        }
+        out.push(e);
+    }
+    out
+}
+
+/// Every packfile of a fs store.
+pub fn packfiles(store: &Path) -> Vec<PathBuf> {
+    walk(&store.join("packfiles"))
+        .into_iter()
+        .filter(|p| p.is_file())
+        .collect()
+}
