@@ -31,6 +31,13 @@ impl BlobType {
     }
 }
 
+thread_local! {
+    // One compression context per thread: creating one per blob costs more than
+    // compressing a small file.
+    static COMPRESSOR: std::cell::RefCell<Option<(i32, zstd::bulk::Compressor<'static>)>> =
+        const { std::cell::RefCell::new(None) };
+}
+
 const RAW: u8 = 0;
 const ZSTD: u8 = 1;
 
@@ -46,7 +53,24 @@ pub fn encode(keys: &Keys, t: BlobType, id: &BlobId, plain: &[u8], level: Option
     let mut body = Vec::with_capacity(plain.len() + 1);
     if let Some(level) = level {
         body.push(ZSTD);
-        let ok = zstd::stream::copy_encode(plain, &mut body, level).is_ok();
+        let ok = COMPRESSOR.with(|c| {
+            let mut c = c.borrow_mut();
+            if c.as_ref().is_none_or(|(l, _)| *l != level) {
+                *c = zstd::bulk::Compressor::new(level).ok().map(|z| (level, z));
+            }
+            let Some((_, z)) = c.as_mut() else { return false };
+            let bound = zstd::zstd_safe::compress_bound(plain.len());
+            body.reserve(bound);
+            let start = body.len();
+            body.resize(start + bound, 0);
+            match z.compress_to_buffer(plain, &mut body[start..]) {
+                Ok(n) => {
+                    body.truncate(start + n);
+                    true
+                }
+                Err(_) => false,
+            }
+        });
         if !ok || body.len() > plain.len() {
             body.clear();
         }

@@ -40,7 +40,9 @@ impl<'a> Packer<'a> {
         max_size: u64,
         uploaders: usize,
     ) -> Self {
-        let (tx, rx) = bounded::<PackBuilder>(uploaders);
+        // A rendezvous channel: a full packfile waits for a free uploader, so at most
+        // `uploaders + 2` packfiles are in memory at once.
+        let (tx, rx) = bounded::<PackBuilder>(0);
         let records = Arc::new(Mutex::new(Vec::new()));
         let failed: Arc<Mutex<Option<StoreError>>> = Arc::new(Mutex::new(None));
         let stored_bytes = Arc::new(AtomicU64::new(0));

@@ -240,7 +240,7 @@ impl Run<'_> {
                     e.info.size = p.info.size;
                 } else {
                     self.counters.files_read.fetch_add(1, Ordering::Relaxed);
-                    match self.file(path) {
+                    match self.file(path, e.info.size) {
                         Ok((chunks, size)) => {
                             e.chunks = chunks;
                             e.info.size = size;
@@ -314,14 +314,15 @@ impl Run<'_> {
         .map_err(DirError::Fatal)
     }
 
-    fn file(&self, path: &[u8]) -> std::result::Result<(Vec<BlobId>, u64), FileError> {
+    fn file(&self, path: &[u8], size_hint: u64) -> std::result::Result<(Vec<BlobId>, u64), FileError> {
         let read_err = |e: std::io::Error| FileError::Read(e.to_string());
         let mut reader = self.imp.open(path).map_err(read_err)?;
         let ch = &self.repo.config.chunking;
         let mut chunks = Vec::new();
         let mut total = 0u64;
         // Small files are read whole: the streaming chunker allocates max_size up front.
-        let mut buf = Vec::new();
+        // Sized from stat so the buffer is allocated once, not grown by doubling.
+        let mut buf = Vec::with_capacity(size_hint.min(ch.max_size as u64) as usize + 1);
         let n = (&mut reader)
             .take(ch.max_size as u64 + 1)
             .read_to_end(&mut buf)
