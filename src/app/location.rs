@@ -1,9 +1,12 @@
 //! Resolves store, source and destination locations to connectors.
 //!
-//! A location is a plain path (made absolute), `fs:PATH` / `fs://PATH`, or a URL whose
-//! scheme names a connector.
+//! A location is a plain path (made absolute), `fs:PATH` / `fs://PATH`, a URL whose
+//! scheme names a connector, or `@name[:subpath]` naming a configured store, source or
+//! destination whose options (credentials, use_tls...) come with it.
 
+use super::config::{Config, Kind, Section};
 use crate::connectors::fs::{absolute, FsExporter, FsImporter, FsStore};
+use crate::connectors::s3::{S3Config, S3Exporter, S3Importer, S3Store};
 use crate::kloset::exporter::Exporter;
 use crate::kloset::importer::Importer;
 use crate::kloset::store::Store;
@@ -60,29 +63,66 @@ fn is_scheme(s: &str) -> bool {
 
 fn unsupported(kind: &str, loc: &Location) -> anyhow::Error {
     anyhow::anyhow!(
-        "{kind} location scheme {:?} is not supported (supported: fs)",
+        "{kind} location scheme {:?} is not supported (supported: fs, s3)",
         loc.scheme
     )
 }
 
-pub fn open_store(s: &str) -> Result<Arc<dyn Store>> {
-    let loc = Location::parse(s);
+/// Resolves `@name[:subpath]` against the config; anything else stands for itself.
+pub fn resolve(s: &str, kind: Kind, config_dir: &Path) -> Result<(Location, Section)> {
+    let Some(named) = s.strip_prefix('@') else {
+        return Ok((Location::parse(s), Section::new()));
+    };
+    let (name, sub) = match named.split_once(':') {
+        Some((n, sub)) => (n, Some(sub)),
+        None => (named, None),
+    };
+    let cfg = Config::load(config_dir)?;
+    let section = cfg.get(kind, name)?.clone();
+    let Some(loc) = section.get("location") else {
+        bail!(
+            "{} {name:?} has no location; set one with: plakar {} set {name} location=...",
+            kind.noun(),
+            kind.noun()
+        );
+    };
+    let mut loc = Location::parse(loc);
+    if let Some(sub) = sub {
+        loc.rest = if sub.starts_with('/') && loc.scheme == "fs" {
+            sub.to_string()
+        } else {
+            format!(
+                "{}/{}",
+                loc.rest.trim_end_matches('/'),
+                sub.trim_start_matches('/')
+            )
+        };
+    }
+    Ok((loc, section))
+}
+
+pub fn open_store(s: &str, config_dir: &Path) -> Result<Arc<dyn Store>> {
+    let (loc, opts) = resolve(s, Kind::Store, config_dir)?;
     match loc.scheme.as_str() {
         "fs" => Ok(Arc::new(FsStore::new(loc.fs_path()?))),
+        "s3" => Ok(Arc::new(S3Store::new(S3Config::parse(&loc.rest, &opts)?)?)),
         _ => Err(unsupported("store", &loc)),
     }
 }
 
-pub fn open_importer(s: &str) -> Result<Box<dyn Importer>> {
-    let loc = Location::parse(s);
+pub fn open_importer(s: &str, config_dir: &Path) -> Result<Box<dyn Importer>> {
+    let (loc, opts) = resolve(s, Kind::Source, config_dir)?;
     match loc.scheme.as_str() {
         "fs" => Ok(Box::new(FsImporter::new(&loc.fs_path()?)?)),
+        "s3" => Ok(Box::new(S3Importer::new(S3Config::parse(
+            &loc.rest, &opts,
+        )?)?)),
         _ => Err(unsupported("source", &loc)),
     }
 }
 
-pub fn open_exporter(s: &str, permissions: bool) -> Result<Box<dyn Exporter>> {
-    let loc = Location::parse(s);
+pub fn open_exporter(s: &str, permissions: bool, config_dir: &Path) -> Result<Box<dyn Exporter>> {
+    let (loc, opts) = resolve(s, Kind::Destination, config_dir)?;
     match loc.scheme.as_str() {
         "fs" => {
             let p = loc.fs_path()?;
@@ -96,8 +136,52 @@ pub fn open_exporter(s: &str, permissions: bool) -> Result<Box<dyn Exporter>> {
                 || format!("cannot create the directory {}", p.display()),
             )?))
         }
+        "s3" => {
+            let cfg = S3Config::parse(&loc.rest, &opts)?;
+            let shown = cfg.display();
+            Ok(Box::new(
+                S3Exporter::new(cfg).map_err(|e| io_to_engine(e, &shown))?,
+            ))
+        }
         _ => Err(unsupported("destination", &loc)),
     }
+}
+
+/// Keeps the exit code of a connector failure (credentials, reachability) when it surfaces
+/// as an io::Error.
+pub fn io_to_engine(e: std::io::Error, what: &str) -> anyhow::Error {
+    use crate::kloset::Error;
+    let msg = format!("{what}: {e}");
+    anyhow::Error::new(match e.kind() {
+        std::io::ErrorKind::PermissionDenied => Error::Auth(msg),
+        std::io::ErrorKind::NotConnected | std::io::ErrorKind::TimedOut => Error::Unreachable(msg),
+        _ => Error::Other(msg),
+    })
+}
+
+/// The passphrase a configured store carries (`passphrase`, or `passphrase_cmd`'s output).
+pub fn store_passphrase(s: &str, config_dir: &Path) -> Result<Option<Vec<u8>>> {
+    let (_, opts) = resolve(s, Kind::Store, config_dir)?;
+    if let Some(p) = opts.get("passphrase") {
+        return Ok(Some(p.as_bytes().to_vec()));
+    }
+    if let Some(cmd) = opts.get("passphrase_cmd") {
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(cmd)
+            .output()
+            .context("cannot run passphrase_cmd")?;
+        if !out.status.success() {
+            bail!("passphrase_cmd failed with {}", out.status);
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        let mut lines = text.lines();
+        return match (lines.next(), lines.next()) {
+            (Some(l), None) => Ok(Some(l.as_bytes().to_vec())),
+            _ => bail!("passphrase_cmd must print exactly one line"),
+        };
+    }
+    Ok(None)
 }
 
 #[cfg(test)]

@@ -1,11 +1,12 @@
-//! What every command needs: the global flags, the store location, and a way to open the
-//! repository with a passphrase.
+//! What every command needs: the global flags, the store location, the config directory,
+//! and a way to open the repository with a passphrase.
 
 use super::globals::Globals;
-use crate::app::{dirs, location, passphrase};
+use crate::app::{config::Config, dirs, location, passphrase};
 use crate::kloset::config::RepoConfig;
 use crate::kloset::{repo, Error, Repository};
 use anyhow::{Context as _, Result};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 pub struct Ctx {
@@ -15,7 +16,10 @@ pub struct Ctx {
 }
 
 impl Ctx {
+    /// The store is `at LOC`, else $PLAKAR_REPOSITORY, else the configured default, else
+    /// ~/.plakar.
     pub fn new(g: Globals, argv: Vec<String>) -> Self {
+        let config_dir = g.config_dir.clone().unwrap_or_else(dirs::config_dir);
         let store_loc = g
             .store
             .clone()
@@ -24,12 +28,22 @@ impl Ctx {
                     .ok()
                     .filter(|s| !s.is_empty())
             })
+            .or_else(|| {
+                Config::load(&config_dir)
+                    .ok()?
+                    .default_store
+                    .map(|n| format!("@{n}"))
+            })
             .unwrap_or_else(dirs::default_store);
         Self { g, argv, store_loc }
     }
 
+    pub fn config_dir(&self) -> PathBuf {
+        self.g.config_dir.clone().unwrap_or_else(dirs::config_dir)
+    }
+
     pub fn store(&self) -> Result<Arc<dyn crate::kloset::store::Store>> {
-        location::open_store(&self.store_loc)
+        location::open_store(&self.store_loc, &self.config_dir())
     }
 
     pub fn command_line(&self) -> String {
@@ -39,6 +53,18 @@ impl Ctx {
             .join(" ")
     }
 
+    /// The passphrase, without asking: -keyfile, then the store's configured `passphrase`
+    /// or `passphrase_cmd`, then $PLAKAR_PASSPHRASE.
+    pub fn known_passphrase(&self) -> Result<Option<Vec<u8>>> {
+        if self.g.keyfile.is_some() {
+            return Ok(passphrase::non_interactive(self.g.keyfile.as_deref())?.map(|(p, _)| p));
+        }
+        if let Some(p) = location::store_passphrase(&self.store_loc, &self.config_dir())? {
+            return Ok(Some(p));
+        }
+        Ok(passphrase::non_interactive(None)?.map(|(p, _)| p))
+    }
+
     /// Opens the store, asking for the passphrase (up to three times on a terminal).
     pub fn open(&self) -> Result<Repository> {
         let store = self.store()?;
@@ -46,7 +72,7 @@ impl Ctx {
         if !cfg.encrypted() {
             return Ok(Repository::open(store, cfg, None)?);
         }
-        if let Some((p, _)) = passphrase::non_interactive(self.g.keyfile.as_deref())? {
+        if let Some(p) = self.known_passphrase()? {
             return Ok(Repository::open(store, cfg, Some(&p))?);
         }
         let mut last = None;

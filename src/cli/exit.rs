@@ -21,7 +21,7 @@ pub const VERSION: i32 = 78;
 
 pub fn for_kind(k: ErrorKind) -> i32 {
     match k {
-        ErrorKind::NotAStore => NO_STORE,
+        ErrorKind::NotAStore | ErrorKind::Unreachable => NO_STORE,
         ErrorKind::Version => VERSION,
         ErrorKind::Exists => CANT_CREATE,
         ErrorKind::Auth => AUTH,

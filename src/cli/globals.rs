@@ -10,6 +10,7 @@ pub struct Globals {
     pub json: bool,
     pub concurrency: usize,
     pub store: Option<String>,
+    pub config_dir: Option<PathBuf>,
 }
 
 const WITH_VALUE: &[&str] = &[
@@ -77,6 +78,16 @@ pub fn parse(args: &[String]) -> Result<(Globals, Vec<String>), String> {
             };
             match name {
                 "keyfile" => g.keyfile = Some(PathBuf::from(value)),
+                // v1.0.2's -config named a file; later versions' -configdir a directory.
+                "configdir" => g.config_dir = Some(PathBuf::from(value)),
+                "config" => {
+                    let p = PathBuf::from(&value);
+                    g.config_dir = Some(if p.extension().is_some() {
+                        p.parent().map(PathBuf::from).unwrap_or_default()
+                    } else {
+                        p
+                    });
+                }
                 "concurrency" | "cpu" => {
                     g.concurrency = value.parse().map_err(|_| {
                         format!("invalid value {value:?} for -{name}: expected a number")

@@ -70,6 +70,13 @@ pub fn run(args: Vec<OsString>) -> i32 {
         eprintln!("plakar: a command is needed, for example: plakar at /path/to/store ls (see plakar help)");
         return exit::USAGE;
     }
+    if matches!(
+        rest[0].as_str(),
+        "store" | "source" | "destination" | "config"
+    ) {
+        let ctx = Ctx::new(g, args);
+        return finish(cmd::config::run(&ctx, &rest));
+    }
     let mut argv = vec!["plakar".to_string()];
     let mut rest = rest;
     if rest[0] == "help" {
@@ -90,7 +97,12 @@ pub fn run(args: Vec<OsString>) -> i32 {
         }
     };
     let ctx = Ctx::new(g, args);
-    match cmd::dispatch(&ctx, parsed.cmd) {
+    finish(cmd::dispatch(&ctx, parsed.cmd))
+}
+
+/// Prints an error once, with its causes, and maps it to an exit code.
+fn finish(res: anyhow::Result<i32>) -> i32 {
+    match res {
         Ok(code) => code,
         Err(e) => {
             let code = exit::for_error(&e);

@@ -1,8 +1,9 @@
 //! Concrete backends: each implements the engine's Store, Importer and/or Exporter traits.
 pub mod fs;
 pub mod memory;
+pub mod s3;
 
 /// Connector names, as `plakar version` lists them.
-pub const IMPORTERS: &[&str] = &["fs"];
-pub const EXPORTERS: &[&str] = &["fs"];
-pub const KLOSETS: &[&str] = &["fs"];
+pub const IMPORTERS: &[&str] = &["fs", "s3"];
+pub const EXPORTERS: &[&str] = &["fs", "s3"];
+pub const KLOSETS: &[&str] = &["fs", "s3"];

@@ -58,7 +58,9 @@ pub fn encode(keys: &Keys, t: BlobType, id: &BlobId, plain: &[u8], level: Option
             if c.as_ref().is_none_or(|(l, _)| *l != level) {
                 *c = zstd::bulk::Compressor::new(level).ok().map(|z| (level, z));
             }
-            let Some((_, z)) = c.as_mut() else { return false };
+            let Some((_, z)) = c.as_mut() else {
+                return false;
+            };
             let bound = zstd::zstd_safe::compress_bound(plain.len());
             body.reserve(bound);
             let start = body.len();

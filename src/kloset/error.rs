@@ -21,6 +21,8 @@ pub enum ErrorKind {
     SourceMissing,
     /// Another process holds a conflicting lock.
     Locked,
+    /// A server could not be reached.
+    Unreachable,
     /// A storage or local I/O failure.
     Io,
     /// Anything else.
@@ -46,6 +48,8 @@ pub enum Error {
     #[error("{0}")]
     Locked(String),
     #[error("{0}")]
+    Unreachable(String),
+    #[error("{0}")]
     Store(#[from] crate::kloset::store::StoreError),
     #[error("{context}: {source}")]
     Io {
@@ -69,12 +73,13 @@ impl Error {
             Error::BadReference(_) => ErrorKind::BadReference,
             Error::SourceMissing(_) => ErrorKind::SourceMissing,
             Error::Locked(_) => ErrorKind::Locked,
+            Error::Unreachable(_) => ErrorKind::Unreachable,
             Error::Store(e) => match e.kind {
                 S::PermissionDenied => ErrorKind::Auth,
                 S::NotFound => ErrorKind::Corrupt,
                 S::Corrupt => ErrorKind::Corrupt,
                 S::AlreadyExists => ErrorKind::Exists,
-                S::Unreachable => ErrorKind::NotAStore,
+                S::Unreachable => ErrorKind::Unreachable,
                 _ => ErrorKind::Io,
             },
             Error::Io { .. } => ErrorKind::Io,

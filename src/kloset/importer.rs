@@ -53,6 +53,9 @@ pub struct DirEntry {
     pub info: Result<FileInfo, String>,
 }
 
+/// An open file and the attributes learned by opening it.
+pub type Opened = (Box<dyn Read + Send>, Vec<(String, String)>);
+
 pub trait Importer: Send + Sync {
     /// Short connector name: "fs", "s3"...
     fn kind(&self) -> &str;
@@ -64,6 +67,11 @@ pub trait Importer: Send + Sync {
     /// The children of a directory, in any order.
     fn read_dir(&self, path: &[u8]) -> io::Result<Vec<DirEntry>>;
     fn open(&self, path: &[u8]) -> io::Result<Box<dyn Read + Send>>;
+    /// Opens a file and returns attributes only known once it is open (S3: content type),
+    /// to be merged into its `extra`.
+    fn open_with_info(&self, path: &[u8]) -> io::Result<Opened> {
+        Ok((self.open(path)?, Vec::new()))
+    }
 }
 
 /// Joins a directory path and a child name.

@@ -100,7 +100,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     }
     let src = a.sources.first().cloned().unwrap_or_else(|| ".".into());
     let repo = ctx.open()?;
-    let importer = location::open_importer(&src)?;
+    let importer = location::open_importer(&src, &ctx.config_dir())?;
     let _lock = lock::lock(repo.store.clone(), false)?;
     let mut tags = a.tag.clone();
     if tags.is_empty() {

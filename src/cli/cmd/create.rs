@@ -43,7 +43,10 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     let pass = if a.plaintext {
         None
     } else {
-        Some(passphrase::new_passphrase(ctx.g.keyfile.as_deref())?)
+        match ctx.known_passphrase()? {
+            Some(p) => Some(p),
+            None => Some(passphrase::new_passphrase(ctx.g.keyfile.as_deref())?),
+        }
     };
     repo::create(store.as_ref(), &params, pass.as_deref())?;
     Ok(0)

@@ -3,6 +3,7 @@
 mod backup;
 mod cat;
 mod check;
+pub mod config;
 mod create;
 mod diff;
 mod filters;

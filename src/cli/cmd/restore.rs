@@ -47,7 +47,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     let to =
         a.to.clone()
             .unwrap_or_else(|| format!("plakar-{}", chrono::Local::now().format("%Y%m%d%H%M%S")));
-    let exp = location::open_exporter(&to, !a.skip_permissions)?;
+    let exp = location::open_exporter(&to, !a.skip_permissions, &ctx.config_dir())?;
     let (entry, dest) = match &path {
         None => (repo.lookup(&h, h.source.directory.as_bytes())?, Vec::new()),
         Some(p) => {

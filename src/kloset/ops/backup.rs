@@ -70,9 +70,14 @@ pub fn backup(
     let root = imp.root();
     let root_str = String::from_utf8_lossy(&root).into_owned();
     let root_info = imp.stat(&root).map_err(|e| {
-        Error::SourceMissing(format!(
-            "cannot back up {root_str}: {e} (check the path and that you can read it)"
-        ))
+        let msg = format!("cannot back up {root_str}: {e}");
+        match e.kind() {
+            std::io::ErrorKind::PermissionDenied => Error::Auth(msg),
+            std::io::ErrorKind::NotConnected | std::io::ErrorKind::TimedOut => {
+                Error::Unreachable(msg)
+            }
+            _ => Error::SourceMissing(format!("{msg} (check the path and that you can read it)")),
+        }
     })?;
     let source = Source {
         kind: imp.kind().to_string(),
@@ -241,9 +246,10 @@ impl Run<'_> {
                 } else {
                     self.counters.files_read.fetch_add(1, Ordering::Relaxed);
                     match self.file(path, e.info.size) {
-                        Ok((chunks, size)) => {
+                        Ok((chunks, size, extra)) => {
                             e.chunks = chunks;
                             e.info.size = size;
+                            e.info.extra.extend(extra);
                         }
                         Err(FileError::Fatal(err)) => return Err(err),
                         Err(FileError::Read(msg)) => {
@@ -314,9 +320,10 @@ impl Run<'_> {
         .map_err(DirError::Fatal)
     }
 
-    fn file(&self, path: &[u8], size_hint: u64) -> std::result::Result<(Vec<BlobId>, u64), FileError> {
+    #[allow(clippy::type_complexity)]
+    fn file(&self, path: &[u8], size_hint: u64) -> std::result::Result<FileContent, FileError> {
         let read_err = |e: std::io::Error| FileError::Read(e.to_string());
-        let mut reader = self.imp.open(path).map_err(read_err)?;
+        let (mut reader, extra) = self.imp.open_with_info(path).map_err(read_err)?;
         let ch = &self.repo.config.chunking;
         let mut chunks = Vec::new();
         let mut total = 0u64;
@@ -333,7 +340,7 @@ impl Run<'_> {
                 chunks.push(self.chunk(data)?);
                 total += data.len() as u64;
             }
-            return Ok((chunks, total));
+            return Ok((chunks, total, extra));
         }
         let stream = fastcdc::v2020::StreamCDC::new(
             std::io::Cursor::new(buf).chain(reader),
@@ -346,7 +353,7 @@ impl Run<'_> {
             chunks.push(self.chunk(&c.data)?);
             total += c.data.len() as u64;
         }
-        Ok((chunks, total))
+        Ok((chunks, total, extra))
     }
 
     fn chunk(&self, data: &[u8]) -> std::result::Result<BlobId, FileError> {
@@ -409,6 +416,9 @@ enum DirError {
     Read(String),
     Fatal(Error),
 }
+
+/// A file's chunks, its size as read, and attributes learned when opening it.
+type FileContent = (Vec<BlobId>, u64, Vec<(String, String)>);
 
 enum FileError {
     Read(String),

@@ -1,0 +1,96 @@
+//! Classifies S3 errors by behaviour, with messages that say what to fix.
+
+use super::config::S3Config;
+use crate::kloset::store::{StoreError, StoreErrorKind as K};
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
+
+fn chain_text(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+pub fn classify<E>(e: SdkError<E, HttpResponse>, cfg: &S3Config, what: &str) -> StoreError
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let ep = &cfg.endpoint;
+    match &e {
+        SdkError::TimeoutError(_) => {
+            StoreError::new(K::Transient, format!("{what}: {ep} timed out"))
+        }
+        SdkError::DispatchFailure(d) => {
+            let text = chain_text(&e).to_lowercase();
+            if cfg.use_tls
+                && (text.contains("tls")
+                    || text.contains("ssl")
+                    || text.contains("certificate")
+                    || text.contains("handshake")
+                    || text.contains("corrupt message")
+                    || text.contains("invalidcontenttype"))
+            {
+                return StoreError::new(K::Unreachable, format!("{what}: TLS connection to {ep} failed ({}); if the server does not use TLS, set use_tls to false", short(&text)));
+            }
+            if d.is_timeout() {
+                return StoreError::new(
+                    K::Transient,
+                    format!("{what}: connection to {ep} timed out"),
+                );
+            }
+            StoreError::new(K::Unreachable, format!("{what}: cannot reach {ep}: {} (check the host and port, and that the server runs)", short(&text)))
+        }
+        SdkError::ServiceError(se) => {
+            let status = se.raw().status().as_u16();
+            let code = se.err().code().unwrap_or("").to_string();
+            let msg = se.err().message().unwrap_or("").to_string();
+            status_error(status, &code, &msg, cfg, what)
+        }
+        SdkError::ResponseError(r) => {
+            let status = r.raw().status().as_u16();
+            if !cfg.use_tls && status == 400 {
+                return StoreError::new(K::Unreachable, format!("{what}: {ep} rejected a plain-HTTP request; if the server uses TLS, set use_tls to true"));
+            }
+            status_error(status, "", &short(&chain_text(&e)), cfg, what)
+        }
+        _ => StoreError::new(K::Other, format!("{what}: {}", short(&chain_text(&e)))),
+    }
+}
+
+fn status_error(status: u16, code: &str, msg: &str, cfg: &S3Config, what: &str) -> StoreError {
+    let ep = &cfg.endpoint;
+    let detail = if code.is_empty() {
+        format!("HTTP {status}")
+    } else {
+        format!("{code}, HTTP {status}")
+    };
+    match (status, code) {
+        (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied" | "InvalidToken" | "ExpiredToken") | (401 | 403, _) => StoreError::new(
+            K::PermissionDenied,
+            format!("{what}: {ep} refused the credentials ({detail}): check access_key and secret_access_key, and use_tls"),
+        ),
+        (_, "NoSuchBucket") => StoreError::new(K::NotFound, format!("{what}: bucket {} does not exist on {ep}", cfg.bucket)),
+        (404, _) | (_, "NoSuchKey" | "NotFound") => StoreError::new(K::NotFound, format!("{what}: not found ({detail})")),
+        (409, _) | (_, "BucketAlreadyOwnedByYou") => StoreError::new(K::AlreadyExists, format!("{what}: already exists ({detail})")),
+        (429 | 500..=599, _) | (_, "SlowDown") => StoreError::new(K::Transient, format!("{what}: {ep} is unavailable ({detail}): {msg}")),
+        (400, "") if !cfg.use_tls => StoreError::new(K::Unreachable, format!("{what}: {ep} rejected a plain-HTTP request ({detail}); if the server uses TLS, set use_tls to true")),
+        _ => StoreError::new(K::Other, format!("{what}: {ep} answered {detail}: {msg}")),
+    }
+}
+
+fn short(s: &str) -> String {
+    let s = s.replace('\n', " ");
+    if s.len() > 240 {
+        format!(
+            "{}...",
+            &s[..s.char_indices().nth(240).map(|(i, _)| i).unwrap_or(s.len())]
+        )
+    } else {
+        s
+    }
+}

@@ -1,0 +1,211 @@
+//! Backs up a bucket (or a prefix of it). Keys are read as paths: `a/b/c` is the file `c`
+//! in directory `/a/b`; directories are listed with `/` as delimiter, every page. Each
+//! object is streamed through the chunker, never written to a temporary file.
+
+use super::client::Client;
+use super::config::S3Config;
+use super::errors::classify;
+use crate::kloset::importer::{DirEntry, FileInfo, FileKind, Importer, Opened};
+use crate::kloset::store::{StoreError, StoreErrorKind as K};
+use aws_sdk_s3::primitives::ByteStream;
+use std::io::{self, Read};
+
+pub struct S3Importer {
+    c: Client,
+    root: Vec<u8>,
+}
+
+pub fn to_io(e: StoreError) -> io::Error {
+    let kind = match e.kind {
+        K::NotFound => io::ErrorKind::NotFound,
+        K::PermissionDenied => io::ErrorKind::PermissionDenied,
+        K::Unreachable => io::ErrorKind::NotConnected,
+        K::Transient => io::ErrorKind::TimedOut,
+        _ => io::ErrorKind::Other,
+    };
+    io::Error::new(kind, e.message)
+}
+
+fn dir_info() -> FileInfo {
+    FileInfo {
+        kind: Some(FileKind::Dir),
+        mode: 0o040755,
+        nlink: 1,
+        ..Default::default()
+    }
+}
+
+impl S3Importer {
+    pub fn new(cfg: S3Config) -> io::Result<Self> {
+        let root = format!("/{}", cfg.prefix.trim_end_matches('/')).into_bytes();
+        Ok(Self {
+            c: Client::new(cfg)?,
+            root,
+        })
+    }
+
+    /// The key prefix that lists the children of `path`.
+    fn prefix_of(path: &[u8]) -> String {
+        let p = String::from_utf8_lossy(path);
+        let p = p.trim_matches('/');
+        if p.is_empty() {
+            String::new()
+        } else {
+            format!("{p}/")
+        }
+    }
+}
+
+impl Importer for S3Importer {
+    fn kind(&self) -> &str {
+        "s3"
+    }
+
+    fn origin(&self) -> String {
+        format!("{}/{}", self.c.cfg.endpoint, self.c.cfg.bucket)
+    }
+
+    fn root(&self) -> Vec<u8> {
+        self.root.clone()
+    }
+
+    fn stat(&self, path: &[u8]) -> io::Result<FileInfo> {
+        if path == self.root.as_slice() {
+            // Fails early, with a clear message, on a missing bucket or bad credentials.
+            let c = &self.c;
+            c.block_on(c.s3.head_bucket().bucket(&c.cfg.bucket).send())
+                .map_err(|e| classify(e, &c.cfg, &format!("reading bucket {}", c.cfg.bucket)))
+                .map_err(|e| match e.kind {
+                    K::NotFound => io::Error::new(
+                        io::ErrorKind::NotFound,
+                        format!(
+                            "bucket {} does not exist on {}",
+                            c.cfg.bucket, c.cfg.endpoint
+                        ),
+                    ),
+                    _ => to_io(e),
+                })?;
+        }
+        Ok(dir_info())
+    }
+
+    fn read_dir(&self, path: &[u8]) -> io::Result<Vec<DirEntry>> {
+        let c = &self.c;
+        let prefix = Self::prefix_of(path);
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req =
+                c.s3.list_objects_v2()
+                    .bucket(&c.cfg.bucket)
+                    .prefix(&prefix)
+                    .delimiter("/")
+                    .set_continuation_token(token.clone());
+            let page = c
+                .block_on(req.send())
+                .map_err(|e| to_io(classify(e, &c.cfg, &format!("listing {prefix}"))))?;
+            for p in page.common_prefixes() {
+                let name = p
+                    .prefix()
+                    .unwrap_or_default()
+                    .strip_prefix(prefix.as_str())
+                    .unwrap_or_default()
+                    .trim_end_matches('/');
+                if !name.is_empty() {
+                    out.push(DirEntry {
+                        name: name.as_bytes().to_vec(),
+                        info: Ok(dir_info()),
+                    });
+                }
+            }
+            for o in page.contents() {
+                let key = o.key().unwrap_or_default();
+                let name = key.strip_prefix(prefix.as_str()).unwrap_or_default();
+                if name.is_empty() || name.ends_with('/') {
+                    continue; // "directory marker" objects
+                }
+                let mtime_ns = o
+                    .last_modified()
+                    .map(|t| t.secs() * 1_000_000_000 + t.subsec_nanos() as i64)
+                    .unwrap_or(0);
+                let mut extra = vec![];
+                if let Some(e) = o.e_tag() {
+                    extra.push(("etag".to_string(), e.trim_matches('"').to_string()));
+                }
+                if let Some(s) = o.storage_class() {
+                    extra.push(("storage_class".to_string(), s.as_str().to_string()));
+                }
+                let info = FileInfo {
+                    kind: Some(FileKind::File),
+                    mode: 0o100644,
+                    size: o.size().unwrap_or(0).max(0) as u64,
+                    mtime_ns,
+                    nlink: 1,
+                    extra,
+                    ..Default::default()
+                };
+                out.push(DirEntry {
+                    name: name.as_bytes().to_vec(),
+                    info: Ok(info),
+                });
+            }
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated().unwrap_or(false) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
+    fn open(&self, path: &[u8]) -> io::Result<Box<dyn Read + Send>> {
+        Ok(self.open_with_info(path)?.0)
+    }
+
+    fn open_with_info(&self, path: &[u8]) -> io::Result<Opened> {
+        let c = &self.c;
+        let key = String::from_utf8_lossy(path)
+            .trim_start_matches('/')
+            .to_string();
+        let out = c
+            .block_on(c.s3.get_object().bucket(&c.cfg.bucket).key(&key).send())
+            .map_err(|e| to_io(classify(e, &c.cfg, &format!("reading {key}"))))?;
+        let mut extra = vec![];
+        if let Some(ct) = out.content_type() {
+            extra.push(("content_type".to_string(), ct.to_string()));
+        }
+        let reader = BodyReader {
+            rt: c.handle(),
+            body: out.body,
+            buf: bytes::Bytes::new(),
+        };
+        Ok((Box::new(reader), extra))
+    }
+}
+
+/// Reads an object's body as it arrives.
+struct BodyReader {
+    rt: tokio::runtime::Handle,
+    body: ByteStream,
+    buf: bytes::Bytes,
+}
+
+impl Read for BodyReader {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.buf.is_empty() {
+            match self.rt.block_on(self.body.next()) {
+                None => return Ok(0),
+                Some(Ok(b)) => self.buf = b,
+                Some(Err(e)) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        format!("reading object body: {e}"),
+                    ))
+                }
+            }
+        }
+        let n = out.len().min(self.buf.len());
+        out[..n].copy_from_slice(&self.buf[..n]);
+        self.buf = self.buf.slice(n..);
+        Ok(n)
+    }
+}

@@ -1,0 +1,14 @@
+//! S3 and S3-compatible servers (MinIO, Garage, Scaleway...): store, importer and
+//! exporter over one aws-sdk-s3 client, path-style, SigV4. The client is async; each
+//! connector owns a small tokio runtime and blocks on it, so the engine stays synchronous.
+mod client;
+mod config;
+mod errors;
+mod exporter;
+mod importer;
+mod store;
+
+pub use config::S3Config;
+pub use exporter::S3Exporter;
+pub use importer::S3Importer;
+pub use store::S3Store;
