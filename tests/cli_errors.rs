@@ -218,3 +218,42 @@ fn restore_into_a_file_is_refused() {
     .failure()
     .stderr(predicate::str::contains("not a directory"));
 }
+
+fn write_lock(env: &Env, hostname: &str, pid: u32, exclusive: bool) {
+    let body = serde_json::json!({"version": 1, "hostname": hostname, "pid": pid,
+        "time": chrono_now(), "exclusive": exclusive});
+    fs::write(
+        env.path("store/locks").join("ab".repeat(32)),
+        body.to_string(),
+    )
+    .unwrap();
+}
+
+fn chrono_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64
+}
+
+#[test]
+fn live_exclusive_lock_blocks_and_dead_local_one_does_not() {
+    let env = Env::new();
+    let data = env.path("data");
+    sample_tree(&data);
+    env.create();
+    write_lock(&env, "some-other-host", 1, true);
+    env.at(&["backup", data.to_str().unwrap()])
+        .assert()
+        .code(75)
+        .stderr(predicate::str::contains("some-other-host"));
+    let me = fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string();
+    write_lock(&env, &me, 4_000_000, true);
+    env.at(&["backup", data.to_str().unwrap()])
+        .assert()
+        .success();
+    env.at(&["maintenance"]).assert().success();
+}

@@ -7,3 +7,4 @@ mod conformance;
 mod engine;
 mod golden;
 mod roundtrip;
+mod s3;

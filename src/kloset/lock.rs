@@ -24,6 +24,15 @@ pub struct LockInfo {
     pub exclusive: bool,
 }
 
+/// True when the lock was taken on this host by a process that has since died.
+fn dead_here(info: &LockInfo) -> bool {
+    if info.hostname != crate::kloset::hostname() || info.pid == std::process::id() {
+        return false;
+    }
+    let r = unsafe { libc::kill(info.pid as libc::pid_t, 0) };
+    r != 0 && std::io::Error::last_os_error().raw_os_error() == Some(libc::ESRCH)
+}
+
 pub struct LockGuard {
     store: Arc<dyn Store>,
     id: [u8; 32],
@@ -57,8 +66,13 @@ pub fn lock(store: Arc<dyn Store>, exclusive: bool) -> Result<LockGuard> {
         let Ok(info) = serde_json::from_slice::<LockInfo>(&b) else {
             continue;
         };
-        let live = now - info.time < LEASE.as_secs() as i64;
-        if live && (exclusive || info.exclusive) {
+        let live = now - info.time < LEASE.as_secs() as i64 && !dead_here(&info);
+        if !live {
+            // Expired, or left by a process of this host that no longer runs.
+            let _ = store.delete(Resource::Lock, &other);
+            continue;
+        }
+        if exclusive || info.exclusive {
             let _ = store.delete(Resource::Lock, &id);
             let what = if info.exclusive {
                 "maintenance"

@@ -140,3 +140,44 @@ pub fn packfiles(store: &Path) -> Vec<PathBuf> {
         .filter(|p| p.is_file())
         .collect()
 }
+
+/// The S3 test server from scripts/s3-server.sh, as (endpoint, access key, secret).
+/// Missing: a failure when PLAKAR_REQUIRE_SERVERS is set (the test command sets it),
+/// otherwise None so `cargo test` alone still runs the rest.
+pub fn s3_server() -> Option<(String, String, String)> {
+    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match (
+        get("S3_ENDPOINT"),
+        get("S3_ACCESS_KEY"),
+        get("S3_SECRET_KEY"),
+    ) {
+        (Some(e), Some(a), Some(s)) => Some((e, a, s)),
+        _ if std::env::var_os("PLAKAR_REQUIRE_SERVERS").is_some()
+            || std::env::var_os("CI").is_some() =>
+        {
+            panic!("no S3 test server: run `eval \"$(scripts/s3-server.sh start)\"` (scripts/test.sh does)")
+        }
+        _ => {
+            eprintln!("S3 server not configured (S3_ENDPOINT...): skipping");
+            None
+        }
+    }
+}
+
+/// A bucket name no other test uses.
+pub fn unique_bucket(tag: &str) -> String {
+    let n: u64 = rand_u64();
+    format!("t-{tag}-{n:x}")
+}
+
+fn rand_u64() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos(),
+    );
+    h.finish()
+}
