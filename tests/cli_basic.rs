@@ -17,23 +17,12 @@ fn backup_ls_check_restore_roundtrip() {
     let id = env.latest();
     assert_eq!(id.len(), 64);
     let ls = env.stdout(&["ls"]);
-    assert!(
-        ls.contains(&id[..8]) && ls.contains(data.to_str().unwrap()),
-        "{ls}"
-    );
-    env.at(&["check"])
-        .assert()
-        .success()
-        .stdout(predicate::str::contains("check completed without errors"));
+    assert!(ls.contains(&id[..8]) && ls.contains(data.to_str().unwrap()), "{ls}");
+    env.at(&["check"]).assert().success().stdout(predicate::str::contains("check completed without errors"));
     let out = env.path("out");
-    env.at(&["restore", "-to", out.to_str().unwrap(), &id[..8]])
-        .assert()
-        .success();
+    env.at(&["restore", "-to", out.to_str().unwrap(), &id[..8]]).assert().success();
     assert_same_tree(&data, &out);
-    let (a, b) = (
-        fs::metadata(out.join("hello.txt")).unwrap(),
-        fs::metadata(out.join("hardlink")).unwrap(),
-    );
+    let (a, b) = (fs::metadata(out.join("hello.txt")).unwrap(), fs::metadata(out.join("hardlink")).unwrap());
     assert_eq!(a.ino(), b.ino(), "hard links are restored as links");
 }
 
@@ -45,22 +34,13 @@ fn restore_one_file_and_one_subtree() {
     env.create();
     let id = env.backup(&data);
     let f = format!("{}:{}/sub/passwd", &id[..10], data.display());
-    env.at(&["restore", "--to", env.path("o1").to_str().unwrap(), &f])
-        .assert()
-        .success();
+    env.at(&["restore", "--to", env.path("o1").to_str().unwrap(), &f]).assert().success();
     assert_eq!(
         fs::read_to_string(env.path("o1/passwd")).unwrap(),
         fs::read_to_string(data.join("sub/passwd")).unwrap()
     );
     // A relative path is taken from the backed-up directory; the subtree keeps its name.
-    env.at(&[
-        "restore",
-        "-to",
-        env.path("o2").to_str().unwrap(),
-        &format!("{}:sub", &id[..8]),
-    ])
-    .assert()
-    .success();
+    env.at(&["restore", "-to", env.path("o2").to_str().unwrap(), &format!("{}:sub", &id[..8])]).assert().success();
     assert_same_tree(&data.join("sub"), &env.path("o2/sub"));
 }
 
@@ -72,14 +52,8 @@ fn ls_path_cat_locate_diff_info() {
     env.create();
     let id1 = env.backup(&data);
     let listing = env.stdout(&["ls", &format!("{}:{}/sub", &id1[..8], data.display())]);
-    assert!(
-        listing.contains("-rw-------") && listing.contains("passwd") && listing.contains("drwx"),
-        "{listing}"
-    );
-    let cat = env.stdout(&[
-        "cat",
-        &format!("{}:{}/hello.txt", &id1[..8], data.display()),
-    ]);
+    assert!(listing.contains("-rw-------") && listing.contains("passwd") && listing.contains("drwx"), "{listing}");
+    let cat = env.stdout(&["cat", &format!("{}:{}/hello.txt", &id1[..8], data.display())]);
     assert_eq!(cat, "hello world\n");
     fs::write(data.join("hello.txt"), "changed\n").unwrap();
     fs::write(data.join("new.txt"), "new\n").unwrap();
@@ -88,20 +62,10 @@ fn ls_path_cat_locate_diff_info() {
     assert_eq!(located.lines().count(), 2, "{located}");
     assert!(located.contains(&format!("{}:{}/sub/passwd", &id1[..8], data.display())));
     let d = env.stdout(&["diff", &id1[..8], &id2[..8]]);
-    assert!(
-        d.contains("~ ") && d.contains("hello.txt") && d.contains("+ ") && d.contains("new.txt"),
-        "{d}"
-    );
+    assert!(d.contains("~ ") && d.contains("hello.txt") && d.contains("+ ") && d.contains("new.txt"), "{d}");
     assert!(!d.contains("passwd"), "unchanged files are not listed: {d}");
-    let fd = env.stdout(&[
-        "diff",
-        &format!("{}:hello.txt", &id1[..8]),
-        &format!("{}:hello.txt", &id2[..8]),
-    ]);
-    assert!(
-        fd.contains("-hello world") && fd.contains("+changed"),
-        "{fd}"
-    );
+    let fd = env.stdout(&["diff", &format!("{}:hello.txt", &id1[..8]), &format!("{}:hello.txt", &id2[..8])]);
+    assert!(fd.contains("-hello world") && fd.contains("+changed"), "{fd}");
     let info = env.stdout(&["info"]);
     assert!(info.contains("Snapshots: 2"), "{info}");
     let sinfo = env.stdout(&["info", &id2[..8]]);
@@ -117,36 +81,13 @@ fn unchanged_files_are_not_read_again() {
     sample_tree(&data);
     env.create();
     env.backup(&data);
-    let out = env
-        .cmd()
-        .args([
-            "-json",
-            "at",
-            &env.store(),
-            "backup",
-            data.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = env.cmd().args(["-json", "at", &env.store(), "backup", data.to_str().unwrap()]).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["files_read"], 0, "{v}");
     fs::write(data.join("hello.txt"), "touched\n").unwrap();
-    let out = env
-        .cmd()
-        .args([
-            "-json",
-            "at",
-            &env.store(),
-            "backup",
-            data.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+    let out = env.cmd().args(["-json", "at", &env.store(), "backup", data.to_str().unwrap()]).output().unwrap();
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(
-        v["files_read"], 2,
-        "only the changed file and its hard link twin: {v}"
-    );
+    assert_eq!(v["files_read"], 2, "only the changed file and its hard link twin: {v}");
 }
 
 #[test]
@@ -155,51 +96,29 @@ fn rm_by_id_and_by_filter_then_maintenance() {
     let data = env.path("data");
     sample_tree(&data);
     env.create();
-    env.at(&["backup", "-tag", "daily", data.to_str().unwrap()])
-        .assert()
-        .success();
+    env.at(&["backup", "-tag", "daily", data.to_str().unwrap()]).assert().success();
     let first = env.latest();
     fs::write(data.join("other.bin"), vec![7u8; 2_000_000]).unwrap();
-    env.at(&["backup", "-tag", "weekly", data.to_str().unwrap()])
-        .assert()
-        .success();
+    env.at(&["backup", "-tag", "weekly", data.to_str().unwrap()]).assert().success();
     let second = env.latest();
-    env.at(&["rm"])
-        .assert()
-        .code(64)
-        .stderr(predicate::str::contains("no filter specified"));
+    env.at(&["rm"]).assert().code(64).stderr(predicate::str::contains("no filter specified"));
     // Filters alone preview.
     env.at(&["rm", "-tag", "daily"])
         .assert()
         .success()
         .stdout(predicate::str::contains("would remove these 1 snapshot"));
     assert_eq!(env.stdout(&["ls"]).lines().count(), 2);
-    env.at(&["rm", "-apply", "-tag", "daily"])
-        .assert()
-        .success();
+    env.at(&["rm", "-apply", "-tag", "daily"]).assert().success();
     let ls = env.stdout(&["ls"]);
-    assert!(
-        ls.contains(&second[..8]) && !ls.contains(&first[..8]),
-        "{ls}"
-    );
+    assert!(ls.contains(&second[..8]) && !ls.contains(&first[..8]), "{ls}");
     env.at(&["maintenance"]).assert().success();
     env.at(&["check"]).assert().success();
-    env.at(&[
-        "restore",
-        "-to",
-        env.path("o").to_str().unwrap(),
-        &second[..8],
-    ])
-    .assert()
-    .success();
+    env.at(&["restore", "-to", env.path("o").to_str().unwrap(), &second[..8]]).assert().success();
     assert_same_tree(&data, &env.path("o"));
     env.at(&["rm", &second[..8]]).assert().success();
     assert_eq!(env.stdout(&["ls"]), "");
     env.at(&["maintenance"]).assert().success();
-    assert!(
-        packfiles(std::path::Path::new(&env.store())).is_empty(),
-        "nothing reachable, nothing kept"
-    );
+    assert!(packfiles(std::path::Path::new(&env.store())).is_empty(), "nothing reachable, nothing kept");
 }
 
 #[test]
@@ -207,43 +126,24 @@ fn plaintext_store_keyfile_and_default_repository() {
     let env = Env::new();
     let data = env.path("data");
     sample_tree(&data);
-    env.cmd()
-        .env_remove("PLAKAR_PASSPHRASE")
-        .args(["at", &env.store(), "create", "-plaintext"])
-        .assert()
-        .success();
+    env.cmd().env_remove("PLAKAR_PASSPHRASE").args(["at", &env.store(), "create", "-plaintext"]).assert().success();
     env.cmd()
         .env_remove("PLAKAR_PASSPHRASE")
         .env("PLAKAR_REPOSITORY", env.store())
         .args(["backup", data.to_str().unwrap()])
         .assert()
         .success();
-    env.cmd()
-        .env_remove("PLAKAR_PASSPHRASE")
-        .env("PLAKAR_REPOSITORY", env.store())
-        .args(["check"])
-        .assert()
-        .success();
+    env.cmd().env_remove("PLAKAR_PASSPHRASE").env("PLAKAR_REPOSITORY", env.store()).args(["check"]).assert().success();
 
     let env2 = Env::new();
     fs::write(env2.path("key"), "from a file\n").unwrap();
     let key = env2.path("key");
     env2.cmd()
         .env_remove("PLAKAR_PASSPHRASE")
-        .args([
-            "-keyfile",
-            key.to_str().unwrap(),
-            "at",
-            &env2.store(),
-            "create",
-        ])
+        .args(["-keyfile", key.to_str().unwrap(), "at", &env2.store(), "create"])
         .assert()
         .success();
-    env2.cmd()
-        .env("PLAKAR_PASSPHRASE", "from a file")
-        .args(["at", &env2.store(), "ls"])
-        .assert()
-        .success();
+    env2.cmd().env("PLAKAR_PASSPHRASE", "from a file").args(["at", &env2.store(), "ls"]).assert().success();
 }
 
 #[test]
@@ -254,15 +154,7 @@ fn backup_without_path_uses_current_directory_and_excludes_apply() {
     env.create();
     env.cmd()
         .current_dir(&data)
-        .args([
-            "at",
-            &env.store(),
-            "backup",
-            "-exclude",
-            "*.bin",
-            "-ignore",
-            "sub/passwd",
-        ])
+        .args(["at", &env.store(), "backup", "-exclude", "*.bin", "-ignore", "sub/passwd"])
         .assert()
         .success();
     let id = env.latest();
@@ -279,9 +171,12 @@ fn two_backups_at_once_both_succeed() {
     env.create();
     let spawn = || {
         let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("plakar"));
-        c.env("PLAKAR_PASSPHRASE", PASS)
-            .env("HOME", env.path("home"))
-            .args(["at", &env.store(), "backup", data.to_str().unwrap()]);
+        c.env("PLAKAR_PASSPHRASE", PASS).env("HOME", env.path("home")).args([
+            "at",
+            &env.store(),
+            "backup",
+            data.to_str().unwrap(),
+        ]);
         c.spawn().unwrap()
     };
     let (mut a, mut b) = (spawn(), spawn());
@@ -293,9 +188,5 @@ fn two_backups_at_once_both_succeed() {
 #[test]
 fn version_lists_connectors() {
     let env = Env::new();
-    env.cmd()
-        .arg("version")
-        .assert()
-        .success()
-        .stdout(predicate::str::is_match("(?m)^importers: .*fs").unwrap());
+    env.cmd().arg("version").assert().success().stdout(predicate::str::is_match("(?m)^importers: .*fs").unwrap());
 }

@@ -24,26 +24,17 @@ fn wrong_or_empty_passphrase() {
 #[test]
 fn not_a_store_and_other_version() {
     let env = Env::new();
-    env.at(&["ls"])
-        .assert()
-        .code(66)
-        .stderr(predicate::str::contains("create"));
+    env.at(&["ls"]).assert().code(66).stderr(predicate::str::contains("create"));
     fs::create_dir_all(env.path("store")).unwrap();
     fs::write(env.path("store/CONFIG"), "garbage that is not a config").unwrap();
-    env.at(&["ls"])
-        .assert()
-        .code(66)
-        .stderr(predicate::str::contains("not a plakar store"));
+    env.at(&["ls"]).assert().code(66).stderr(predicate::str::contains("not a plakar store"));
     let e2 = Env::new();
     e2.create();
     let cfg = e2.path("store/CONFIG");
     let mut b = fs::read(&cfg).unwrap();
     b[8] = 2;
     fs::write(&cfg, b).unwrap();
-    e2.at(&["ls"])
-        .assert()
-        .code(78)
-        .stderr(predicate::str::contains("version 2"));
+    e2.at(&["ls"]).assert().code(78).stderr(predicate::str::contains("version 2"));
 }
 
 #[test]
@@ -51,10 +42,7 @@ fn create_on_existing_store_is_refused() {
     let env = Env::new();
     env.create();
     let before = fs::read(env.path("store/CONFIG")).unwrap();
-    env.at(&["create"])
-        .assert()
-        .code(73)
-        .stderr(predicate::str::contains("already exists"));
+    env.at(&["create"]).assert().code(73).stderr(predicate::str::contains("already exists"));
     assert_eq!(fs::read(env.path("store/CONFIG")).unwrap(), before);
 }
 
@@ -62,10 +50,7 @@ fn create_on_existing_store_is_refused() {
 fn backup_of_missing_path() {
     let env = Env::new();
     env.create();
-    env.at(&["backup", "/no/such/dir"])
-        .assert()
-        .code(67)
-        .stderr(predicate::str::contains("/no/such/dir"));
+    env.at(&["backup", "/no/such/dir"]).assert().code(67).stderr(predicate::str::contains("/no/such/dir"));
     assert_eq!(env.stdout(&["ls"]), "");
 }
 
@@ -80,20 +65,14 @@ fn unknown_snapshot_and_bad_flags() {
         .assert()
         .code(64)
         .stderr(predicate::str::contains("no snapshot has prefix"));
-    env.at(&["cat", "zz:/x"])
-        .assert()
-        .code(64)
-        .stderr(predicate::str::contains("invalid snapshot prefix"));
+    env.at(&["cat", "zz:/x"]).assert().code(64).stderr(predicate::str::contains("invalid snapshot prefix"));
     env.at(&["backup", "-nosuchflag"]).assert().code(2);
 }
 
 fn corrupt_one_byte_of_big_file(env: &Env) {
     // The largest packfile holds big.bin's chunks; flip a byte in its middle.
     let packs = packfiles(std::path::Path::new(&env.store()));
-    let p = packs
-        .iter()
-        .max_by_key(|p| fs::metadata(p).unwrap().len())
-        .unwrap();
+    let p = packs.iter().max_by_key(|p| fs::metadata(p).unwrap().len()).unwrap();
     let mut b = fs::read(p).unwrap();
     let mid = b.len() / 2;
     b[mid] ^= 0x40;
@@ -106,9 +85,7 @@ fn flipped_byte_is_found_and_restore_saves_the_rest() {
     let data = env.path("data");
     sample_tree(&data);
     // Small packfiles keep big.bin apart from the small files.
-    env.at(&["create", "-no-compression", "-packfile-mib", "1"])
-        .assert()
-        .success();
+    env.at(&["create", "-no-compression", "-packfile-mib", "1"]).assert().success();
     let id = env.backup(&data);
     corrupt_one_byte_of_big_file(&env);
     env.at(&["check"]).assert().code(65).stderr(
@@ -122,19 +99,11 @@ fn flipped_byte_is_found_and_restore_saves_the_rest() {
         .assert()
         .code(3)
         .stderr(predicate::str::contains("big.bin"));
-    assert!(
-        !out.join("sub/deeper/big.bin").exists(),
-        "a damaged file is not written"
-    );
-    assert_eq!(
-        fs::read_to_string(out.join("hello.txt")).unwrap(),
-        "hello world\n"
-    );
+    assert!(!out.join("sub/deeper/big.bin").exists(), "a damaged file is not written");
+    assert_eq!(fs::read_to_string(out.join("hello.txt")).unwrap(), "hello world\n");
     assert!(out.join("sub/passwd").exists());
-    let leftovers: Vec<_> = walk(&out)
-        .into_iter()
-        .filter(|p| p.to_string_lossy().contains(".plakar-restore-"))
-        .collect();
+    let leftovers: Vec<_> =
+        walk(&out).into_iter().filter(|p| p.to_string_lossy().contains(".plakar-restore-")).collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
 
@@ -147,17 +116,9 @@ fn truncated_packfile_is_reported() {
     let id = env.backup(&data);
     for p in packfiles(std::path::Path::new(&env.store())) {
         let len = fs::metadata(&p).unwrap().len();
-        fs::OpenOptions::new()
-            .write(true)
-            .open(&p)
-            .unwrap()
-            .set_len(len / 3)
-            .unwrap();
+        fs::OpenOptions::new().write(true).open(&p).unwrap().set_len(len / 3).unwrap();
     }
-    env.at(&["check"])
-        .assert()
-        .code(65)
-        .stderr(predicate::str::contains(&id[..8]));
+    env.at(&["check"]).assert().code(65).stderr(predicate::str::contains(&id[..8]));
 }
 
 #[test]
@@ -168,15 +129,9 @@ fn missing_packfile_is_found_by_fast_check() {
     env.at(&["create", "-packfile-mib", "1"]).assert().success();
     env.backup(&data);
     let packs = packfiles(std::path::Path::new(&env.store()));
-    let p = packs
-        .iter()
-        .max_by_key(|p| fs::metadata(p).unwrap().len())
-        .unwrap();
+    let p = packs.iter().max_by_key(|p| fs::metadata(p).unwrap().len()).unwrap();
     fs::remove_file(p).unwrap();
-    env.at(&["check", "-fast"])
-        .assert()
-        .code(65)
-        .stderr(predicate::str::contains("missing"));
+    env.at(&["check", "-fast"]).assert().code(65).stderr(predicate::str::contains("missing"));
 }
 
 #[test]
@@ -190,13 +145,8 @@ fn restore_over_existing_files_replaces_them_and_keeps_others() {
     fs::create_dir_all(&out).unwrap();
     fs::write(out.join("hello.txt"), "stale").unwrap();
     fs::write(out.join("mine.txt"), "keep me").unwrap();
-    env.at(&["restore", "-to", out.to_str().unwrap(), &id[..8]])
-        .assert()
-        .success();
-    assert_eq!(
-        fs::read_to_string(out.join("hello.txt")).unwrap(),
-        "hello world\n"
-    );
+    env.at(&["restore", "-to", out.to_str().unwrap(), &id[..8]]).assert().success();
+    assert_eq!(fs::read_to_string(out.join("hello.txt")).unwrap(), "hello world\n");
     assert_eq!(fs::read_to_string(out.join("mine.txt")).unwrap(), "keep me");
 }
 
@@ -208,32 +158,20 @@ fn restore_into_a_file_is_refused() {
     env.create();
     let id = env.backup(&data);
     fs::write(env.path("afile"), "x").unwrap();
-    env.at(&[
-        "restore",
-        "-to",
-        env.path("afile").to_str().unwrap(),
-        &id[..8],
-    ])
-    .assert()
-    .failure()
-    .stderr(predicate::str::contains("not a directory"));
+    env.at(&["restore", "-to", env.path("afile").to_str().unwrap(), &id[..8]])
+        .assert()
+        .failure()
+        .stderr(predicate::str::contains("not a directory"));
 }
 
 fn write_lock(env: &Env, hostname: &str, pid: u32, exclusive: bool) {
     let body = serde_json::json!({"version": 1, "hostname": hostname, "pid": pid,
         "time": chrono_now(), "exclusive": exclusive});
-    fs::write(
-        env.path("store/locks").join("ab".repeat(32)),
-        body.to_string(),
-    )
-    .unwrap();
+    fs::write(env.path("store/locks").join("ab".repeat(32)), body.to_string()).unwrap();
 }
 
 fn chrono_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
 }
 
 #[test]
@@ -243,17 +181,9 @@ fn live_exclusive_lock_blocks_and_dead_local_one_does_not() {
     sample_tree(&data);
     env.create();
     write_lock(&env, "some-other-host", 1, true);
-    env.at(&["backup", data.to_str().unwrap()])
-        .assert()
-        .code(75)
-        .stderr(predicate::str::contains("some-other-host"));
-    let me = fs::read_to_string("/proc/sys/kernel/hostname")
-        .unwrap()
-        .trim()
-        .to_string();
+    env.at(&["backup", data.to_str().unwrap()]).assert().code(75).stderr(predicate::str::contains("some-other-host"));
+    let me = fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
     write_lock(&env, &me, 4_000_000, true);
-    env.at(&["backup", data.to_str().unwrap()])
-        .assert()
-        .success();
+    env.at(&["backup", data.to_str().unwrap()]).assert().success();
     env.at(&["maintenance"]).assert().success();
 }

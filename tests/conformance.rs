@@ -4,16 +4,9 @@ use plakar::connectors::memory::MemoryStore;
 use plakar::kloset::store::{Resource, Store, StoreErrorKind};
 
 pub fn suite(s: &dyn Store) {
-    assert_eq!(
-        s.open().unwrap_err().kind,
-        StoreErrorKind::NotFound,
-        "empty location has no store"
-    );
+    assert_eq!(s.open().unwrap_err().kind, StoreErrorKind::NotFound, "empty location has no store");
     s.create(b"config-bytes").unwrap();
-    assert_eq!(
-        s.create(b"other").unwrap_err().kind,
-        StoreErrorKind::AlreadyExists
-    );
+    assert_eq!(s.create(b"other").unwrap_err().kind, StoreErrorKind::AlreadyExists);
     assert_eq!(s.open().unwrap(), b"config-bytes");
     for res in [Resource::Packfile, Resource::State, Resource::Lock] {
         assert!(s.list(res).unwrap().is_empty());
@@ -29,10 +22,7 @@ pub fn suite(s: &dyn Store) {
         assert_eq!(s.size(res, &a).unwrap(), 10);
         s.put(res, &a, b"replaced").unwrap();
         assert_eq!(s.get(res, &a, None).unwrap(), b"replaced");
-        assert_eq!(
-            s.get(res, &[9u8; 32], None).unwrap_err().kind,
-            StoreErrorKind::NotFound
-        );
+        assert_eq!(s.get(res, &[9u8; 32], None).unwrap_err().kind, StoreErrorKind::NotFound);
         s.delete(res, &a).unwrap();
         s.delete(res, &a).unwrap();
         assert_eq!(s.list(res).unwrap(), vec![b]);
@@ -61,9 +51,6 @@ fn fs_store_refuses_a_non_empty_directory() {
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("precious"), "x").unwrap();
     let s = FsStore::new(d.path());
-    assert_eq!(
-        s.create(b"c").unwrap_err().kind,
-        StoreErrorKind::AlreadyExists
-    );
+    assert_eq!(s.create(b"c").unwrap_err().kind, StoreErrorKind::AlreadyExists);
     assert!(d.path().join("precious").exists());
 }

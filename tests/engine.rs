@@ -15,17 +15,8 @@ use std::sync::Arc;
 
 pub fn fast_params() -> CreateParams {
     CreateParams {
-        kdf: KdfParams {
-            m_cost_kib: 1024,
-            t_cost: 1,
-            p_cost: 1,
-        },
-        chunking: Chunking {
-            algorithm: "fastcdc-v2020".into(),
-            min_size: 4096,
-            avg_size: 16384,
-            max_size: 65536,
-        },
+        kdf: KdfParams { m_cost_kib: 1024, t_cost: 1, p_cost: 1 },
+        chunking: Chunking { algorithm: "fastcdc-v2020".into(), min_size: 4096, avg_size: 16384, max_size: 65536 },
         packfile_max_size: 256 << 10,
         ..Default::default()
     }
@@ -60,23 +51,14 @@ impl Importer for Flaky {
     fn read_dir(&self, p: &[u8]) -> io::Result<Vec<DirEntry>> {
         let mut v = self.0.read_dir(p)?;
         if p.ends_with(b"/sub") {
-            v.push(DirEntry {
-                name: b"..".to_vec(),
-                info: self.0.stat(p).map_err(|e| e.to_string()),
-            });
-            v.push(DirEntry {
-                name: b"a/b".to_vec(),
-                info: Ok(FileInfo::default()),
-            });
+            v.push(DirEntry { name: b"..".to_vec(), info: self.0.stat(p).map_err(|e| e.to_string()) });
+            v.push(DirEntry { name: b"a/b".to_vec(), info: Ok(FileInfo::default()) });
         }
         Ok(v)
     }
     fn open(&self, p: &[u8]) -> io::Result<Box<dyn Read + Send>> {
         if String::from_utf8_lossy(p).contains("unreadable") {
-            return Err(io::Error::new(
-                io::ErrorKind::PermissionDenied,
-                "Permission denied",
-            ));
+            return Err(io::Error::new(io::ErrorKind::PermissionDenied, "Permission denied"));
         }
         self.0.open(p)
     }
@@ -93,9 +75,7 @@ fn unreadable_files_are_counted_and_backup_goes_on() {
     let h = backup::backup(&repo, &imp, &Default::default(), &NoProgress).unwrap();
     assert!(h.summary.errors >= 1);
     assert!(
-        h.errors
-            .iter()
-            .any(|(p, e)| p.ends_with("unreadable.txt") && e.contains("Permission denied")),
+        h.errors.iter().any(|(p, e)| p.ends_with("unreadable.txt") && e.contains("Permission denied")),
         "{:?}",
         h.errors
     );
@@ -105,27 +85,10 @@ fn unreadable_files_are_counted_and_backup_goes_on() {
     let exp = FsExporter::new(&out, true).unwrap();
     let r = restore::restore(&repo, &root, b"", &exp, &NoProgress).unwrap();
     // Unsafe names from the source are refused at backup time.
-    assert!(
-        h.errors
-            .iter()
-            .any(|(p, e)| p.ends_with("sub/..") && e.contains("unsafe")),
-        "{:?}",
-        h.errors
-    );
-    assert!(
-        h.errors.iter().any(|(p, _)| p.ends_with("sub/a/b")),
-        "{:?}",
-        h.errors
-    );
-    assert!(
-        r.errors.iter().any(|(p, _)| p.ends_with("unreadable.txt")),
-        "{:?}",
-        r.errors
-    );
-    assert_eq!(
-        std::fs::read_to_string(out.join("hello.txt")).unwrap(),
-        "hello world\n"
-    );
+    assert!(h.errors.iter().any(|(p, e)| p.ends_with("sub/..") && e.contains("unsafe")), "{:?}", h.errors);
+    assert!(h.errors.iter().any(|(p, _)| p.ends_with("sub/a/b")), "{:?}", h.errors);
+    assert!(r.errors.iter().any(|(p, _)| p.ends_with("unreadable.txt")), "{:?}", r.errors);
+    assert_eq!(std::fs::read_to_string(out.join("hello.txt")).unwrap(), "hello world\n");
     assert!(!env.path("passwd").exists() && !out.join("unreadable.txt").exists());
 }
 
@@ -153,15 +116,9 @@ impl Store for FullDisk {
     }
     fn put(&self, r: Resource, id: &[u8; 32], d: &[u8]) -> StoreResult<()> {
         if r == Resource::Packfile
-            && self
-                .budget
-                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1))
-                .is_err()
+            && self.budget.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |b| b.checked_sub(1)).is_err()
         {
-            return Err(StoreError::new(
-                StoreErrorKind::Full,
-                "No space left on device",
-            ));
+            return Err(StoreError::new(StoreErrorKind::Full, "No space left on device"));
         }
         self.inner.put(r, id, d)
     }
@@ -178,10 +135,7 @@ fn disk_full_leaves_a_valid_store() {
     let env = Env::new();
     let data = env.path("data");
     sample_tree(&data);
-    let store = Arc::new(FullDisk {
-        inner: MemoryStore::new(),
-        budget: AtomicUsize::new(usize::MAX),
-    });
+    let store = Arc::new(FullDisk { inner: MemoryStore::new(), budget: AtomicUsize::new(usize::MAX) });
     let repo = new_repo(store.clone());
     let imp = FsImporter::new(&data).unwrap();
     let first = backup::backup(&repo, &imp, &Default::default(), &NoProgress).unwrap();
@@ -201,20 +155,12 @@ fn disk_full_leaves_a_valid_store() {
     assert_eq!(err.kind(), ErrorKind::Io, "{err}");
     assert!(err.to_string().contains("No space"), "{err}");
     let repo = reopen(store.clone());
-    assert_eq!(
-        repo.index.snapshots(),
-        vec![first.id],
-        "the failed backup left no snapshot"
-    );
+    assert_eq!(repo.index.snapshots(), vec![first.id], "the failed backup left no snapshot");
     let res = check::check(&repo, &[(first.id, None)], false, &NoProgress);
     assert!(res[0].ok(), "{:?}", res[0].errors);
     store.budget.store(usize::MAX, Ordering::SeqCst);
     backup::backup(&repo, &imp, &Default::default(), &NoProgress).unwrap();
-    assert_eq!(
-        reopen(store).index.snapshots().len(),
-        2,
-        "the next backup simply works"
-    );
+    assert_eq!(reopen(store).index.snapshots().len(), 2, "the next backup simply works");
 }
 
 #[test]
@@ -226,24 +172,13 @@ fn ambiguous_and_unknown_prefixes() {
     let repo = new_repo(Arc::new(MemoryStore::new()));
     let imp = FsImporter::new(&data).unwrap();
     for _ in 0..17 {
-        backup::backup(
-            &reopen(repo.store.clone()),
-            &imp,
-            &Default::default(),
-            &NoProgress,
-        )
-        .unwrap();
+        backup::backup(&reopen(repo.store.clone()), &imp, &Default::default(), &NoProgress).unwrap();
     }
     let repo = reopen(repo.store.clone());
     let ids = repo.index.snapshots();
     let digit = (0..16)
         .map(|d| format!("{d:x}"))
-        .find(|d| {
-            ids.iter()
-                .filter(|i| i.to_hex().starts_with(d.as_str()))
-                .count()
-                > 1
-        })
+        .find(|d| ids.iter().filter(|i| i.to_hex().starts_with(d.as_str())).count() > 1)
         .unwrap();
     let e = repo.resolve(&digit).unwrap_err();
     assert_eq!(e.kind(), ErrorKind::BadReference);
@@ -262,49 +197,25 @@ fn restore_never_writes_outside_the_target() {
     use plakar::kloset::tree::{Entry, Tree};
     let env = Env::new();
     let repo = new_repo(Arc::new(MemoryStore::new()));
-    let packer = Packer::new(
-        repo.store.clone(),
-        repo.keys.clone(),
-        &repo.index,
-        None,
-        1 << 20,
-        1,
-    );
+    let packer = Packer::new(repo.store.clone(), repo.keys.clone(), &repo.index, None, 1 << 20, 1);
     let chunk = repo.keys.mac(b"evil");
     packer.add(BlobType::Chunk, chunk, b"evil").unwrap();
     let file = |name: &[u8]| Entry {
         name: name.to_vec(),
-        info: FileInfo {
-            kind: Some(FileKind::File),
-            mode: 0o100644,
-            size: 4,
-            ..Default::default()
-        },
+        info: FileInfo { kind: Some(FileKind::File), mode: 0o100644, size: 4, ..Default::default() },
         chunks: vec![chunk],
         subtree: None,
         error: None,
     };
-    let tree = Tree {
-        version: 1,
-        entries: vec![file(b".."), file(b"../escape"), file(b"/abs"), file(b"ok")],
-    };
+    let tree = Tree { version: 1, entries: vec![file(b".."), file(b"../escape"), file(b"/abs"), file(b"ok")] };
     let tid = repo.keys.mac(&tree.encode());
     packer.add(BlobType::Tree, tid, &tree.encode()).unwrap();
     let blobs = packer.finish().unwrap();
-    repo.write_state(&State {
-        created: 0,
-        blobs,
-        deleted: vec![],
-    })
-    .unwrap();
+    repo.write_state(&State { created: 0, blobs, deleted: vec![] }).unwrap();
     let repo = reopen(repo.store.clone());
     let root = Entry {
         name: b"x".to_vec(),
-        info: FileInfo {
-            kind: Some(FileKind::Dir),
-            mode: 0o040755,
-            ..Default::default()
-        },
+        info: FileInfo { kind: Some(FileKind::Dir), mode: 0o040755, ..Default::default() },
         chunks: vec![],
         subtree: Some(tid),
         error: None,
@@ -315,9 +226,5 @@ fn restore_never_writes_outside_the_target() {
     assert_eq!(r.errors.len(), 3, "{:?}", r.errors);
     assert_eq!(std::fs::read(out.join("ok")).unwrap(), b"evil");
     assert!(!env.path("deep/escape").exists() && !env.path("escape").exists());
-    assert_eq!(
-        std::fs::read_dir(env.path("deep")).unwrap().count(),
-        1,
-        "only out/ was written"
-    );
+    assert_eq!(std::fs::read_dir(env.path("deep")).unwrap().count(), 1, "only out/ was written");
 }

@@ -12,21 +12,15 @@ use plakar::kloset::tree::{Entry, Tree};
 use std::path::PathBuf;
 
 fn golden(name: &str, actual: &[u8]) {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/golden")
-        .join(name);
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
     let hex_actual = hex::encode(actual);
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
         std::fs::write(&p, &hex_actual).unwrap();
         return;
     }
-    let want = std::fs::read_to_string(&p)
-        .unwrap_or_else(|_| panic!("missing {}; run with UPDATE_GOLDEN=1", p.display()));
-    assert_eq!(
-        want.trim(),
-        hex_actual,
-        "{name} changed: the on-disk format moved"
-    );
+    let want =
+        std::fs::read_to_string(&p).unwrap_or_else(|_| panic!("missing {}; run with UPDATE_GOLDEN=1", p.display()));
+    assert_eq!(want.trim(), hex_actual, "{name} changed: the on-disk format moved");
 }
 
 fn keys(encrypted: bool) -> Keys {
@@ -47,13 +41,7 @@ fn blob_pack_state_tree_encodings() {
     golden("packfile-plaintext.hex", &pack);
     let st = State {
         created: 1_700_000_000,
-        blobs: vec![Record {
-            kind: BlobType::Chunk,
-            id,
-            pack: PackId([7; 32]),
-            offset: 8,
-            length: enc.len() as u32,
-        }],
+        blobs: vec![Record { kind: BlobType::Chunk, id, pack: PackId([7; 32]), offset: 8, length: enc.len() as u32 }],
         deleted: vec![SnapshotId([9; 32])],
     };
     golden("state-plaintext.hex", &st.encode(&k, &StateId([3; 32])));
@@ -83,17 +71,10 @@ fn encrypted_blob_still_decodes() {
     let id = k.mac(data);
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/blob-encrypted.hex");
     if std::env::var_os("UPDATE_GOLDEN").is_some() {
-        std::fs::write(
-            &p,
-            hex::encode(blob::encode(&k, BlobType::Chunk, &id, data, Some(3))),
-        )
-        .unwrap();
+        std::fs::write(&p, hex::encode(blob::encode(&k, BlobType::Chunk, &id, data, Some(3)))).unwrap();
     }
     let sealed = hex::decode(std::fs::read_to_string(&p).unwrap().trim()).unwrap();
-    assert_eq!(
-        blob::decode(&k, BlobType::Chunk, &id, &sealed).unwrap(),
-        data
-    );
+    assert_eq!(blob::decode(&k, BlobType::Chunk, &id, &sealed).unwrap(), data);
     assert!(blob::decode(&k, BlobType::Chunk, &BlobId([0; 32]), &sealed).is_err());
 }
 

@@ -24,9 +24,7 @@ fn name() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         "[a-z]{1,8}".prop_map(|s| s.into_bytes()),
         proptest::collection::vec(1u8..=255, 1..10)
-            .prop_filter("plain component", |v| !v.contains(&b'/')
-                && v != b"."
-                && v != b".."),
+            .prop_filter("plain component", |v| !v.contains(&b'/') && v != b"." && v != b".."),
     ]
 }
 
@@ -34,8 +32,7 @@ fn content() -> impl Strategy<Value = Vec<u8>> {
     prop_oneof![
         Just(vec![]),
         proptest::collection::vec(any::<u8>(), 0..2000),
-        (any::<u8>(), 1usize..300_000)
-            .prop_map(|(b, n)| (0..n).map(|i| b.wrapping_add((i / 7) as u8)).collect()),
+        (any::<u8>(), 1usize..300_000).prop_map(|(b, n)| (0..n).map(|i| b.wrapping_add((i / 7) as u8)).collect()),
     ]
 }
 
@@ -46,9 +43,7 @@ fn node() -> impl Strategy<Value = Node> {
         1 => name().prop_map(Node::Link),
         1 => Just(Node::HardLinkToFirst),
     ];
-    leaf.prop_recursive(3, 24, 6, |inner| {
-        proptest::collection::vec((name(), inner), 0..6).prop_map(Node::Dir)
-    })
+    leaf.prop_recursive(3, 24, 6, |inner| proptest::collection::vec((name(), inner), 0..6).prop_map(Node::Dir))
 }
 
 fn build(dir: &Path, children: &[(Vec<u8>, Node)], first: &mut Option<std::path::PathBuf>) {

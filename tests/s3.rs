@@ -18,11 +18,7 @@ fn s3_store_conformance() {
     let Some((ep, ak, sk)) = s3_server() else {
         return;
     };
-    let cfg = S3Config::parse(
-        &format!("{ep}/{}/some/prefix", unique_bucket("conf")),
-        &opts(&ak, &sk),
-    )
-    .unwrap();
+    let cfg = S3Config::parse(&format!("{ep}/{}/some/prefix", unique_bucket("conf")), &opts(&ak, &sk)).unwrap();
     let store = S3Store::new(cfg).unwrap();
     crate::conformance::suite(&store);
 }
@@ -53,96 +49,31 @@ fn backup_to_s3_restore_to_bucket_and_back_up_the_bucket() {
     sample_tree(&data);
     let store_bucket = unique_bucket("store");
     let data_bucket = unique_bucket("data");
-    add(
-        &env,
-        "store",
-        "s3store",
-        &format!("s3://{ep}/{store_bucket}/kloset"),
-        &ak,
-        &sk,
-    );
-    add(
-        &env,
-        "destination",
-        "dst",
-        &format!("s3://{ep}/{data_bucket}"),
-        &ak,
-        &sk,
-    );
-    add(
-        &env,
-        "source",
-        "src",
-        &format!("s3://{ep}/{data_bucket}"),
-        &ak,
-        &sk,
-    );
-    env.cmd()
-        .args(["at", "@s3store", "create"])
-        .assert()
-        .success();
-    env.cmd()
-        .args(["at", "@s3store", "create"])
-        .assert()
-        .code(73);
-    env.cmd()
-        .args(["at", "@s3store", "backup", data.to_str().unwrap()])
-        .assert()
-        .success();
-    env.cmd()
-        .args(["at", "@s3store", "check"])
-        .assert()
-        .success();
+    add(&env, "store", "s3store", &format!("s3://{ep}/{store_bucket}/kloset"), &ak, &sk);
+    add(&env, "destination", "dst", &format!("s3://{ep}/{data_bucket}"), &ak, &sk);
+    add(&env, "source", "src", &format!("s3://{ep}/{data_bucket}"), &ak, &sk);
+    env.cmd().args(["at", "@s3store", "create"]).assert().success();
+    env.cmd().args(["at", "@s3store", "create"]).assert().code(73);
+    env.cmd().args(["at", "@s3store", "backup", data.to_str().unwrap()]).assert().success();
+    env.cmd().args(["at", "@s3store", "check"]).assert().success();
     let ls = env.cmd().args(["at", "@s3store", "ls"]).output().unwrap();
-    let id = String::from_utf8(ls.stdout)
-        .unwrap()
-        .split_whitespace()
-        .nth(1)
-        .unwrap()
-        .to_string();
+    let id = String::from_utf8(ls.stdout).unwrap().split_whitespace().nth(1).unwrap().to_string();
     let out = env.path("out");
-    env.cmd()
-        .args([
-            "at",
-            "@s3store",
-            "restore",
-            "-to",
-            out.to_str().unwrap(),
-            &id,
-        ])
-        .assert()
-        .success();
+    env.cmd().args(["at", "@s3store", "restore", "-to", out.to_str().unwrap(), &id]).assert().success();
     assert_same_tree(&data, &out);
     // Into a bucket, then that bucket backed up into a local store.
-    env.cmd()
-        .args(["at", "@s3store", "restore", "-to", "@dst", &id])
-        .assert()
-        .success();
+    env.cmd().args(["at", "@s3store", "restore", "-to", "@dst", &id]).assert().success();
     env.create();
     env.at(&["backup", "@src"]).assert().success();
     let id2 = env.latest();
     let out2 = env.path("out2");
-    env.at(&["restore", "-to", out2.to_str().unwrap(), &id2[..8]])
-        .assert()
-        .success();
-    assert_eq!(
-        fs::read(out2.join("sub/deeper/big.bin")).unwrap(),
-        fs::read(data.join("sub/deeper/big.bin")).unwrap()
-    );
-    assert_eq!(
-        fs::read_to_string(out2.join("hello.txt")).unwrap(),
-        "hello world\n"
-    );
+    env.at(&["restore", "-to", out2.to_str().unwrap(), &id2[..8]]).assert().success();
+    assert_eq!(fs::read(out2.join("sub/deeper/big.bin")).unwrap(), fs::read(data.join("sub/deeper/big.bin")).unwrap());
+    assert_eq!(fs::read_to_string(out2.join("hello.txt")).unwrap(), "hello world\n");
     let info = env.stdout(&["info", &id2[..8]]);
-    assert!(
-        info.contains("Type: s3") && info.contains(&data_bucket),
-        "{info}"
-    );
+    assert!(info.contains("Type: s3") && info.contains(&data_bucket), "{info}");
     // Bucket to bucket, in one process.
-    env.cmd()
-        .args(["at", "@s3store", "backup", "@src"])
-        .assert()
-        .success();
+    env.cmd().args(["at", "@s3store", "backup", "@src"]).assert().success();
 }
 
 #[test]
@@ -152,32 +83,14 @@ fn bad_credentials_tls_mismatch_unreachable_and_missing_bucket() {
     };
     let env = Env::new();
     let bucket = unique_bucket("errs");
-    add(
-        &env,
-        "store",
-        "good",
-        &format!("s3://{ep}/{bucket}"),
-        &ak,
-        &sk,
-    );
+    add(&env, "store", "good", &format!("s3://{ep}/{bucket}"), &ak, &sk);
     env.cmd().args(["at", "@good", "create"]).assert().success();
-    add(
-        &env,
-        "store",
-        "badkey",
-        &format!("s3://{ep}/{bucket}"),
-        &ak,
-        "not-the-secret-at-all",
+    add(&env, "store", "badkey", &format!("s3://{ep}/{bucket}"), &ak, "not-the-secret-at-all");
+    env.cmd().args(["at", "@badkey", "ls"]).assert().code(77).stderr(
+        predicate::str::contains("access_key")
+            .and(predicate::str::contains("use_tls"))
+            .and(predicate::str::contains("not-the-secret").not()),
     );
-    env.cmd()
-        .args(["at", "@badkey", "ls"])
-        .assert()
-        .code(77)
-        .stderr(
-            predicate::str::contains("access_key")
-                .and(predicate::str::contains("use_tls"))
-                .and(predicate::str::contains("not-the-secret").not()),
-        );
     env.cmd()
         .args([
             "store",
@@ -189,42 +102,13 @@ fn bad_credentials_tls_mismatch_unreachable_and_missing_bucket() {
         ])
         .assert()
         .success();
-    env.cmd()
-        .args(["at", "@tls", "ls"])
-        .assert()
-        .failure()
-        .stderr(predicate::str::contains("use_tls"));
-    add(
-        &env,
-        "store",
-        "down",
-        &format!("s3://127.0.0.1:9/{bucket}"),
-        &ak,
-        &sk,
-    );
-    env.cmd()
-        .args(["at", "@down", "ls"])
-        .assert()
-        .code(66)
-        .stderr(predicate::str::contains("127.0.0.1:9"));
-    add(
-        &env,
-        "source",
-        "nobucket",
-        &format!("s3://{ep}/{}", unique_bucket("missing")),
-        &ak,
-        &sk,
-    );
+    env.cmd().args(["at", "@tls", "ls"]).assert().failure().stderr(predicate::str::contains("use_tls"));
+    add(&env, "store", "down", &format!("s3://127.0.0.1:9/{bucket}"), &ak, &sk);
+    env.cmd().args(["at", "@down", "ls"]).assert().code(66).stderr(predicate::str::contains("127.0.0.1:9"));
+    add(&env, "source", "nobucket", &format!("s3://{ep}/{}", unique_bucket("missing")), &ak, &sk);
     env.create();
-    env.at(&["backup", "@nobucket"])
-        .assert()
-        .code(67)
-        .stderr(predicate::str::contains("does not exist"));
-    env.cmd()
-        .args(["at", "@nosuchname", "ls"])
-        .assert()
-        .failure()
-        .stderr(predicate::str::contains("good"));
+    env.at(&["backup", "@nobucket"]).assert().code(67).stderr(predicate::str::contains("does not exist"));
+    env.cmd().args(["at", "@nosuchname", "ls"]).assert().failure().stderr(predicate::str::contains("good"));
 }
 
 #[test]
@@ -235,22 +119,9 @@ fn killed_backup_to_s3_leaves_a_working_store() {
     let env = Env::new();
     let data = env.path("data");
     sample_tree(&data);
-    add(
-        &env,
-        "store",
-        "s",
-        &format!("s3://{ep}/{}", unique_bucket("kill")),
-        &ak,
-        &sk,
-    );
-    env.cmd()
-        .args(["at", "@s", "create", "-packfile-mib", "1"])
-        .assert()
-        .success();
-    env.cmd()
-        .args(["at", "@s", "backup", data.to_str().unwrap()])
-        .assert()
-        .success();
+    add(&env, "store", "s", &format!("s3://{ep}/{}", unique_bucket("kill")), &ak, &sk);
+    env.cmd().args(["at", "@s", "create", "-packfile-mib", "1"]).assert().success();
+    env.cmd().args(["at", "@s", "backup", data.to_str().unwrap()]).assert().success();
     let mut x = 7u64;
     let noise: Vec<u8> = (0..40_000_000)
         .map(|_| {
@@ -271,14 +142,8 @@ fn killed_backup_to_s3_leaves_a_working_store() {
     let _ = child.kill();
     let _ = child.wait();
     env.cmd().args(["at", "@s", "check"]).assert().success();
-    env.cmd()
-        .args(["at", "@s", "backup", data.to_str().unwrap()])
-        .assert()
-        .success();
+    env.cmd().args(["at", "@s", "backup", data.to_str().unwrap()]).assert().success();
     env.cmd().args(["at", "@s", "check"]).assert().success();
-    env.cmd()
-        .args(["at", "@s", "maintenance"])
-        .assert()
-        .success();
+    env.cmd().args(["at", "@s", "maintenance"]).assert().success();
     env.cmd().args(["at", "@s", "check"]).assert().success();
 }

@@ -42,18 +42,9 @@ pub struct Config {
 
 /// Keys whose values are never printed unless asked.
 pub fn is_secret(key: &str) -> bool {
-    const SECRETS: [&str; 7] = [
-        "access_key",
-        "secret_access_key",
-        "passphrase",
-        "password",
-        "token",
-        "secret",
-        "sse_customer_key",
-    ];
-    SECRETS
-        .iter()
-        .any(|s| key == *s || key.ends_with(&format!("_{s}")))
+    const SECRETS: [&str; 7] =
+        ["access_key", "secret_access_key", "passphrase", "password", "token", "secret", "sse_customer_key"];
+    SECRETS.iter().any(|s| key == *s || key.ends_with(&format!("_{s}")))
 }
 
 /// Options each connector understands, by location scheme.
@@ -94,8 +85,7 @@ impl Config {
     pub fn load(dir: &Path) -> Result<Config> {
         let p = path(dir);
         match std::fs::read_to_string(&p) {
-            Ok(s) => toml::from_str(&s)
-                .with_context(|| format!("cannot parse {}; fix or remove it", p.display())),
+            Ok(s) => toml::from_str(&s).with_context(|| format!("cannot parse {}; fix or remove it", p.display())),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config::default()),
             Err(e) => Err(e).with_context(|| format!("cannot read {}", p.display())),
         }
@@ -107,12 +97,7 @@ impl Config {
         let tmp = dir.join(format!(".config.toml.{}", std::process::id()));
         let text = toml::to_string_pretty(self).context("cannot encode the config")?;
         let res = (|| {
-            let mut f = std::fs::File::options()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&tmp)?;
+            let mut f = std::fs::File::options().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
             f.write_all(text.as_bytes())?;
             f.sync_all()?;
             std::fs::rename(&tmp, &p)
@@ -169,26 +154,15 @@ impl Config {
 
     pub fn set(&mut self, kind: Kind, name: &str, key: &str, value: &str) -> Result<()> {
         let section = self.get(kind, name)?.clone();
-        let location = if key == "location" {
-            Some(value)
-        } else {
-            section.get("location").map(String::as_str)
-        };
+        let location = if key == "location" { Some(value) } else { section.get("location").map(String::as_str) };
         let valid = valid_keys(kind, location);
         if !valid.contains(&key) {
-            bail!(
-                "unknown option {key:?} for {} {name:?}; valid options: {}",
-                kind.noun(),
-                valid.join(", ")
-            );
+            bail!("unknown option {key:?} for {} {name:?}; valid options: {}", kind.noun(), valid.join(", "));
         }
         if key == "use_tls" || key == "tls_insecure_no_verify" {
             parse_bool(value).with_context(|| format!("option {key}"))?;
         }
-        self.sections_mut(kind)
-            .get_mut(name)
-            .expect("checked above")
-            .insert(key.to_string(), value.to_string());
+        self.sections_mut(kind).get_mut(name).expect("checked above").insert(key.to_string(), value.to_string());
         Ok(())
     }
 
@@ -197,10 +171,7 @@ impl Config {
             bail!("cannot unset location");
         }
         self.get(kind, name)?;
-        self.sections_mut(kind)
-            .get_mut(name)
-            .expect("checked above")
-            .remove(key);
+        self.sections_mut(kind).get_mut(name).expect("checked above").remove(key);
         Ok(())
     }
 
@@ -215,11 +186,7 @@ impl Config {
 }
 
 fn check_name(name: &str) -> Result<()> {
-    if name.is_empty()
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-    {
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
         bail!("invalid name {name:?}: use letters, digits, '-', '_' and '.'");
     }
     Ok(())
@@ -235,18 +202,7 @@ pub fn parse_bool(v: &str) -> Result<bool> {
 
 /// A copy of a section with secrets replaced by asterisks.
 pub fn masked(s: &Section) -> Section {
-    s.iter()
-        .map(|(k, v)| {
-            (
-                k.clone(),
-                if is_secret(k) {
-                    "********".to_string()
-                } else {
-                    v.clone()
-                },
-            )
-        })
-        .collect()
+    s.iter().map(|(k, v)| (k.clone(), if is_secret(k) { "********".to_string() } else { v.clone() })).collect()
 }
 
 #[cfg(test)]
@@ -258,33 +214,15 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let mut c = Config::default();
         c.create(Kind::Store, "s").unwrap();
-        c.set(Kind::Store, "s", "location", "s3://h:9000/b")
-            .unwrap();
+        c.set(Kind::Store, "s", "location", "s3://h:9000/b").unwrap();
         c.set(Kind::Store, "s", "secret_access_key", "xyz").unwrap();
-        let e = c
-            .set(Kind::Store, "s", "colour", "blue")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            e.contains("valid options") && e.contains("access_key"),
-            "{e}"
-        );
+        let e = c.set(Kind::Store, "s", "colour", "blue").unwrap_err().to_string();
+        assert!(e.contains("valid options") && e.contains("access_key"), "{e}");
         assert!(c.set(Kind::Store, "s", "use_tls", "maybe").is_err());
-        assert!(c
-            .get(Kind::Source, "s")
-            .unwrap_err()
-            .to_string()
-            .contains("none is configured"));
+        assert!(c.get(Kind::Source, "s").unwrap_err().to_string().contains("none is configured"));
         c.save(d.path()).unwrap();
         use std::os::unix::fs::PermissionsExt;
-        assert_eq!(
-            std::fs::metadata(path(d.path()))
-                .unwrap()
-                .permissions()
-                .mode()
-                & 0o777,
-            0o600
-        );
+        assert_eq!(std::fs::metadata(path(d.path())).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(Config::load(d.path()).unwrap(), c);
         assert_eq!(masked(&c.stores["s"])["secret_access_key"], "********");
     }

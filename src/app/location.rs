@@ -6,6 +6,7 @@
 
 use super::config::{Config, Kind, Section};
 use crate::connectors::fs::{absolute, FsExporter, FsImporter, FsStore};
+use crate::connectors::ptar::PtarStore;
 use crate::connectors::s3::{S3Config, S3Exporter, S3Importer, S3Store};
 use crate::kloset::exporter::Exporter;
 use crate::kloset::importer::Importer;
@@ -25,32 +26,22 @@ impl Location {
     pub fn parse(s: &str) -> Location {
         if let Some((scheme, rest)) = s.split_once("://") {
             if is_scheme(scheme) {
-                return Location {
-                    scheme: scheme.to_ascii_lowercase(),
-                    rest: rest.to_string(),
-                };
+                return Location { scheme: scheme.to_ascii_lowercase(), rest: rest.to_string() };
             }
         }
         if let Some((scheme, rest)) = s.split_once(':') {
             if is_scheme(scheme) && scheme.len() > 1 {
-                return Location {
-                    scheme: scheme.to_ascii_lowercase(),
-                    rest: rest.to_string(),
-                };
+                return Location { scheme: scheme.to_ascii_lowercase(), rest: rest.to_string() };
             }
         }
-        Location {
-            scheme: "fs".into(),
-            rest: s.to_string(),
+        if s.ends_with(".ptar") {
+            return Location { scheme: "ptar".into(), rest: s.to_string() };
         }
+        Location { scheme: "fs".into(), rest: s.to_string() }
     }
 
-    fn fs_path(&self) -> Result<PathBuf> {
-        let p = if self.rest.is_empty() {
-            "."
-        } else {
-            &self.rest
-        };
+    pub fn fs_path(&self) -> Result<PathBuf> {
+        let p = if self.rest.is_empty() { "." } else { &self.rest };
         absolute(Path::new(p)).with_context(|| format!("cannot resolve the path {p}"))
     }
 }
@@ -62,10 +53,7 @@ fn is_scheme(s: &str) -> bool {
 }
 
 fn unsupported(kind: &str, loc: &Location) -> anyhow::Error {
-    anyhow::anyhow!(
-        "{kind} location scheme {:?} is not supported (supported: fs, s3)",
-        loc.scheme
-    )
+    anyhow::anyhow!("{kind} location scheme {:?} is not supported (supported: fs, s3, ptar)", loc.scheme)
 }
 
 /// Resolves `@name[:subpath]` against the config; anything else stands for itself.
@@ -80,22 +68,14 @@ pub fn resolve(s: &str, kind: Kind, config_dir: &Path) -> Result<(Location, Sect
     let cfg = Config::load(config_dir)?;
     let section = cfg.get(kind, name)?.clone();
     let Some(loc) = section.get("location") else {
-        bail!(
-            "{} {name:?} has no location; set one with: plakar {} set {name} location=...",
-            kind.noun(),
-            kind.noun()
-        );
+        bail!("{} {name:?} has no location; set one with: plakar {} set {name} location=...", kind.noun(), kind.noun());
     };
     let mut loc = Location::parse(loc);
     if let Some(sub) = sub {
         loc.rest = if sub.starts_with('/') && loc.scheme == "fs" {
             sub.to_string()
         } else {
-            format!(
-                "{}/{}",
-                loc.rest.trim_end_matches('/'),
-                sub.trim_start_matches('/')
-            )
+            format!("{}/{}", loc.rest.trim_end_matches('/'), sub.trim_start_matches('/'))
         };
     }
     Ok((loc, section))
@@ -106,6 +86,18 @@ pub fn open_store(s: &str, config_dir: &Path) -> Result<Arc<dyn Store>> {
     match loc.scheme.as_str() {
         "fs" => Ok(Arc::new(FsStore::new(loc.fs_path()?))),
         "s3" => Ok(Arc::new(S3Store::new(S3Config::parse(&loc.rest, &opts)?)?)),
+        "ptar" => {
+            let p = loc.fs_path()?;
+            if !p.exists() {
+                return Err(crate::kloset::Error::NotAStore(format!(
+                    "no ptar archive at {} (write one with: plakar ptar -o {} -k STORE)",
+                    p.display(),
+                    p.display()
+                ))
+                .into());
+            }
+            Ok(Arc::new(PtarStore::open(&p).map_err(crate::kloset::Error::Store)?))
+        }
         _ => Err(unsupported("store", &loc)),
     }
 }
@@ -114,9 +106,7 @@ pub fn open_importer(s: &str, config_dir: &Path) -> Result<Box<dyn Importer>> {
     let (loc, opts) = resolve(s, Kind::Source, config_dir)?;
     match loc.scheme.as_str() {
         "fs" => Ok(Box::new(FsImporter::new(&loc.fs_path()?)?)),
-        "s3" => Ok(Box::new(S3Importer::new(S3Config::parse(
-            &loc.rest, &opts,
-        )?)?)),
+        "s3" => Ok(Box::new(S3Importer::new(S3Config::parse(&loc.rest, &opts)?)?)),
         _ => Err(unsupported("source", &loc)),
     }
 }
@@ -127,21 +117,17 @@ pub fn open_exporter(s: &str, permissions: bool, config_dir: &Path) -> Result<Bo
         "fs" => {
             let p = loc.fs_path()?;
             if p.exists() && !p.is_dir() {
-                bail!(
-                    "cannot restore into {}: it exists and is not a directory",
-                    p.display()
-                );
+                bail!("cannot restore into {}: it exists and is not a directory", p.display());
             }
-            Ok(Box::new(FsExporter::new(&p, permissions).with_context(
-                || format!("cannot create the directory {}", p.display()),
-            )?))
+            Ok(Box::new(
+                FsExporter::new(&p, permissions)
+                    .with_context(|| format!("cannot create the directory {}", p.display()))?,
+            ))
         }
         "s3" => {
             let cfg = S3Config::parse(&loc.rest, &opts)?;
             let shown = cfg.display();
-            Ok(Box::new(
-                S3Exporter::new(cfg).map_err(|e| io_to_engine(e, &shown))?,
-            ))
+            Ok(Box::new(S3Exporter::new(cfg).map_err(|e| io_to_engine(e, &shown))?))
         }
         _ => Err(unsupported("destination", &loc)),
     }
@@ -166,11 +152,7 @@ pub fn store_passphrase(s: &str, config_dir: &Path) -> Result<Option<Vec<u8>>> {
         return Ok(Some(p.as_bytes().to_vec()));
     }
     if let Some(cmd) = opts.get("passphrase_cmd") {
-        let out = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .output()
-            .context("cannot run passphrase_cmd")?;
+        let out = std::process::Command::new("sh").arg("-c").arg(cmd).output().context("cannot run passphrase_cmd")?;
         if !out.status.success() {
             bail!("passphrase_cmd failed with {}", out.status);
         }
@@ -192,25 +174,9 @@ mod tests {
     fn parses_schemes_and_paths() {
         assert_eq!(Location::parse("./store").scheme, "fs");
         assert_eq!(Location::parse("/a/b").rest, "/a/b");
-        assert_eq!(
-            Location::parse("s3://h:9000/b"),
-            Location {
-                scheme: "s3".into(),
-                rest: "h:9000/b".into()
-            }
-        );
-        assert_eq!(
-            Location::parse("sqlite:/x.db"),
-            Location {
-                scheme: "sqlite".into(),
-                rest: "/x.db".into()
-            }
-        );
+        assert_eq!(Location::parse("s3://h:9000/b"), Location { scheme: "s3".into(), rest: "h:9000/b".into() });
+        assert_eq!(Location::parse("sqlite:/x.db"), Location { scheme: "sqlite".into(), rest: "/x.db".into() });
         assert_eq!(Location::parse("fs:/tmp/x").rest, "/tmp/x");
-        assert_eq!(
-            Location::parse("C:x").scheme,
-            "fs",
-            "one-letter prefix is not a scheme"
-        );
+        assert_eq!(Location::parse("C:x").scheme, "fs", "one-letter prefix is not a scheme");
     }
 }

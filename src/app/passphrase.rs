@@ -15,8 +15,7 @@ pub enum Origin {
 /// A passphrase that does not need asking for, if there is one.
 pub fn non_interactive(keyfile: Option<&Path>) -> Result<Option<(Vec<u8>, Origin)>> {
     if let Some(k) = keyfile {
-        let mut b =
-            std::fs::read(k).with_context(|| format!("cannot read the keyfile {}", k.display()))?;
+        let mut b = std::fs::read(k).with_context(|| format!("cannot read the keyfile {}", k.display()))?;
         if b.ends_with(b"\n") {
             b.pop();
         }
@@ -30,16 +29,14 @@ pub fn non_interactive(keyfile: Option<&Path>) -> Result<Option<(Vec<u8>, Origin
 }
 
 pub fn can_prompt() -> bool {
-    std::io::stdin().is_terminal()
-        || std::fs::File::open("/dev/tty").is_ok() && std::io::stderr().is_terminal()
+    std::io::stdin().is_terminal() || std::fs::File::open("/dev/tty").is_ok() && std::io::stderr().is_terminal()
 }
 
 pub fn prompt(label: &str) -> Result<Vec<u8>> {
     if !can_prompt() {
         bail!("no passphrase: set PLAKAR_PASSPHRASE, pass -keyfile FILE, or run on a terminal");
     }
-    let p = rpassword::prompt_password(label)
-        .context("cannot read the passphrase from the terminal")?;
+    let p = rpassword::prompt_password(label).context("cannot read the passphrase from the terminal")?;
     Ok(p.into_bytes())
 }
 

@@ -23,17 +23,8 @@ impl Ctx {
         let store_loc = g
             .store
             .clone()
-            .or_else(|| {
-                std::env::var("PLAKAR_REPOSITORY")
-                    .ok()
-                    .filter(|s| !s.is_empty())
-            })
-            .or_else(|| {
-                Config::load(&config_dir)
-                    .ok()?
-                    .default_store
-                    .map(|n| format!("@{n}"))
-            })
+            .or_else(|| std::env::var("PLAKAR_REPOSITORY").ok().filter(|s| !s.is_empty()))
+            .or_else(|| Config::load(&config_dir).ok()?.default_store.map(|n| format!("@{n}")))
             .unwrap_or_else(dirs::default_store);
         Self { g, argv, store_loc }
     }
@@ -47,10 +38,25 @@ impl Ctx {
     }
 
     pub fn command_line(&self) -> String {
-        std::iter::once("plakar".to_string())
-            .chain(self.argv.iter().cloned())
-            .collect::<Vec<_>>()
-            .join(" ")
+        std::iter::once("plakar".to_string()).chain(self.argv.iter().cloned()).collect::<Vec<_>>().join(" ")
+    }
+
+    /// Opens another store (a sync peer): its configured passphrase, then -keyfile or
+    /// $PLAKAR_PASSPHRASE, then a prompt.
+    pub fn open_other(&self, loc: &str, prompt: &str) -> Result<Repository> {
+        let store = location::open_store(loc, &self.config_dir())?;
+        let cfg: RepoConfig = repo::read_config(store.as_ref())?;
+        if !cfg.encrypted() {
+            return Ok(Repository::open(store, cfg, None)?);
+        }
+        let pass = match location::store_passphrase(loc, &self.config_dir())? {
+            Some(p) => p,
+            None => match passphrase::non_interactive(self.g.keyfile.as_deref())? {
+                Some((p, _)) => p,
+                None => passphrase::prompt(prompt)?,
+            },
+        };
+        Ok(Repository::open(store, cfg, Some(&pass))?)
     }
 
     /// The passphrase, without asking: -keyfile, then the store's configured `passphrase`
@@ -77,9 +83,8 @@ impl Ctx {
         }
         let mut last = None;
         for _ in 0..3 {
-            let p = passphrase::prompt("repository passphrase: ").map_err(|e| {
-                anyhow::Error::new(Error::Auth(format!("failed to unlock repository: {e}")))
-            })?;
+            let p = passphrase::prompt("repository passphrase: ")
+                .map_err(|e| anyhow::Error::new(Error::Auth(format!("failed to unlock repository: {e}"))))?;
             match cfg.unlock(Some(&p)) {
                 Ok(_) => return Ok(Repository::open(store, cfg, Some(&p))?),
                 Err(e) => last = Some(e),

@@ -27,16 +27,8 @@ const WITH_VALUE: &[&str] = &[
     "username",
     "hostname",
 ];
-const BOOLEAN: &[&str] = &[
-    "quiet",
-    "silent",
-    "stdio",
-    "json",
-    "time",
-    "no-agent",
-    "enable-security-check",
-    "disable-security-check",
-];
+const BOOLEAN: &[&str] =
+    &["quiet", "silent", "stdio", "json", "time", "no-agent", "enable-security-check", "disable-security-check"];
 
 /// Splits off the global flags and `at STORE`; returns them and the command with its args.
 pub fn parse(args: &[String]) -> Result<(Globals, Vec<String>), String> {
@@ -45,20 +37,12 @@ pub fn parse(args: &[String]) -> Result<(Globals, Vec<String>), String> {
     while i < args.len() {
         let a = &args[i];
         if a == "at" {
-            let loc = args
-                .get(i + 1)
-                .ok_or("at needs a store location, for example: plakar at /var/backups ls")?;
+            let loc = args.get(i + 1).ok_or("at needs a store location, for example: plakar at /var/backups ls")?;
             g.store = Some(loc.clone());
             i += 2;
             continue;
         }
-        if !a.starts_with('-')
-            || a == "-"
-            || a == "-h"
-            || a == "--help"
-            || a == "-help"
-            || a == "--version"
-        {
+        if !a.starts_with('-') || a == "-" || a == "-h" || a == "--help" || a == "-help" || a == "--version" {
             break;
         }
         let flag = a.trim_start_matches('-');
@@ -71,9 +55,7 @@ pub fn parse(args: &[String]) -> Result<(Globals, Vec<String>), String> {
                 Some(v) => v,
                 None => {
                     i += 1;
-                    args.get(i)
-                        .cloned()
-                        .ok_or_else(|| format!("flag needs an argument: -{name}"))?
+                    args.get(i).cloned().ok_or_else(|| format!("flag needs an argument: -{name}"))?
                 }
             };
             match name {
@@ -89,9 +71,8 @@ pub fn parse(args: &[String]) -> Result<(Globals, Vec<String>), String> {
                     });
                 }
                 "concurrency" | "cpu" => {
-                    g.concurrency = value.parse().map_err(|_| {
-                        format!("invalid value {value:?} for -{name}: expected a number")
-                    })?
+                    g.concurrency =
+                        value.parse().map_err(|_| format!("invalid value {value:?} for -{name}: expected a number"))?
                 }
                 _ => {}
             }
@@ -104,9 +85,7 @@ pub fn parse(args: &[String]) -> Result<(Globals, Vec<String>), String> {
                 _ => {}
             }
         } else {
-            return Err(format!(
-                "flag provided but not defined: {a} (global flags go before `at` and the command)"
-            ));
+            return Err(format!("flag provided but not defined: {a} (global flags go before `at` and the command)"));
         }
         i += 1;
     }
@@ -119,10 +98,8 @@ mod tests {
 
     #[test]
     fn splits_globals() {
-        let v: Vec<String> = ["-keyfile", "/k", "-quiet", "at", "/s", "ls", "-tag", "x"]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
+        let v: Vec<String> =
+            ["-keyfile", "/k", "-quiet", "at", "/s", "ls", "-tag", "x"].iter().map(|s| s.to_string()).collect();
         let (g, rest) = parse(&v).unwrap();
         assert_eq!(g.keyfile.unwrap(), PathBuf::from("/k"));
         assert!(g.quiet);

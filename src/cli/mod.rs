@@ -15,12 +15,7 @@ pub use context::Ctx;
 use std::ffi::OsString;
 
 #[derive(Parser)]
-#[command(
-    name = "plakar",
-    version,
-    disable_help_subcommand = true,
-    about = "Plakar-compatible backups"
-)]
+#[command(name = "plakar", version, disable_help_subcommand = true, about = "Plakar-compatible backups")]
 struct CmdLine {
     #[command(subcommand)]
     cmd: cmd::Command,
@@ -43,10 +38,7 @@ fn normalize(args: &[String]) -> Vec<String> {
         let b = a.as_bytes();
         let is_long = b.len() > 2 && b[0] == b'-' && b[1].is_ascii_alphabetic() && {
             let name = a[1..].split('=').next().unwrap_or_default();
-            name.len() > 1
-                && name
-                    .bytes()
-                    .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+            name.len() > 1 && name.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
         };
         out.push(if is_long { format!("-{a}") } else { a.clone() });
     }
@@ -55,10 +47,7 @@ fn normalize(args: &[String]) -> Vec<String> {
 
 /// Runs plakar with these arguments (program name excluded); returns the exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
-    let args: Vec<String> = args
-        .into_iter()
-        .map(|a| a.to_string_lossy().into_owned())
-        .collect();
+    let args: Vec<String> = args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
     let (g, rest) = match globals::parse(&args) {
         Ok(x) => x,
         Err(msg) => {
@@ -70,10 +59,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
         eprintln!("plakar: a command is needed, for example: plakar at /path/to/store ls (see plakar help)");
         return exit::USAGE;
     }
-    if matches!(
-        rest[0].as_str(),
-        "store" | "source" | "destination" | "config"
-    ) {
+    if matches!(rest[0].as_str(), "store" | "source" | "destination" | "config") {
         let ctx = Ctx::new(g, args);
         return finish(cmd::config::run(&ctx, &rest));
     }
@@ -87,11 +73,7 @@ pub fn run(args: Vec<OsString>) -> i32 {
     let parsed = match CmdLine::try_parse_from(&argv) {
         Ok(p) => p,
         Err(e) => {
-            let code = if e.use_stderr() {
-                exit::BAD_FLAGS
-            } else {
-                exit::OK
-            };
+            let code = if e.use_stderr() { exit::BAD_FLAGS } else { exit::OK };
             let _ = e.print();
             return code;
         }
@@ -127,10 +109,7 @@ fn chain(e: &anyhow::Error) -> String {
 }
 
 fn is_broken_pipe(e: &anyhow::Error) -> bool {
-    e.chain().any(|c| {
-        c.downcast_ref::<std::io::Error>()
-            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-    })
+    e.chain().any(|c| c.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe))
 }
 
 #[cfg(test)]

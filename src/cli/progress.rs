@@ -72,11 +72,7 @@ impl Progress for TermProgress {
         if self.silent {
             return;
         }
-        let line = format!(
-            "{}: KO ✘ {}: {msg}",
-            self.prefix,
-            String::from_utf8_lossy(path)
-        );
+        let line = format!("{}: KO ✘ {}: {msg}", self.prefix, String::from_utf8_lossy(path));
         match &self.bar {
             Some(b) => b.suspend(|| eprintln!("{line}")),
             None => eprintln!("{line}"),

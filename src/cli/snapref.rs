@@ -9,10 +9,7 @@ pub fn split(arg: &str) -> (Option<&str>, Option<&str>) {
         return (None, Some(arg));
     }
     match arg.split_once(':') {
-        Some((p, path)) => (
-            Some(p).filter(|p| !p.is_empty()),
-            Some(path).filter(|p| !p.is_empty()),
-        ),
+        Some((p, path)) => (Some(p).filter(|p| !p.is_empty()), Some(path).filter(|p| !p.is_empty())),
         None => (Some(arg), None),
     }
 }
@@ -23,10 +20,7 @@ pub fn resolve(repo: &Repository, arg: &str) -> anyhow::Result<(Header, Option<V
     let (prefix, path) = split(arg);
     let h = match prefix {
         Some(p) => repo.header(&repo.resolve(p)?)?,
-        None => repo
-            .headers()?
-            .pop()
-            .ok_or_else(|| Error::BadReference("no snapshots found in the store".into()))?,
+        None => repo.headers()?.pop().ok_or_else(|| Error::BadReference("no snapshots found in the store".into()))?,
     };
     let abs = path.map(|p| Repository::absolute(&h, p));
     Ok((h, abs))

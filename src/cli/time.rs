@@ -13,26 +13,15 @@ pub fn parse(s: &str) -> Result<i64> {
     if let Ok(dt) = chrono::DateTime::parse_from_rfc3339(t) {
         return Ok(dt.timestamp_nanos_opt().unwrap_or_default());
     }
-    for f in [
-        "%Y-%m-%d %H:%M:%S",
-        "%Y-%m-%d %H:%M",
-        "%Y-%m-%dT%H:%M:%S",
-        "%Y/%m/%d %H:%M:%S",
-    ] {
+    for f in ["%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M", "%Y-%m-%dT%H:%M:%S", "%Y/%m/%d %H:%M:%S"] {
         if let Ok(dt) = NaiveDateTime::parse_from_str(t, f) {
-            return Ok(Utc
-                .from_utc_datetime(&dt)
-                .timestamp_nanos_opt()
-                .unwrap_or_default());
+            return Ok(Utc.from_utc_datetime(&dt).timestamp_nanos_opt().unwrap_or_default());
         }
     }
     for f in ["%Y-%m-%d", "%Y/%m/%d"] {
         if let Ok(d) = NaiveDate::parse_from_str(t, f) {
             let dt = d.and_hms_opt(0, 0, 0).expect("midnight exists");
-            return Ok(Utc
-                .from_utc_datetime(&dt)
-                .timestamp_nanos_opt()
-                .unwrap_or_default());
+            return Ok(Utc.from_utc_datetime(&dt).timestamp_nanos_opt().unwrap_or_default());
         }
     }
     bail!("invalid time {s:?}: use RFC 3339, YYYY-MM-DD [HH:MM[:SS]], or a duration such as 30d, 12h, 2w")
@@ -59,14 +48,8 @@ mod tests {
 
     #[test]
     fn accepts_plakar_forms() {
-        assert_eq!(
-            parse("2024-01-02").unwrap(),
-            parse("2024-01-02T00:00:00Z").unwrap()
-        );
-        assert_eq!(
-            parse("2024/01/02").unwrap(),
-            parse("2024-01-02 00:00").unwrap()
-        );
+        assert_eq!(parse("2024-01-02").unwrap(), parse("2024-01-02T00:00:00Z").unwrap());
+        assert_eq!(parse("2024/01/02").unwrap(), parse("2024-01-02 00:00").unwrap());
         let now = Utc::now().timestamp_nanos_opt().unwrap();
         let d = now - parse("30d").unwrap();
         assert!((d - 30 * 86400 * 1_000_000_000).abs() < 5_000_000_000);

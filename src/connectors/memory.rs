@@ -20,10 +20,7 @@ impl MemoryStore {
 }
 
 fn missing(res: Resource, id: &[u8; 32]) -> StoreError {
-    StoreError::new(
-        StoreErrorKind::NotFound,
-        format!("{}/{} not found", res.dir(), hex::encode(id)),
-    )
+    StoreError::new(StoreErrorKind::NotFound, format!("{}/{} not found", res.dir(), hex::encode(id)))
 }
 
 impl Store for MemoryStore {
@@ -33,30 +30,16 @@ impl Store for MemoryStore {
     fn create(&self, config: &[u8]) -> StoreResult<()> {
         let mut c = self.config.lock().expect("lock");
         if c.is_some() {
-            return Err(StoreError::new(
-                StoreErrorKind::AlreadyExists,
-                "store exists",
-            ));
+            return Err(StoreError::new(StoreErrorKind::AlreadyExists, "store exists"));
         }
         *c = Some(config.to_vec());
         Ok(())
     }
     fn open(&self) -> StoreResult<Vec<u8>> {
-        self.config
-            .lock()
-            .expect("lock")
-            .clone()
-            .ok_or_else(|| StoreError::new(StoreErrorKind::NotFound, "no store"))
+        self.config.lock().expect("lock").clone().ok_or_else(|| StoreError::new(StoreErrorKind::NotFound, "no store"))
     }
     fn list(&self, res: Resource) -> StoreResult<Vec<[u8; 32]>> {
-        Ok(self
-            .objects
-            .lock()
-            .expect("lock")
-            .keys()
-            .filter(|(r, _)| *r == res)
-            .map(|(_, id)| *id)
-            .collect())
+        Ok(self.objects.lock().expect("lock").keys().filter(|(r, _)| *r == res).map(|(_, id)| *id).collect())
     }
     fn get(&self, res: Resource, id: &[u8; 32], range: Option<(u64, u64)>) -> StoreResult<Vec<u8>> {
         let o = self.objects.lock().expect("lock");
@@ -71,10 +54,7 @@ impl Store for MemoryStore {
         })
     }
     fn put(&self, res: Resource, id: &[u8; 32], data: &[u8]) -> StoreResult<()> {
-        self.objects
-            .lock()
-            .expect("lock")
-            .insert((res, *id), data.to_vec());
+        self.objects.lock().expect("lock").insert((res, *id), data.to_vec());
         Ok(())
     }
     fn delete(&self, res: Resource, id: &[u8; 32]) -> StoreResult<()> {
@@ -83,8 +63,6 @@ impl Store for MemoryStore {
     }
     fn size(&self, res: Resource, id: &[u8; 32]) -> StoreResult<u64> {
         let o = self.objects.lock().expect("lock");
-        o.get(&(res, *id))
-            .map(|d| d.len() as u64)
-            .ok_or_else(|| missing(res, id))
+        o.get(&(res, *id)).map(|d| d.len() as u64).ok_or_else(|| missing(res, id))
     }
 }

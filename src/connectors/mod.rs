@@ -1,9 +1,10 @@
 //! Concrete backends: each implements the engine's Store, Importer and/or Exporter traits.
 pub mod fs;
 pub mod memory;
+pub mod ptar;
 pub mod s3;
 
 /// Connector names, as `plakar version` lists them.
 pub const IMPORTERS: &[&str] = &["fs", "s3"];
 pub const EXPORTERS: &[&str] = &["fs", "s3"];
-pub const KLOSETS: &[&str] = &["fs", "s3"];
+pub const KLOSETS: &[&str] = &["fs", "ptar", "s3"];

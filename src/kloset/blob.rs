@@ -94,15 +94,8 @@ pub enum DecodeError {
     Mismatch,
 }
 
-pub fn decode(
-    keys: &Keys,
-    t: BlobType,
-    id: &BlobId,
-    sealed: &[u8],
-) -> Result<Vec<u8>, DecodeError> {
-    let body = keys
-        .open(&ad(t, id), sealed)
-        .map_err(|_| DecodeError::Auth)?;
+pub fn decode(keys: &Keys, t: BlobType, id: &BlobId, sealed: &[u8]) -> Result<Vec<u8>, DecodeError> {
+    let body = keys.open(&ad(t, id), sealed).map_err(|_| DecodeError::Auth)?;
     let plain = match body.first() {
         Some(&RAW) => body[1..].to_vec(),
         Some(&ZSTD) => zstd::stream::decode_all(&body[1..]).map_err(|_| DecodeError::Decompress)?,
@@ -121,17 +114,11 @@ mod tests {
     #[test]
     fn roundtrip_compressible_and_not() {
         let keys = Keys::new(&[3u8; 32], true);
-        for data in [
-            vec![0u8; 100_000],
-            (0..5000u32).flat_map(|i| i.to_le_bytes()).collect(),
-        ] {
+        for data in [vec![0u8; 100_000], (0..5000u32).flat_map(|i| i.to_le_bytes()).collect()] {
             let id = keys.mac(&data);
             let enc = encode(&keys, BlobType::Chunk, &id, &data, Some(3));
             assert_eq!(decode(&keys, BlobType::Chunk, &id, &enc).unwrap(), data);
-            assert!(
-                decode(&keys, BlobType::Tree, &id, &enc).is_err(),
-                "type is bound"
-            );
+            assert!(decode(&keys, BlobType::Tree, &id, &enc).is_err(), "type is bound");
         }
     }
 }

@@ -19,12 +19,7 @@ pub struct Chunking {
 
 impl Default for Chunking {
     fn default() -> Self {
-        Self {
-            algorithm: "fastcdc-v2020".into(),
-            min_size: 512 << 10,
-            avg_size: 1 << 20,
-            max_size: 8 << 20,
-        }
+        Self { algorithm: "fastcdc-v2020".into(), min_size: 512 << 10, avg_size: 1 << 20, max_size: 8 << 20 }
     }
 }
 
@@ -94,24 +89,18 @@ impl RepoConfig {
             repository_id,
             created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             chunking: p.chunking.clone(),
-            compression: p.compression.then(|| Compression {
-                algorithm: "zstd".into(),
-                level: 3,
-            }),
+            compression: p.compression.then(|| Compression { algorithm: "zstd".into(), level: 3 }),
             packfile_max_size: p.packfile_max_size,
             hashing: "BLAKE3-keyed".into(),
             encryption: None,
             plaintext_master: None,
         };
         if p.encrypted {
-            let pass = passphrase.filter(|p| !p.is_empty()).ok_or_else(|| {
-                Error::Auth("can't encrypt the repository with an empty passphrase".into())
-            })?;
+            let pass = passphrase
+                .filter(|p| !p.is_empty())
+                .ok_or_else(|| Error::Auth("can't encrypt the repository with an empty passphrase".into()))?;
             let slot = cfg.wrap(&master, pass, p.kdf)?;
-            cfg.encryption = Some(Encryption {
-                algorithm: "XChaCha20-Poly1305".into(),
-                keys: vec![slot],
-            });
+            cfg.encryption = Some(Encryption { algorithm: "XChaCha20-Poly1305".into(), keys: vec![slot] });
         } else {
             cfg.plaintext_master = Some(hex::encode(master));
         }
@@ -127,12 +116,7 @@ impl RepoConfig {
         let salt: [u8; 16] = crypto::random_bytes();
         let kek = crypto::derive_kek(passphrase, &salt, params).map_err(Error::Other)?;
         let wrapped = Keys::wrapping(&kek).seal(&self.slot_ad(), master);
-        Ok(KeySlot {
-            kdf: "argon2id".into(),
-            params,
-            salt: salt.to_vec(),
-            wrapped,
-        })
+        Ok(KeySlot { kdf: "argon2id".into(), params, salt: salt.to_vec(), wrapped })
     }
 
     pub fn encrypted(&self) -> bool {
@@ -146,9 +130,7 @@ impl RepoConfig {
             return hex::decode(hexkey)
                 .ok()
                 .and_then(|v| v.try_into().ok())
-                .ok_or_else(|| {
-                    Error::Corrupt("CONFIG of a plaintext store has no valid key".into())
-                });
+                .ok_or_else(|| Error::Corrupt("CONFIG of a plaintext store has no valid key".into()));
         };
         let pass = passphrase.unwrap_or_default();
         for slot in &enc.keys {
@@ -159,10 +141,7 @@ impl RepoConfig {
                 }
             }
         }
-        Err(Error::Auth(
-            "failed to unlock repository: wrong passphrase (check PLAKAR_PASSPHRASE or -keyfile)"
-                .into(),
-        ))
+        Err(Error::Auth("failed to unlock repository: wrong passphrase (check PLAKAR_PASSPHRASE or -keyfile)".into()))
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -180,9 +159,7 @@ impl RepoConfig {
                     "{location} is a store written by Go Plakar, whose format this plakar does not read"
                 )));
             }
-            return Err(Error::NotAStore(format!(
-                "{location} is not a plakar store (its CONFIG is not ours)"
-            )));
+            return Err(Error::NotAStore(format!("{location} is not a plakar store (its CONFIG is not ours)")));
         }
         let version = u32::from_le_bytes(data[8..12].try_into().expect("4 bytes"));
         if version != FORMAT_VERSION {
@@ -190,8 +167,7 @@ impl RepoConfig {
                 "{location} uses store format version {version}, this plakar reads version {FORMAT_VERSION}; use a matching plakar release"
             )));
         }
-        serde_json::from_slice(&data[12..])
-            .map_err(|e| Error::Corrupt(format!("CONFIG of {location} is damaged: {e}")))
+        serde_json::from_slice(&data[12..]).map_err(|e| Error::Corrupt(format!("CONFIG of {location} is damaged: {e}")))
     }
 }
 
@@ -218,14 +194,7 @@ mod tests {
     use super::*;
 
     fn fast() -> CreateParams {
-        CreateParams {
-            kdf: KdfParams {
-                m_cost_kib: 256,
-                t_cost: 1,
-                p_cost: 1,
-            },
-            ..Default::default()
-        }
+        CreateParams { kdf: KdfParams { m_cost_kib: 256, t_cost: 1, p_cost: 1 }, ..Default::default() }
     }
 
     #[test]
@@ -238,10 +207,7 @@ mod tests {
 
     #[test]
     fn empty_passphrase_refused() {
-        assert!(matches!(
-            RepoConfig::new(&fast(), Some(b"")),
-            Err(Error::Auth(_))
-        ));
+        assert!(matches!(RepoConfig::new(&fast(), Some(b"")), Err(Error::Auth(_))));
     }
 
     #[test]
@@ -249,13 +215,7 @@ mod tests {
         let (cfg, _) = RepoConfig::new(&fast(), Some(b"p")).unwrap();
         let mut data = cfg.encode();
         data[8] = 9;
-        assert!(matches!(
-            RepoConfig::decode(&data, "x"),
-            Err(Error::Version(_))
-        ));
-        assert!(matches!(
-            RepoConfig::decode(b"hello world!", "x"),
-            Err(Error::NotAStore(_))
-        ));
+        assert!(matches!(RepoConfig::decode(&data, "x"), Err(Error::Version(_))));
+        assert!(matches!(RepoConfig::decode(b"hello world!", "x"), Err(Error::NotAStore(_))));
     }
 }

@@ -34,20 +34,12 @@ impl Keys {
         let enc_key = blake3::derive_key("plakar-rs 2026-11 seal", master);
         let tag_key = blake3::derive_key("plakar-rs 2026-11 plaintext tag", master);
         let cipher = encrypted.then(|| XChaCha20Poly1305::new((&enc_key).into()));
-        Self {
-            mac_key,
-            cipher,
-            tag_key,
-        }
+        Self { mac_key, cipher, tag_key }
     }
 
     /// Keys that seal directly with `key` (used to wrap the master key in a key slot).
     pub(crate) fn new_raw(key: &[u8; 32]) -> Self {
-        Self {
-            mac_key: [0; 32],
-            cipher: Some(XChaCha20Poly1305::new(key.into())),
-            tag_key: [0; 32],
-        }
+        Self { mac_key: [0; 32], cipher: Some(XChaCha20Poly1305::new(key.into())), tag_key: [0; 32] }
     }
 
     pub fn encrypted(&self) -> bool {
@@ -65,13 +57,7 @@ impl Keys {
                 let mut nonce = [0u8; NONCE_LEN];
                 rand::thread_rng().fill_bytes(&mut nonce);
                 let ct = c
-                    .encrypt(
-                        XNonce::from_slice(&nonce),
-                        Payload {
-                            msg: plain,
-                            aad: ad,
-                        },
-                    )
+                    .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: ad })
                     .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
                 out.extend_from_slice(&nonce);
                 out.extend_from_slice(&ct);
@@ -96,9 +82,7 @@ impl Keys {
         }
         let (nonce, body) = sealed.split_at(NONCE_LEN);
         match &self.cipher {
-            Some(c) => c
-                .decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: ad })
-                .map_err(|_| SealError),
+            Some(c) => c.decrypt(XNonce::from_slice(nonce), Payload { msg: body, aad: ad }).map_err(|_| SealError),
             None => {
                 let (plain, tag) = body.split_at(body.len() - TAG_LEN);
                 if constant_eq(&self.plain_tag(ad, plain), tag) {
@@ -136,22 +120,15 @@ pub struct KdfParams {
 impl Default for KdfParams {
     fn default() -> Self {
         // 64 MiB, 3 passes: about 0.15 s on one core, well above OWASP's minimum for Argon2id.
-        Self {
-            m_cost_kib: 64 * 1024,
-            t_cost: 3,
-            p_cost: 1,
-        }
+        Self { m_cost_kib: 64 * 1024, t_cost: 3, p_cost: 1 }
     }
 }
 
 pub fn derive_kek(passphrase: &[u8], salt: &[u8], p: KdfParams) -> Result<[u8; 32], String> {
-    let params = argon2::Params::new(p.m_cost_kib, p.t_cost, p.p_cost, Some(32))
-        .map_err(|e| e.to_string())?;
+    let params = argon2::Params::new(p.m_cost_kib, p.t_cost, p.p_cost, Some(32)).map_err(|e| e.to_string())?;
     let argon = argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params);
     let mut out = [0u8; 32];
-    argon
-        .hash_password_into(passphrase, salt, &mut out)
-        .map_err(|e| e.to_string())?;
+    argon.hash_password_into(passphrase, salt, &mut out).map_err(|e| e.to_string())?;
     Ok(out)
 }
 
@@ -171,10 +148,7 @@ mod tests {
             let k = Keys::new(&[7u8; 32], enc);
             let s = k.seal(b"ad1", b"hello");
             assert_eq!(k.open(b"ad1", &s).unwrap(), b"hello");
-            assert!(
-                k.open(b"ad2", &s).is_err(),
-                "other associated data must fail"
-            );
+            assert!(k.open(b"ad2", &s).is_err(), "other associated data must fail");
             let mut bad = s.clone();
             let n = bad.len();
             bad[n - 20] ^= 1;

@@ -45,15 +45,7 @@ impl Index {
         if pack == next {
             self.packs.push(r.pack);
         }
-        self.blobs.insert(
-            r.id,
-            Slot {
-                pack,
-                offset: r.offset,
-                length: r.length,
-                kind: r.kind,
-            },
-        );
+        self.blobs.insert(r.id, Slot { pack, offset: r.offset, length: r.length, kind: r.kind });
     }
 
     pub fn get(&self, id: &BlobId) -> Option<Location> {
@@ -81,9 +73,7 @@ impl Index {
     pub fn snapshots(&self) -> Vec<SnapshotId> {
         self.blobs
             .iter()
-            .filter(|(id, s)| {
-                s.kind == BlobType::Snapshot && !self.deleted.contains(&SnapshotId(id.0))
-            })
+            .filter(|(id, s)| s.kind == BlobType::Snapshot && !self.deleted.contains(&SnapshotId(id.0)))
             .map(|(id, _)| SnapshotId(id.0))
             .collect()
     }
@@ -95,15 +85,7 @@ impl Index {
     /// Every (id, location) pair, for maintenance.
     pub fn entries(&self) -> impl Iterator<Item = (BlobId, Location)> + '_ {
         self.blobs.iter().map(|(id, s)| {
-            (
-                *id,
-                Location {
-                    kind: s.kind,
-                    pack: self.packs[s.pack as usize],
-                    offset: s.offset,
-                    length: s.length,
-                },
-            )
+            (*id, Location { kind: s.kind, pack: self.packs[s.pack as usize], offset: s.offset, length: s.length })
         })
     }
 

@@ -74,11 +74,7 @@ pub fn lock(store: Arc<dyn Store>, exclusive: bool) -> Result<LockGuard> {
         }
         if exclusive || info.exclusive {
             let _ = store.delete(Resource::Lock, &id);
-            let what = if info.exclusive {
-                "maintenance"
-            } else {
-                "a backup"
-            };
+            let what = if info.exclusive { "maintenance" } else { "a backup" };
             return Err(Error::Locked(format!(
                 "the store is locked by {what} on {} (pid {}); try again when it is done (a lock left by a killed process expires after {} minutes)",
                 info.hostname,
@@ -102,12 +98,7 @@ pub fn lock(store: Arc<dyn Store>, exclusive: bool) -> Result<LockGuard> {
             }
         })
     };
-    Ok(LockGuard {
-        store,
-        id,
-        stop,
-        refresher: Some(refresher),
-    })
+    Ok(LockGuard { store, id, stop, refresher: Some(refresher) })
 }
 
 impl Drop for LockGuard {

@@ -49,8 +49,7 @@ impl<'a> Packer<'a> {
         let workers = (0..uploaders.max(1))
             .map(|_| {
                 let (rx, store, keys) = (rx.clone(), store.clone(), keys.clone());
-                let (records, failed, stored) =
-                    (records.clone(), failed.clone(), stored_bytes.clone());
+                let (records, failed, stored) = (records.clone(), failed.clone(), stored_bytes.clone());
                 std::thread::spawn(move || {
                     for pack in rx {
                         if failed.lock().expect("lock").is_some() {
@@ -134,8 +133,7 @@ impl<'a> Packer<'a> {
 
     fn send(&self, pack: PackBuilder) -> Result<()> {
         if let Some(tx) = &self.tx {
-            tx.send(pack)
-                .map_err(|_| Error::Other("packfile uploaders stopped".into()))?;
+            tx.send(pack).map_err(|_| Error::Other("packfile uploaders stopped".into()))?;
         }
         Ok(())
     }
@@ -155,8 +153,7 @@ impl<'a> Packer<'a> {
         }
         drop(self.tx.take());
         for w in self.workers.drain(..) {
-            w.join()
-                .map_err(|_| Error::Other("a packfile uploader panicked".into()))?;
+            w.join().map_err(|_| Error::Other("a packfile uploader panicked".into()))?;
         }
         self.check_failed()?;
         Ok(std::mem::take(&mut *self.records.lock().expect("lock")))

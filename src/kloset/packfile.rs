@@ -37,11 +37,7 @@ impl PackBuilder {
         Self::with_id(PackId::random())
     }
     pub fn with_id(id: PackId) -> Self {
-        Self {
-            id,
-            buf: MAGIC.to_vec(),
-            entries: Vec::new(),
-        }
+        Self { id, buf: MAGIC.to_vec(), entries: Vec::new() }
     }
     pub fn len(&self) -> usize {
         self.buf.len()
@@ -50,12 +46,7 @@ impl PackBuilder {
         self.entries.is_empty()
     }
     pub fn add(&mut self, kind: BlobType, id: BlobId, encoded: &[u8]) -> PackEntry {
-        let e = PackEntry {
-            kind,
-            id,
-            offset: self.buf.len() as u32,
-            length: encoded.len() as u32,
-        };
+        let e = PackEntry { kind, id, offset: self.buf.len() as u32, length: encoded.len() as u32 };
         self.buf.extend_from_slice(encoded);
         self.entries.push(e);
         e
@@ -96,13 +87,8 @@ pub fn read_index(keys: &Keys, id: &PackId, data: &[u8]) -> Result<Vec<PackEntry
     }
     let off = u64::from_le_bytes(f[..8].try_into().expect("8")) as usize;
     let len = u32::from_le_bytes(f[8..12].try_into().expect("4")) as usize;
-    let end = off
-        .checked_add(len)
-        .filter(|&e| e <= data.len() - FOOTER_LEN)
-        .ok_or("packfile index out of bounds")?;
-    let index = keys
-        .open(&index_ad(id), &data[off..end])
-        .map_err(|_| "packfile index fails authentication")?;
+    let end = off.checked_add(len).filter(|&e| e <= data.len() - FOOTER_LEN).ok_or("packfile index out of bounds")?;
+    let index = keys.open(&index_ad(id), &data[off..end]).map_err(|_| "packfile index fails authentication")?;
     if index.len() % ENTRY_LEN != 0 {
         return Err("packfile index has a partial record".into());
     }
@@ -132,9 +118,6 @@ mod tests {
         assert_eq!(entries, vec![e]);
         assert_eq!(read_index(&keys, &id, &data).unwrap(), entries);
         assert!(read_index(&keys, &id, &data[..data.len() - 1]).is_err());
-        assert!(
-            read_index(&keys, &PackId([0; 32]), &data).is_err(),
-            "index is bound to the pack id"
-        );
+        assert!(read_index(&keys, &PackId([0; 32]), &data).is_err(), "index is bound to the pack id");
     }
 }

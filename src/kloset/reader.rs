@@ -15,13 +15,7 @@ pub struct ChunkReader<'a> {
 
 impl<'a> ChunkReader<'a> {
     pub fn new(repo: &'a Repository, chunks: &'a [BlobId]) -> Self {
-        Self {
-            repo,
-            chunks,
-            next: 0,
-            buf: Vec::new(),
-            pos: 0,
-        }
+        Self { repo, chunks, next: 0, buf: Vec::new(), pos: 0 }
     }
 }
 
@@ -31,10 +25,7 @@ impl Read for ChunkReader<'_> {
             let Some(id) = self.chunks.get(self.next) else {
                 return Ok(0);
             };
-            self.buf = self
-                .repo
-                .get_blob(BlobType::Chunk, id)
-                .map_err(io::Error::other)?;
+            self.buf = self.repo.get_blob(BlobType::Chunk, id).map_err(io::Error::other)?;
             self.pos = 0;
             self.next += 1;
         }

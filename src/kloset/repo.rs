@@ -34,26 +34,16 @@ pub fn read_config(store: &dyn Store) -> Result<RepoConfig> {
     }
 }
 
-pub fn create(
-    store: &dyn Store,
-    params: &CreateParams,
-    passphrase: Option<&[u8]>,
-) -> Result<RepoConfig> {
+pub fn create(store: &dyn Store, params: &CreateParams, passphrase: Option<&[u8]>) -> Result<RepoConfig> {
     let loc = store.location();
     match store.open() {
-        Ok(_) => {
-            return Err(Error::Exists(format!(
-                "a store already exists at {loc}; nothing was changed"
-            )))
-        }
+        Ok(_) => return Err(Error::Exists(format!("a store already exists at {loc}; nothing was changed"))),
         Err(e) if e.kind == StoreErrorKind::NotFound => {}
         Err(e) => return Err(Error::Store(e)),
     }
     let (cfg, _) = RepoConfig::new(params, passphrase)?;
     store.create(&cfg.encode()).map_err(|e| match e.kind {
-        StoreErrorKind::AlreadyExists => Error::Exists(format!(
-            "a store already exists at {loc}; nothing was changed"
-        )),
+        StoreErrorKind::AlreadyExists => Error::Exists(format!("a store already exists at {loc}; nothing was changed")),
         _ => Error::Store(e),
     })?;
     Ok(cfg)
@@ -61,38 +51,23 @@ pub fn create(
 
 impl Repository {
     /// Unlocks the store and loads its index from every state.
-    pub fn open(
-        store: Arc<dyn Store>,
-        config: RepoConfig,
-        passphrase: Option<&[u8]>,
-    ) -> Result<Self> {
+    pub fn open(store: Arc<dyn Store>, config: RepoConfig, passphrase: Option<&[u8]>) -> Result<Self> {
         let master = config.unlock(passphrase)?;
         let keys = Arc::new(Keys::new(&master, config.encrypted()));
-        let ids: Vec<StateId> = store
-            .list(Resource::State)?
-            .into_iter()
-            .map(StateId)
-            .collect();
+        let ids: Vec<StateId> = store.list(Resource::State)?.into_iter().map(StateId).collect();
         let states: Vec<State> = ids
             .par_iter()
             .map(|id| {
                 let b = store.get(Resource::State, &id.0, None)?;
-                State::decode(&keys, id, &b).map_err(|e| {
-                    Error::Corrupt(format!("state {} of {}: {e}", id.short(), store.location()))
-                })
+                State::decode(&keys, id, &b)
+                    .map_err(|e| Error::Corrupt(format!("state {} of {}: {e}", id.short(), store.location())))
             })
             .collect::<Result<_>>()?;
         let mut index = Index::default();
         for s in &states {
             index.add_state(s);
         }
-        Ok(Self {
-            store,
-            config,
-            keys,
-            index,
-            states: ids,
-        })
+        Ok(Self { store, config, keys, index, states: ids })
     }
 
     pub fn location(&self) -> String {
@@ -104,12 +79,9 @@ impl Repository {
     }
 
     pub fn locate(&self, id: &BlobId) -> Result<Location> {
-        self.index.get(id).ok_or_else(|| {
-            Error::Corrupt(format!(
-                "blob {} is missing from the store's index",
-                id.short()
-            ))
-        })
+        self.index
+            .get(id)
+            .ok_or_else(|| Error::Corrupt(format!("blob {} is missing from the store's index", id.short())))
     }
 
     /// Reads, authenticates and decodes one blob.
@@ -117,11 +89,7 @@ impl Repository {
         let loc = self.locate(id)?;
         let raw = self
             .store
-            .get(
-                Resource::Packfile,
-                &loc.pack.0,
-                Some((loc.offset as u64, loc.length as u64)),
-            )
+            .get(Resource::Packfile, &loc.pack.0, Some((loc.offset as u64, loc.length as u64)))
             .map_err(|e| match e.kind {
                 StoreErrorKind::NotFound => Error::Corrupt(format!(
                     "packfile {} holding {} {} is missing",
@@ -132,18 +100,10 @@ impl Repository {
                 _ => Error::Store(e),
             })?;
         if raw.len() != loc.length as usize {
-            return Err(Error::Corrupt(format!(
-                "packfile {} is truncated",
-                loc.pack.short()
-            )));
+            return Err(Error::Corrupt(format!("packfile {} is truncated", loc.pack.short())));
         }
         blob::decode(&self.keys, kind, id, &raw).map_err(|e| {
-            Error::Corrupt(format!(
-                "{} {} in packfile {}: {e}",
-                kind.name(),
-                id.short(),
-                loc.pack.short()
-            ))
+            Error::Corrupt(format!("{} {} in packfile {}: {e}", kind.name(), id.short(), loc.pack.short()))
         })
     }
 
@@ -159,10 +119,7 @@ impl Repository {
     /// Live snapshots, oldest first.
     pub fn headers(&self) -> Result<Vec<Header>> {
         let ids = self.index.snapshots();
-        let mut hs: Vec<Header> = ids
-            .par_iter()
-            .map(|id| self.header(id))
-            .collect::<Result<_>>()?;
+        let mut hs: Vec<Header> = ids.par_iter().map(|id| self.header(id)).collect::<Result<_>>()?;
         hs.sort_by_key(|h| (h.timestamp_ns, h.id));
         Ok(hs)
     }
@@ -171,16 +128,9 @@ impl Repository {
     pub fn resolve(&self, prefix: &str) -> Result<SnapshotId> {
         let p = prefix.to_ascii_lowercase();
         if p.is_empty() || !p.bytes().all(|b| b.is_ascii_hexdigit()) {
-            return Err(Error::BadReference(format!(
-                "invalid snapshot prefix: {prefix:?} (expected hex digits)"
-            )));
+            return Err(Error::BadReference(format!("invalid snapshot prefix: {prefix:?} (expected hex digits)")));
         }
-        let hits: Vec<SnapshotId> = self
-            .index
-            .snapshots()
-            .into_iter()
-            .filter(|s| s.to_hex().starts_with(&p))
-            .collect();
+        let hits: Vec<SnapshotId> = self.index.snapshots().into_iter().filter(|s| s.to_hex().starts_with(&p)).collect();
         match hits.len() {
             1 => Ok(hits[0]),
             0 => Err(Error::BadReference(format!(
@@ -229,8 +179,7 @@ impl Repository {
 
     pub fn write_state(&self, state: &State) -> Result<StateId> {
         let id = StateId::random();
-        self.store
-            .put(Resource::State, &id.0, &state.encode(&self.keys, &id))?;
+        self.store.put(Resource::State, &id.0, &state.encode(&self.keys, &id))?;
         Ok(id)
     }
 }

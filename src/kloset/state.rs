@@ -34,8 +34,7 @@ fn ad(id: &StateId) -> Vec<u8> {
 
 impl State {
     pub fn encode(&self, keys: &Keys, id: &StateId) -> Vec<u8> {
-        let mut b =
-            Vec::with_capacity(24 + self.blobs.len() * RECORD_LEN + self.deleted.len() * 32);
+        let mut b = Vec::with_capacity(24 + self.blobs.len() * RECORD_LEN + self.deleted.len() * 32);
         b.extend_from_slice(&VERSION.to_le_bytes());
         b.extend_from_slice(&self.created.to_le_bytes());
         b.extend_from_slice(&(self.blobs.len() as u32).to_le_bytes());
@@ -54,9 +53,7 @@ impl State {
     }
 
     pub fn decode(keys: &Keys, id: &StateId, sealed: &[u8]) -> Result<State, String> {
-        let b = keys
-            .open(&ad(id), sealed)
-            .map_err(|_| "fails authentication (damaged, or sealed with another key)")?;
+        let b = keys.open(&ad(id), sealed).map_err(|_| "fails authentication (damaged, or sealed with another key)")?;
         let mut r = Reader { b: &b, pos: 0 };
         let version = r.u32()?;
         if version != VERSION {
@@ -86,11 +83,7 @@ impl State {
         if r.pos != b.len() {
             return Err("trailing bytes after the last record".into());
         }
-        Ok(State {
-            created,
-            blobs,
-            deleted,
-        })
+        Ok(State { created, blobs, deleted })
     }
 }
 
@@ -101,11 +94,7 @@ struct Reader<'a> {
 
 impl<'a> Reader<'a> {
     fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self
-            .pos
-            .checked_add(n)
-            .filter(|&e| e <= self.b.len())
-            .ok_or("state is truncated")?;
+        let end = self.pos.checked_add(n).filter(|&e| e <= self.b.len()).ok_or("state is truncated")?;
         let s = &self.b[self.pos..end];
         self.pos = end;
         Ok(s)

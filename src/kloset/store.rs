@@ -49,10 +49,7 @@ pub struct StoreError {
 
 impl StoreError {
     pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> Self {
-        Self {
-            kind,
-            message: message.into(),
-        }
+        Self { kind, message: message.into() }
     }
     pub fn from_io(e: std::io::Error, what: impl fmt::Display) -> Self {
         use std::io::ErrorKind as K;
@@ -64,11 +61,7 @@ impl StoreError {
             K::StorageFull | K::QuotaExceeded => StoreErrorKind::Full,
             _ => StoreErrorKind::Other,
         };
-        let hint = if kind == StoreErrorKind::Full {
-            " (free some space and run the command again)"
-        } else {
-            ""
-        };
+        let hint = if kind == StoreErrorKind::Full { " (free some space and run the command again)" } else { "" };
         Self::new(kind, format!("{what}: {e}{hint}"))
     }
 }

@@ -45,17 +45,13 @@ impl Tree {
         rmp_serde::from_slice(b).map_err(|e| format!("tree node cannot be decoded: {e}"))
     }
     pub fn find(&self, name: &[u8]) -> Option<&Entry> {
-        self.entries
-            .binary_search_by(|e| e.name.as_slice().cmp(name))
-            .ok()
-            .map(|i| &self.entries[i])
+        self.entries.binary_search_by(|e| e.name.as_slice().cmp(name)).ok().map(|i| &self.entries[i])
     }
 }
 
 /// Splits an absolute or relative path into its non-empty components.
 pub fn components(path: &[u8]) -> impl Iterator<Item = &[u8]> {
-    path.split(|&b| b == b'/')
-        .filter(|c| !c.is_empty() && *c != b".")
+    path.split(|&b| b == b'/').filter(|c| !c.is_empty() && *c != b".")
 }
 
 /// A name is safe to restore when it is one plain component.

@@ -14,9 +14,7 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Self {
-        Self {
-            dir: tempfile::tempdir().expect("tempdir"),
-        }
+        Self { dir: tempfile::tempdir().expect("tempdir") }
     }
     pub fn path(&self, p: &str) -> PathBuf {
         self.dir.path().join(p)
@@ -45,29 +43,17 @@ impl Env {
     }
     /// Backs up `src` and returns the full snapshot id.
     pub fn backup(&self, src: &Path) -> String {
-        self.at(&["backup", src.to_str().unwrap()])
-            .assert()
-            .success();
+        self.at(&["backup", src.to_str().unwrap()]).assert().success();
         self.latest()
     }
     pub fn latest(&self) -> String {
         let out = self.at(&["ls", "-uuid"]).output().unwrap();
         let s = String::from_utf8(out.stdout).unwrap();
-        s.lines()
-            .next()
-            .expect("a snapshot")
-            .split_whitespace()
-            .nth(1)
-            .unwrap()
-            .to_string()
+        s.lines().next().expect("a snapshot").split_whitespace().nth(1).unwrap().to_string()
     }
     pub fn stdout(&self, args: &[&str]) -> String {
         let out = self.at(args).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{args:?} failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert!(out.status.success(), "{args:?} failed: {}", String::from_utf8_lossy(&out.stderr));
         String::from_utf8(out.stdout).unwrap()
     }
 }
@@ -78,41 +64,22 @@ pub fn sample_tree(root: &Path) {
     fs::write(root.join("hello.txt"), "hello world\n").unwrap();
     fs::write(root.join("empty"), "").unwrap();
     fs::write(root.join("sub/passwd"), "root:x:0:0:root:/root:/bin/bash\n").unwrap();
-    let big: Vec<u8> = (0..3_000_000u32)
-        .map(|i| (i.wrapping_mul(2654435761) >> 13) as u8)
-        .collect();
+    let big: Vec<u8> = (0..3_000_000u32).map(|i| (i.wrapping_mul(2654435761) >> 13) as u8).collect();
     fs::write(root.join("sub/deeper/big.bin"), &big).unwrap();
     std::os::unix::fs::symlink("hello.txt", root.join("link")).unwrap();
     fs::hard_link(root.join("hello.txt"), root.join("hardlink")).unwrap();
     fs::set_permissions(root.join("sub/passwd"), fs::Permissions::from_mode(0o600)).unwrap();
     use std::os::unix::ffi::OsStrExt;
-    fs::write(
-        root.join(std::ffi::OsStr::from_bytes(b"latin1-\xe9t\xe9")),
-        "non-utf8 name",
-    )
-    .unwrap();
+    fs::write(root.join(std::ffi::OsStr::from_bytes(b"latin1-\xe9t\xe9")), "non-utf8 name").unwrap();
 }
 
 /// Compares two trees: kinds, contents, link targets, modes and mtimes of files.
 pub fn assert_same_tree(a: &Path, b: &Path) {
-    let out = std::process::Command::new("diff")
-        .arg("-r")
-        .arg("--no-dereference")
-        .arg(a)
-        .arg(b)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "trees differ:\n{}",
-        String::from_utf8_lossy(&out.stdout)
-    );
+    let out = std::process::Command::new("diff").arg("-r").arg("--no-dereference").arg(a).arg(b).output().unwrap();
+    assert!(out.status.success(), "trees differ:\n{}", String::from_utf8_lossy(&out.stdout));
     for e in walk(a) {
         let rel = e.strip_prefix(a).unwrap();
-        let (ma, mb) = (
-            fs::symlink_metadata(&e).unwrap(),
-            fs::symlink_metadata(b.join(rel)).unwrap(),
-        );
+        let (ma, mb) = (fs::symlink_metadata(&e).unwrap(), fs::symlink_metadata(b.join(rel)).unwrap());
         use std::os::unix::fs::MetadataExt;
         assert_eq!(ma.mode(), mb.mode(), "mode of {}", rel.display());
         if !ma.is_dir() {
@@ -135,10 +102,7 @@ pub fn walk(p: &Path) -> Vec<PathBuf> {
 
 /// Every packfile of a fs store.
 pub fn packfiles(store: &Path) -> Vec<PathBuf> {
-    walk(&store.join("packfiles"))
-        .into_iter()
-        .filter(|p| p.is_file())
-        .collect()
+    walk(&store.join("packfiles")).into_iter().filter(|p| p.is_file()).collect()
 }
 
 /// The S3 test server from scripts/s3-server.sh, as (endpoint, access key, secret).
@@ -146,15 +110,9 @@ pub fn packfiles(store: &Path) -> Vec<PathBuf> {
 /// otherwise None so `cargo test` alone still runs the rest.
 pub fn s3_server() -> Option<(String, String, String)> {
     let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    match (
-        get("S3_ENDPOINT"),
-        get("S3_ACCESS_KEY"),
-        get("S3_SECRET_KEY"),
-    ) {
+    match (get("S3_ENDPOINT"), get("S3_ACCESS_KEY"), get("S3_SECRET_KEY")) {
         (Some(e), Some(a), Some(s)) => Some((e, a, s)),
-        _ if std::env::var_os("PLAKAR_REQUIRE_SERVERS").is_some()
-            || std::env::var_os("CI").is_some() =>
-        {
+        _ if std::env::var_os("PLAKAR_REQUIRE_SERVERS").is_some() || std::env::var_os("CI").is_some() => {
             panic!("no S3 test server: run `eval \"$(scripts/s3-server.sh start)\"` (scripts/test.sh does)")
         }
         _ => {
@@ -173,11 +131,6 @@ pub fn unique_bucket(tag: &str) -> String {
 fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos(),
-    );
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
     h.finish()
 }

@@ -67,8 +67,8 @@ fn exclusions(root: &[u8], a: &Args) -> Result<Option<ExcludeFn>> {
     let mut b = ignore::gitignore::GitignoreBuilder::new(&root_path);
     let mut lines: Vec<String> = a.exclude.iter().chain(&a.ignore).cloned().collect();
     for f in a.excludes.iter().chain(&a.ignore_file) {
-        let text = std::fs::read_to_string(f)
-            .with_context(|| format!("cannot read the pattern file {}", f.display()))?;
+        let text =
+            std::fs::read_to_string(f).with_context(|| format!("cannot read the pattern file {}", f.display()))?;
         lines.extend(text.lines().map(str::to_string));
     }
     if lines.is_empty() {
@@ -78,13 +78,10 @@ fn exclusions(root: &[u8], a: &Args) -> Result<Option<ExcludeFn>> {
     for l in lines {
         // An absolute path inside the backup root is anchored at the root.
         let pat = match l.strip_prefix(&root_str) {
-            Some(rest) if l.starts_with('/') && (rest.is_empty() || rest.starts_with('/')) => {
-                rest.to_string()
-            }
+            Some(rest) if l.starts_with('/') && (rest.is_empty() || rest.starts_with('/')) => rest.to_string(),
             _ => l.clone(),
         };
-        b.add_line(None, &pat)
-            .with_context(|| format!("invalid exclude pattern {l:?}"))?;
+        b.add_line(None, &pat).with_context(|| format!("invalid exclude pattern {l:?}"))?;
     }
     let gi = b.build().context("invalid exclude patterns")?;
     Ok(Some(Arc::new(move |path: &[u8], is_dir: bool| {
@@ -105,20 +102,14 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     let mut tags = a.tag.clone();
     if tags.is_empty() {
         if let Ok(t) = std::env::var("PLAKAR_TAGS") {
-            tags = t
-                .split(',')
-                .filter(|s| !s.is_empty())
-                .map(str::to_string)
-                .collect();
+            tags = t.split(',').filter(|s| !s.is_empty()).map(str::to_string).collect();
         }
     }
     let opts = BackupOptions {
         name: a.name.clone().unwrap_or_default(),
         tags,
         hostname: crate::kloset::hostname(),
-        username: uzers::get_current_username()
-            .map(|u| u.to_string_lossy().into_owned())
-            .unwrap_or_default(),
+        username: uzers::get_current_username().map(|u| u.to_string_lossy().into_owned()).unwrap_or_default(),
         command_line: ctx.command_line(),
         exclude: exclusions(&importer.root(), &a)?,
         no_parent: a.no_parent,
@@ -141,11 +132,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
             })
         );
     } else if !silent {
-        let errs = if s.errors == 0 {
-            "without errors".to_string()
-        } else {
-            format!("with {} errors", s.errors)
-        };
+        let errs = if s.errors == 0 { "without errors".to_string() } else { format!("with {} errors", s.errors) };
         println!(
             "{}: backup completed {errs} in {} (in: {}, out: {})",
             h.id.short(),
@@ -162,15 +149,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
             &crate::kloset::progress::NoProgress,
         );
         if r.iter().any(|c| !c.ok()) {
-            return Err(exit::coded(
-                exit::DATA,
-                format!("check failed for snapshot {}", h.id.short()),
-            ));
+            return Err(exit::coded(exit::DATA, format!("check failed for snapshot {}", h.id.short())));
         }
     }
-    Ok(if s.errors > 0 {
-        exit::PARTIAL
-    } else {
-        exit::OK
-    })
+    Ok(if s.errors > 0 { exit::PARTIAL } else { exit::OK })
 }

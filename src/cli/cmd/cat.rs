@@ -23,9 +23,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     let mut out = stdout.lock();
     for r in &a.files {
         let (h, path) = snapref::resolve(&repo, r)?;
-        let path = path.ok_or_else(|| {
-            Error::BadReference(format!("{r}: give a file, as SNAPSHOT:/path/to/file"))
-        })?;
+        let path = path.ok_or_else(|| Error::BadReference(format!("{r}: give a file, as SNAPSHOT:/path/to/file")))?;
         let e = repo.lookup(&h, &path)?;
         if e.kind() != FileKind::File {
             return Err(Error::BadReference(format!("{r}: not a regular file")).into());

@@ -39,10 +39,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
         for r in &a.snapshots {
             let (prefix, _) = snapref::split(r);
             if prefix.is_some_and(|p| !p.bytes().all(|b| b.is_ascii_hexdigit())) {
-                return Err(exit::coded(
-                    exit::USAGE,
-                    format!("invalid snapshot prefix: {r}"),
-                ));
+                return Err(exit::coded(exit::USAGE, format!("invalid snapshot prefix: {r}")));
             }
             let (h, path) = snapref::resolve(&repo, r)?;
             targets.push((h.id, path));
@@ -56,8 +53,10 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     if a.json || ctx.g.json {
         let v: Vec<_> = results
             .iter()
-            .map(|r| serde_json::json!({"snapshot": r.id.to_hex(), "path": r.path, "ok": r.ok(),
-                "errors": r.errors.iter().map(|(p, e)| serde_json::json!({"path": p, "error": e})).collect::<Vec<_>>()}))
+            .map(|r| {
+                serde_json::json!({"snapshot": r.id.to_hex(), "path": r.path, "ok": r.ok(),
+                "errors": r.errors.iter().map(|(p, e)| serde_json::json!({"path": p, "error": e})).collect::<Vec<_>>()})
+            })
             .collect();
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -66,20 +65,13 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
                 eprintln!("{}: KO ✘ {p}: {e}", r.id.short());
             }
             if !ctx.g.silent {
-                let how = if r.ok() {
-                    "without errors".to_string()
-                } else {
-                    format!("with {} errors", r.errors.len())
-                };
+                let how = if r.ok() { "without errors".to_string() } else { format!("with {} errors", r.errors.len()) };
                 println!("{}: check completed {how}", r.id.short());
             }
         }
     }
     if failed > 0 {
-        return Err(exit::coded(
-            exit::DATA,
-            format!("check failed for {failed} snapshot(s)"),
-        ));
+        return Err(exit::coded(exit::DATA, format!("check failed for {failed} snapshot(s)")));
     }
     Ok(0)
 }

@@ -11,10 +11,7 @@ use crate::cli::{exit, Ctx};
 use anyhow::{bail, Result};
 
 fn usage(noun: &str) -> anyhow::Error {
-    exit::coded(
-        exit::USAGE,
-        format!("usage: plakar {noun} [add|set|unset|show|rm|ls|ping] NAME ..."),
-    )
+    exit::coded(exit::USAGE, format!("usage: plakar {noun} [add|set|unset|show|rm|ls|ping] NAME ..."))
 }
 
 fn name(s: Option<&String>, noun: &str) -> Result<String> {
@@ -77,47 +74,33 @@ pub fn run(ctx: &Ctx, args: &[String]) -> Result<i32> {
             cfg.save(&dir)?;
         }
         "set" | "unset" | "rm" | "remove" => {
-            return modify(
-                ctx,
-                &mut cfg,
-                &[kind],
-                &[&[verb.to_string()], rest].concat(),
-            )
+            return modify(ctx, &mut cfg, &[kind], &[&[verb.to_string()], rest].concat())
         }
         "show" | "ls" | "list" => {
             let secrets = rest.iter().any(|a| a.trim_start_matches('-') == "secrets");
             let json = rest.iter().any(|a| a.trim_start_matches('-') == "json");
-            let names: Vec<String> = rest
-                .iter()
-                .filter(|a| !a.starts_with('-'))
-                .map(|a| a.trim_start_matches('@').to_string())
-                .collect();
+            let names: Vec<String> =
+                rest.iter().filter(|a| !a.starts_with('-')).map(|a| a.trim_start_matches('@').to_string()).collect();
             let all = cfg.sections(kind);
             for n in &names {
                 cfg.get(kind, n)?;
             }
-            let chosen: Vec<(&String, &Section)> = all
-                .iter()
-                .filter(|(n, _)| names.is_empty() || names.contains(n))
-                .collect();
+            let chosen: Vec<(&String, &Section)> =
+                all.iter().filter(|(n, _)| names.is_empty() || names.contains(n)).collect();
             if json {
                 let v: serde_json::Map<String, serde_json::Value> = chosen
                     .iter()
                     .map(|(n, s)| {
                         (
                             (*n).clone(),
-                            serde_json::to_value(if secrets { (*s).clone() } else { masked(s) })
-                                .unwrap_or_default(),
+                            serde_json::to_value(if secrets { (*s).clone() } else { masked(s) }).unwrap_or_default(),
                         )
                     })
                     .collect();
                 println!("{}", serde_json::to_string_pretty(&v)?);
             } else if verb == "ls" || verb == "list" {
                 for (n, s) in chosen {
-                    println!(
-                        "{n} {}",
-                        s.get("location").map(String::as_str).unwrap_or("")
-                    );
+                    println!("{n} {}", s.get("location").map(String::as_str).unwrap_or(""));
                 }
             } else {
                 for (n, s) in chosen {
@@ -132,9 +115,7 @@ pub fn run(ctx: &Ctx, args: &[String]) -> Result<i32> {
                 bail!("{noun} {n:?} has no location");
             }
             if kind == Kind::Store {
-                crate::kloset::repo::read_config(
-                    crate::app::location::open_store(&format!("@{n}"), &dir)?.as_ref(),
-                )?;
+                crate::kloset::repo::read_config(crate::app::location::open_store(&format!("@{n}"), &dir)?.as_ref())?;
             }
             println!("configuration OK");
         }
@@ -147,22 +128,14 @@ pub fn run(ctx: &Ctx, args: &[String]) -> Result<i32> {
 /// source and a destination).
 fn modify(ctx: &Ctx, cfg: &mut Config, kinds: &[Kind], args: &[String]) -> Result<i32> {
     let dir = ctx.config_dir();
-    let verb = args
-        .first()
-        .map(String::as_str)
-        .ok_or_else(|| usage(kinds[0].noun()))?;
+    let verb = args.first().map(String::as_str).ok_or_else(|| usage(kinds[0].noun()))?;
     let n = name(args.get(1), kinds[0].noun())?;
     for &kind in kinds {
         match verb {
             "create" | "add" => {
                 cfg.create(kind, &n)?;
                 if let Some(loc) = args.get(2) {
-                    cfg.set(
-                        kind,
-                        &n,
-                        "location",
-                        loc.strip_prefix("location=").unwrap_or(loc),
-                    )?;
+                    cfg.set(kind, &n, "location", loc.strip_prefix("location=").unwrap_or(loc))?;
                 }
             }
             "set" => {
@@ -206,11 +179,9 @@ fn legacy(ctx: &Ctx, cfg: &mut Config, rest: &[String]) -> Result<i32> {
             if let Some(d) = &cfg.default_store {
                 println!("default-repo: {d}");
             }
-            for (title, kind) in [
-                ("repositories", Kind::Store),
-                ("sources", Kind::Source),
-                ("destinations", Kind::Destination),
-            ] {
+            for (title, kind) in
+                [("repositories", Kind::Store), ("sources", Kind::Source), ("destinations", Kind::Destination)]
+            {
                 println!("{title}:");
                 for (n, s) in cfg.sections(kind) {
                     println!("    {n}:");
@@ -223,9 +194,8 @@ fn legacy(ctx: &Ctx, cfg: &mut Config, rest: &[String]) -> Result<i32> {
         }
         Some("repository" | "repo") => modify(ctx, cfg, &[Kind::Store], &rest[1..]),
         Some("remote") => modify(ctx, cfg, &[Kind::Source, Kind::Destination], &rest[1..]),
-        Some(other) => Err(exit::coded(
-            exit::USAGE,
-            format!("unknown config section {other:?}: use repository or remote"),
-        )),
+        Some(other) => {
+            Err(exit::coded(exit::USAGE, format!("unknown config section {other:?}: use repository or remote")))
+        }
     }
 }

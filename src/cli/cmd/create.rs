@@ -24,18 +24,10 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
-    if let Some(h) = a
-        .hashing
-        .as_deref()
-        .filter(|h| !h.eq_ignore_ascii_case("blake3"))
-    {
+    if let Some(h) = a.hashing.as_deref().filter(|h| !h.eq_ignore_ascii_case("blake3")) {
         bail!("hashing algorithm {h:?} is not supported; use BLAKE3 (the default)");
     }
-    let mut params = CreateParams {
-        encrypted: !a.plaintext,
-        compression: !a.no_compression,
-        ..Default::default()
-    };
+    let mut params = CreateParams { encrypted: !a.plaintext, compression: !a.no_compression, ..Default::default() };
     if let Some(m) = a.packfile_mib {
         params.packfile_max_size = m.clamp(1, 1024) << 20;
     }

@@ -36,12 +36,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
             let (ta, tb) = (content(&repo, &ea)?, content(&repo, &eb)?);
             let la = format!("{}:{}", ha.id.short(), String::from_utf8_lossy(&pa));
             let lb = format!("{}:{}", hb.id.short(), String::from_utf8_lossy(&pb));
-            print!(
-                "{}",
-                similar::TextDiff::from_lines(&ta, &tb)
-                    .unified_diff()
-                    .header(&la, &lb)
-            );
+            print!("{}", similar::TextDiff::from_lines(&ta, &tb).unified_diff().header(&la, &lb));
         }
         return Ok(0);
     }

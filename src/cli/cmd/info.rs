@@ -26,10 +26,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
             return Ok(0);
         }
         if json {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&super::ls::header_json(&h))?
-            );
+            println!("{}", serde_json::to_string_pretty(&super::ls::header_json(&h))?);
             return Ok(0);
         }
         let s = &h.summary;
@@ -62,9 +59,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     if json {
         println!(
             "{}",
-            serde_json::to_string_pretty(
-                &serde_json::json!({"config": c, "store": i, "location": repo.location()})
-            )?
+            serde_json::to_string_pretty(&serde_json::json!({"config": c, "store": i, "location": repo.location()}))?
         );
         return Ok(0);
     }
@@ -106,15 +101,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     println!("Snapshots: {}", i.snapshots);
     println!("Packfiles: {}", i.packfiles);
     println!("States: {}", i.states);
-    println!(
-        "Storage size: {} ({} bytes)",
-        format::ibytes(i.storage_size),
-        i.storage_size
-    );
-    println!(
-        "Logical size: {} ({} bytes)",
-        format::ibytes(i.logical_size),
-        i.logical_size
-    );
+    println!("Storage size: {} ({} bytes)", format::ibytes(i.storage_size), i.storage_size);
+    println!("Logical size: {} ({} bytes)", format::ibytes(i.logical_size), i.logical_size);
     Ok(0)
 }

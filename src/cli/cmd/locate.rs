@@ -22,9 +22,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
         None => a.filters.filter()?.apply(repo.headers()?),
     };
     for pat in &a.patterns {
-        let m = globset::Glob::new(pat)
-            .with_context(|| format!("invalid pattern {pat:?}"))?
-            .compile_matcher();
+        let m = globset::Glob::new(pat).with_context(|| format!("invalid pattern {pat:?}"))?.compile_matcher();
         for (id, path) in locate::locate(&repo, &headers, &m)? {
             println!("{}:{}", id.short(), path);
         }

@@ -29,11 +29,7 @@ pub struct Args {
 
 pub fn snapshot_line(h: &Header, uuid: bool, tags: bool) -> String {
     let id = if uuid { h.id.to_hex() } else { h.id.short() };
-    let t = if tags && !h.tags.is_empty() {
-        format!(" tags={}", h.tags.join(","))
-    } else {
-        String::new()
-    };
+    let t = if tags && !h.tags.is_empty() { format!(" tags={}", h.tags.join(",")) } else { String::new() };
     format!(
         "{} {:>10}{:>10}{:>10} {}{}",
         format::rfc3339_ns(h.timestamp_ns),
@@ -55,26 +51,14 @@ pub fn header_json(h: &Header) -> serde_json::Value {
 }
 
 fn entry_line(path: &[u8], e: &Entry, full: bool) -> String {
-    let name = if full {
-        String::from_utf8_lossy(path).into_owned()
-    } else {
-        e.name_lossy()
-    };
+    let name = if full { String::from_utf8_lossy(path).into_owned() } else { e.name_lossy() };
     let link = if e.kind() == FileKind::Symlink {
         format!(" -> {}", String::from_utf8_lossy(&e.info.target))
     } else {
         String::new()
     };
-    let user = e
-        .info
-        .user
-        .clone()
-        .unwrap_or_else(|| e.info.uid.to_string());
-    let group = e
-        .info
-        .group
-        .clone()
-        .unwrap_or_else(|| e.info.gid.to_string());
+    let user = e.info.user.clone().unwrap_or_else(|| e.info.uid.to_string());
+    let group = e.info.group.clone().unwrap_or_else(|| e.info.gid.to_string());
     format!(
         "{} {} {:>8} {:>8} {:>8} {}{}",
         format::rfc3339_ns(e.info.mtime_ns),

@@ -11,8 +11,10 @@ mod info;
 mod locate;
 mod ls;
 mod maintenance;
+mod ptar;
 mod restore;
 mod rm;
+mod sync;
 mod version;
 
 use super::Ctx;
@@ -42,6 +44,10 @@ pub enum Command {
     Locate(locate::Args),
     /// Drop unreferenced data and compact packfiles
     Maintenance(maintenance::Args),
+    /// Write a one-file archive of stores and paths
+    Ptar(ptar::Args),
+    /// Copy snapshots between stores: [SNAPSHOT] to|from|with STORE
+    Sync(sync::Args),
     /// Print the version and connectors
     Version,
 }
@@ -59,6 +65,8 @@ pub fn dispatch(ctx: &Ctx, cmd: Command) -> Result<i32> {
         Command::Diff(a) => diff::run(ctx, a),
         Command::Locate(a) => locate::run(ctx, a),
         Command::Maintenance(a) => maintenance::run(ctx, a),
+        Command::Ptar(a) => ptar::run(ctx, a),
+        Command::Sync(a) => sync::run(ctx, a),
         Command::Version => version::run(),
     }
 }

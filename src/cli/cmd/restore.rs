@@ -38,25 +38,18 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
         Some(r) => snapref::resolve(&repo, r)?,
         None => {
             let mut hs = a.filters.filter()?.apply(repo.headers()?);
-            let h = hs
-                .pop()
-                .ok_or_else(|| Error::BadReference("no snapshots found".into()))?;
+            let h = hs.pop().ok_or_else(|| Error::BadReference("no snapshots found".into()))?;
             (h, None)
         }
     };
-    let to =
-        a.to.clone()
-            .unwrap_or_else(|| format!("plakar-{}", chrono::Local::now().format("%Y%m%d%H%M%S")));
+    let to = a.to.clone().unwrap_or_else(|| format!("plakar-{}", chrono::Local::now().format("%Y%m%d%H%M%S")));
     let exp = location::open_exporter(&to, !a.skip_permissions, &ctx.config_dir())?;
     let (entry, dest) = match &path {
         None => (repo.lookup(&h, h.source.directory.as_bytes())?, Vec::new()),
         Some(p) => {
             let e = repo.lookup(&h, p)?;
             let contents_only = p.ends_with(b"/") && e.kind() == FileKind::Dir;
-            let base = crate::kloset::tree::components(p)
-                .last()
-                .map(|c| c.to_vec())
-                .unwrap_or_default();
+            let base = crate::kloset::tree::components(p).last().map(|c| c.to_vec()).unwrap_or_default();
             (e, if contents_only { Vec::new() } else { base })
         }
     };
@@ -65,22 +58,14 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     let progress = TermProgress::new("restore", h.id.short(), quiet, silent);
     let started = Instant::now();
     let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(
-            a.concurrency
-                .filter(|&c| c > 0)
-                .unwrap_or_else(crate::kloset::ops::backup::default_threads),
-        )
+        .num_threads(a.concurrency.filter(|&c| c > 0).unwrap_or_else(crate::kloset::ops::backup::default_threads))
         .build()?;
     let report = pool.install(|| restore::restore(&repo, &entry, &dest, exp.as_ref(), &progress));
     progress.finish();
     let report = report?;
     let errs = report.errors.len();
     if !silent {
-        let how = if errs == 0 {
-            "without errors".to_string()
-        } else {
-            format!("with {errs} errors")
-        };
+        let how = if errs == 0 { "without errors".to_string() } else { format!("with {errs} errors") };
         println!(
             "{}: restore completed {how} in {} ({} files, {})",
             h.id.short(),

@@ -17,10 +17,7 @@ pub struct Args {
 pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     let filter = a.filters.filter()?;
     if a.snapshots.is_empty() && filter.is_empty() {
-        return Err(exit::coded(
-            exit::USAGE,
-            "no filter specified, not going to remove everything",
-        ));
+        return Err(exit::coded(exit::USAGE, "no filter specified, not going to remove everything"));
     }
     let repo = ctx.open()?;
     let mut selected = Vec::new();
@@ -37,10 +34,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     }
     // Naming snapshots is explicit enough; filters alone only preview unless -apply.
     if !a.apply && a.snapshots.is_empty() {
-        println!(
-            "rm: would remove these {} snapshot(s), run with -apply to proceed",
-            selected.len()
-        );
+        println!("rm: would remove these {} snapshot(s), run with -apply to proceed", selected.len());
         for h in selected.iter().rev() {
             println!("{}", super::ls::snapshot_line(h, false, false));
         }

@@ -26,11 +26,7 @@ impl FsExporter {
         fs::create_dir_all(root)?;
         // Ownership can only be given away by root.
         let chown = unsafe { libc::geteuid() } == 0;
-        Ok(Self {
-            root: root.to_path_buf(),
-            chown,
-            permissions,
-        })
+        Ok(Self { root: root.to_path_buf(), chown, permissions })
     }
 
     fn path(&self, p: &[u8]) -> PathBuf {
@@ -99,23 +95,15 @@ impl Exporter for FsExporter {
     fn store_file(&self, path: &[u8], data: &mut dyn Read, size: u64) -> io::Result<()> {
         let dest = self.path(path);
         let dir = dest.parent().unwrap_or(&self.root);
-        let tmp = dir.join(format!(
-            ".plakar-restore-{}",
-            hex::encode(crate::kloset::crypto::random_bytes::<6>())
-        ));
+        let tmp = dir.join(format!(".plakar-restore-{}", hex::encode(crate::kloset::crypto::random_bytes::<6>())));
         let res = (|| {
             let mut f = File::options().write(true).create_new(true).open(&tmp)?;
             let n = copy_sparse(data, &mut f)?;
             if n != size {
-                return Err(io::Error::other(format!(
-                    "expected {size} bytes, restored {n}"
-                )));
+                return Err(io::Error::other(format!("expected {size} bytes, restored {n}")));
             }
             drop(f);
-            if fs::symlink_metadata(&dest)
-                .map(|m| m.is_dir())
-                .unwrap_or(false)
-            {
+            if fs::symlink_metadata(&dest).map(|m| m.is_dir()).unwrap_or(false) {
                 return Err(io::Error::other("a directory is in the way"));
             }
             fs::rename(&tmp, &dest)

@@ -37,10 +37,7 @@ pub fn absolute(p: &Path) -> io::Result<PathBuf> {
 
 impl FsImporter {
     pub fn new(root: &Path) -> io::Result<Self> {
-        Ok(Self {
-            root: absolute(root)?,
-            names: Mutex::new((HashMap::new(), HashMap::new())),
-        })
+        Ok(Self { root: absolute(root)?, names: Mutex::new((HashMap::new(), HashMap::new())) })
     }
 
     fn info(&self, m: &Metadata, path: &Path) -> io::Result<FileInfo> {
@@ -54,11 +51,8 @@ impl FsImporter {
         } else {
             FileKind::Special
         };
-        let target = if kind == FileKind::Symlink {
-            fs::read_link(path)?.as_os_str().as_bytes().to_vec()
-        } else {
-            vec![]
-        };
+        let target =
+            if kind == FileKind::Symlink { fs::read_link(path)?.as_os_str().as_bytes().to_vec() } else { vec![] };
         let (user, group) = self.owner_names(m.uid(), m.gid());
         Ok(FileInfo {
             kind: Some(kind),
@@ -81,15 +75,11 @@ impl FsImporter {
         let mut n = self.names.lock().expect("lock");
         let u =
             n.0.entry(uid)
-                .or_insert_with(|| {
-                    uzers::get_user_by_uid(uid).map(|u| u.name().to_string_lossy().into_owned())
-                })
+                .or_insert_with(|| uzers::get_user_by_uid(uid).map(|u| u.name().to_string_lossy().into_owned()))
                 .clone();
         let g =
             n.1.entry(gid)
-                .or_insert_with(|| {
-                    uzers::get_group_by_gid(gid).map(|g| g.name().to_string_lossy().into_owned())
-                })
+                .or_insert_with(|| uzers::get_group_by_gid(gid).map(|g| g.name().to_string_lossy().into_owned()))
                 .clone();
         (u, g)
     }
@@ -114,11 +104,7 @@ impl Importer for FsImporter {
 
     fn stat(&self, path: &[u8]) -> io::Result<FileInfo> {
         let p = os(path);
-        let m = if p == self.root {
-            fs::metadata(p)?
-        } else {
-            fs::symlink_metadata(p)?
-        };
+        let m = if p == self.root { fs::metadata(p)? } else { fs::symlink_metadata(p)? };
         self.info(&m, p)
     }
 
@@ -127,13 +113,8 @@ impl Importer for FsImporter {
         for ent in fs::read_dir(os(path))? {
             let ent = ent?;
             let p = ent.path();
-            let info = fs::symlink_metadata(&p)
-                .and_then(|m| self.info(&m, &p))
-                .map_err(|e| e.to_string());
-            out.push(DirEntry {
-                name: ent.file_name().as_bytes().to_vec(),
-                info,
-            });
+            let info = fs::symlink_metadata(&p).and_then(|m| self.info(&m, &p)).map_err(|e| e.to_string());
+            out.push(DirEntry { name: ent.file_name().as_bytes().to_vec(), info });
         }
         Ok(out)
     }

@@ -38,10 +38,7 @@ impl FsStore {
 /// Writes `data` to `dest` through a synced temporary file in the same directory.
 pub fn write_atomic(dest: &Path, data: &[u8], sync_dir: bool) -> std::io::Result<()> {
     let dir = dest.parent().unwrap_or(Path::new("."));
-    let tmp = dir.join(format!(
-        ".tmp-{}",
-        hex::encode(crate::kloset::crypto::random_bytes::<8>())
-    ));
+    let tmp = dir.join(format!(".tmp-{}", hex::encode(crate::kloset::crypto::random_bytes::<8>())));
     let res = (|| {
         let mut f = File::options().write(true).create_new(true).open(&tmp)?;
         f.write_all(data)?;
@@ -74,10 +71,7 @@ impl Store for FsStore {
             if rd.next().is_some() {
                 return Err(StoreError::new(
                     StoreErrorKind::AlreadyExists,
-                    format!(
-                        "{} is not empty; create the store in a new or empty directory",
-                        self.location()
-                    ),
+                    format!("{} is not empty; create the store in a new or empty directory", self.location()),
                 ));
             }
         }
@@ -96,29 +90,23 @@ impl Store for FsStore {
         let linked = fs::hard_link(&tmp, &dest);
         let _ = fs::remove_file(&tmp);
         linked.map_err(|e| self.err(e, &dest))?;
-        File::open(&self.root)
-            .and_then(|d| d.sync_all())
-            .map_err(|e| self.err(e, &self.root))
+        File::open(&self.root).and_then(|d| d.sync_all()).map_err(|e| self.err(e, &self.root))
     }
 
     fn open(&self) -> StoreResult<Vec<u8>> {
         let p = self.root.join("CONFIG");
         fs::read(&p).map_err(|e| match e.kind() {
-            std::io::ErrorKind::NotADirectory => StoreError::new(
-                StoreErrorKind::NotFound,
-                format!("{} is a file", self.location()),
-            ),
+            std::io::ErrorKind::NotADirectory => {
+                StoreError::new(StoreErrorKind::NotFound, format!("{} is a file", self.location()))
+            }
             _ => self.err(e, &p),
         })
     }
 
     fn list(&self, res: Resource) -> StoreResult<Vec<[u8; 32]>> {
         let base = self.root.join(res.dir());
-        let dirs: Vec<PathBuf> = if res.sharded() {
-            (0..=255u8).map(|b| base.join(hex::encode([b]))).collect()
-        } else {
-            vec![base]
-        };
+        let dirs: Vec<PathBuf> =
+            if res.sharded() { (0..=255u8).map(|b| base.join(hex::encode([b]))).collect() } else { vec![base] };
         let mut out = Vec::new();
         for d in dirs {
             let rd = match fs::read_dir(&d) {
@@ -129,10 +117,8 @@ impl Store for FsStore {
             for ent in rd {
                 let ent = ent.map_err(|e| self.err(e, &d))?;
                 let name = ent.file_name();
-                if let Some(id) = name
-                    .to_str()
-                    .and_then(|n| hex::decode(n).ok())
-                    .and_then(|v| <[u8; 32]>::try_from(v).ok())
+                if let Some(id) =
+                    name.to_str().and_then(|n| hex::decode(n).ok()).and_then(|v| <[u8; 32]>::try_from(v).ok())
                 {
                     out.push(id);
                 }
@@ -177,8 +163,6 @@ impl Store for FsStore {
 
     fn size(&self, res: Resource, id: &[u8; 32]) -> StoreResult<u64> {
         let p = self.path(res, id);
-        fs::metadata(&p)
-            .map(|m| m.len())
-            .map_err(|e| self.err(e, &p))
+        fs::metadata(&p).map(|m| m.len()).map_err(|e| self.err(e, &p))
     }
 }

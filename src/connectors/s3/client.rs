@@ -17,17 +17,8 @@ pub struct Client {
 
 impl Client {
     pub fn new(cfg: S3Config) -> std::io::Result<Client> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()?;
-        let creds = Credentials::new(
-            &cfg.access_key,
-            &cfg.secret_key,
-            None,
-            None,
-            "plakar-config",
-        );
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+        let creds = Credentials::new(&cfg.access_key, &cfg.secret_key, None, None, "plakar-config");
         let conf = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(cfg.region.clone()))
@@ -37,21 +28,13 @@ impl Client {
             // Transient failures (5xx, throttling, timeouts) are retried with backoff, a
             // bounded number of times; anything else fails at once.
             .retry_config(RetryConfig::standard().with_max_attempts(5))
-            .timeout_config(
-                TimeoutConfig::builder()
-                    .connect_timeout(Duration::from_secs(10))
-                    .build(),
-            )
+            .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(10)).build())
             // Checksums only where S3 requires them: several compatible servers reject
             // the newer default trailers.
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)
             .response_checksum_validation(ResponseChecksumValidation::WhenRequired)
             .build();
-        Ok(Client {
-            s3: aws_sdk_s3::Client::from_conf(conf),
-            cfg,
-            rt,
-        })
+        Ok(Client { s3: aws_sdk_s3::Client::from_conf(conf), cfg, rt })
     }
 
     pub fn block_on<F: Future>(&self, f: F) -> F::Output {

@@ -39,23 +39,12 @@ impl S3Config {
         }
         let prefix = prefix.trim_matches('/');
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let access_key = opts
-            .get("access_key")
-            .cloned()
-            .or_else(|| env("AWS_ACCESS_KEY_ID"));
-        let secret_key = opts
-            .get("secret_access_key")
-            .cloned()
-            .or_else(|| env("AWS_SECRET_ACCESS_KEY"));
+        let access_key = opts.get("access_key").cloned().or_else(|| env("AWS_ACCESS_KEY_ID"));
+        let secret_key = opts.get("secret_access_key").cloned().or_else(|| env("AWS_SECRET_ACCESS_KEY"));
         let (Some(access_key), Some(secret_key)) = (access_key, secret_key) else {
             bail!("missing access_key or secret_access_key for s3://{endpoint}/{bucket}: set them on the @name (plakar store set NAME access_key=...) or in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY");
         };
-        let use_tls = opts
-            .get("use_tls")
-            .map(|v| parse_bool(v))
-            .transpose()
-            .context("option use_tls")?
-            .unwrap_or(true);
+        let use_tls = opts.get("use_tls").map(|v| parse_bool(v)).transpose().context("option use_tls")?.unwrap_or(true);
         let insecure = opts
             .get("tls_insecure_no_verify")
             .map(|v| parse_bool(v))
@@ -65,40 +54,23 @@ impl S3Config {
         Ok(S3Config {
             endpoint: endpoint.to_string(),
             bucket: bucket.to_string(),
-            prefix: if prefix.is_empty() {
-                String::new()
-            } else {
-                format!("{prefix}/")
-            },
+            prefix: if prefix.is_empty() { String::new() } else { format!("{prefix}/") },
             access_key,
             secret_key,
             use_tls,
-            storage_class: opts
-                .get("storage_class")
-                .cloned()
-                .unwrap_or_else(|| "STANDARD".into()),
-            region: opts
-                .get("region")
-                .cloned()
-                .or_else(|| env("AWS_REGION"))
-                .unwrap_or_else(|| "us-east-1".into()),
+            storage_class: opts.get("storage_class").cloned().unwrap_or_else(|| "STANDARD".into()),
+            region: opts.get("region").cloned().or_else(|| env("AWS_REGION")).unwrap_or_else(|| "us-east-1".into()),
             insecure,
         })
     }
 
     pub fn url(&self) -> String {
-        format!(
-            "{}://{}",
-            if self.use_tls { "https" } else { "http" },
-            self.endpoint
-        )
+        format!("{}://{}", if self.use_tls { "https" } else { "http" }, self.endpoint)
     }
 
     /// The location as shown to users: no credentials.
     pub fn display(&self) -> String {
-        format!("s3://{}/{}/{}", self.endpoint, self.bucket, self.prefix)
-            .trim_end_matches('/')
-            .to_string()
+        format!("s3://{}/{}/{}", self.endpoint, self.bucket, self.prefix).trim_end_matches('/').to_string()
     }
 }
 

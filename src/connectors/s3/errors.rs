@@ -22,9 +22,7 @@ where
 {
     let ep = &cfg.endpoint;
     match &e {
-        SdkError::TimeoutError(_) => {
-            StoreError::new(K::Transient, format!("{what}: {ep} timed out"))
-        }
+        SdkError::TimeoutError(_) => StoreError::new(K::Transient, format!("{what}: {ep} timed out")),
         SdkError::DispatchFailure(d) => {
             let text = chain_text(&e).to_lowercase();
             if cfg.use_tls
@@ -38,12 +36,15 @@ where
                 return StoreError::new(K::Unreachable, format!("{what}: TLS connection to {ep} failed ({}); if the server does not use TLS, set use_tls to false", short(&text)));
             }
             if d.is_timeout() {
-                return StoreError::new(
-                    K::Transient,
-                    format!("{what}: connection to {ep} timed out"),
-                );
+                return StoreError::new(K::Transient, format!("{what}: connection to {ep} timed out"));
             }
-            StoreError::new(K::Unreachable, format!("{what}: cannot reach {ep}: {} (check the host and port, and that the server runs)", short(&text)))
+            StoreError::new(
+                K::Unreachable,
+                format!(
+                    "{what}: cannot reach {ep}: {} (check the host and port, and that the server runs)",
+                    short(&text)
+                ),
+            )
         }
         SdkError::ServiceError(se) => {
             let status = se.raw().status().as_u16();
@@ -54,7 +55,10 @@ where
         SdkError::ResponseError(r) => {
             let status = r.raw().status().as_u16();
             if !cfg.use_tls && status == 400 {
-                return StoreError::new(K::Unreachable, format!("{what}: {ep} rejected a plain-HTTP request; if the server uses TLS, set use_tls to true"));
+                return StoreError::new(
+                    K::Unreachable,
+                    format!("{what}: {ep} rejected a plain-HTTP request; if the server uses TLS, set use_tls to true"),
+                );
             }
             status_error(status, "", &short(&chain_text(&e)), cfg, what)
         }
@@ -64,21 +68,33 @@ where
 
 fn status_error(status: u16, code: &str, msg: &str, cfg: &S3Config, what: &str) -> StoreError {
     let ep = &cfg.endpoint;
-    let detail = if code.is_empty() {
-        format!("HTTP {status}")
-    } else {
-        format!("{code}, HTTP {status}")
-    };
+    let detail = if code.is_empty() { format!("HTTP {status}") } else { format!("{code}, HTTP {status}") };
     match (status, code) {
-        (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied" | "InvalidToken" | "ExpiredToken") | (401 | 403, _) => StoreError::new(
+        (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied" | "InvalidToken" | "ExpiredToken")
+        | (401 | 403, _) => StoreError::new(
             K::PermissionDenied,
-            format!("{what}: {ep} refused the credentials ({detail}): check access_key and secret_access_key, and use_tls"),
+            format!(
+                "{what}: {ep} refused the credentials ({detail}): check access_key and secret_access_key, and use_tls"
+            ),
         ),
-        (_, "NoSuchBucket") => StoreError::new(K::NotFound, format!("{what}: bucket {} does not exist on {ep}", cfg.bucket)),
-        (404, _) | (_, "NoSuchKey" | "NotFound") => StoreError::new(K::NotFound, format!("{what}: not found ({detail})")),
-        (409, _) | (_, "BucketAlreadyOwnedByYou") => StoreError::new(K::AlreadyExists, format!("{what}: already exists ({detail})")),
-        (429 | 500..=599, _) | (_, "SlowDown") => StoreError::new(K::Transient, format!("{what}: {ep} is unavailable ({detail}): {msg}")),
-        (400, "") if !cfg.use_tls => StoreError::new(K::Unreachable, format!("{what}: {ep} rejected a plain-HTTP request ({detail}); if the server uses TLS, set use_tls to true")),
+        (_, "NoSuchBucket") => {
+            StoreError::new(K::NotFound, format!("{what}: bucket {} does not exist on {ep}", cfg.bucket))
+        }
+        (404, _) | (_, "NoSuchKey" | "NotFound") => {
+            StoreError::new(K::NotFound, format!("{what}: not found ({detail})"))
+        }
+        (409, _) | (_, "BucketAlreadyOwnedByYou") => {
+            StoreError::new(K::AlreadyExists, format!("{what}: already exists ({detail})"))
+        }
+        (429 | 500..=599, _) | (_, "SlowDown") => {
+            StoreError::new(K::Transient, format!("{what}: {ep} is unavailable ({detail}): {msg}"))
+        }
+        (400, "") if !cfg.use_tls => StoreError::new(
+            K::Unreachable,
+            format!(
+                "{what}: {ep} rejected a plain-HTTP request ({detail}); if the server uses TLS, set use_tls to true"
+            ),
+        ),
         _ => StoreError::new(K::Other, format!("{what}: {ep} answered {detail}: {msg}")),
     }
 }
@@ -86,10 +102,7 @@ fn status_error(status: u16, code: &str, msg: &str, cfg: &S3Config, what: &str) 
 fn short(s: &str) -> String {
     let s = s.replace('\n', " ");
     if s.len() > 240 {
-        format!(
-            "{}...",
-            &s[..s.char_indices().nth(240).map(|(i, _)| i).unwrap_or(s.len())]
-        )
+        format!("{}...", &s[..s.char_indices().nth(240).map(|(i, _)| i).unwrap_or(s.len())])
     } else {
         s
     }

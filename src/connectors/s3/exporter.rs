@@ -37,8 +37,7 @@ impl S3Exporter {
     }
 
     fn key(&self, path: &[u8]) -> String {
-        self.c
-            .key(String::from_utf8_lossy(path).trim_start_matches('/'))
+        self.c.key(String::from_utf8_lossy(path).trim_start_matches('/'))
     }
 }
 
@@ -58,10 +57,7 @@ impl Exporter for S3Exporter {
         if size < PART_SIZE as u64 {
             let buf = read_part(data, size as usize + 1)?;
             if buf.len() as u64 != size {
-                return Err(io::Error::other(format!(
-                    "expected {size} bytes, read {}",
-                    buf.len()
-                )));
+                return Err(io::Error::other(format!("expected {size} bytes, read {}", buf.len())));
             }
             return S3Store::put_key(&self.c, &key, &buf).map_err(to_io);
         }
@@ -79,15 +75,9 @@ impl Exporter for S3Exporter {
     fn hardlink(&self, path: &[u8], existing: &[u8]) -> io::Result<()> {
         let c = &self.c;
         let source = format!("{}/{}", c.cfg.bucket, self.key(existing));
-        c.block_on(
-            c.s3.copy_object()
-                .bucket(&c.cfg.bucket)
-                .key(self.key(path))
-                .copy_source(source)
-                .send(),
-        )
-        .map(|_| ())
-        .map_err(|e| to_io(classify(e, &c.cfg, "copying a hard-linked file")))
+        c.block_on(c.s3.copy_object().bucket(&c.cfg.bucket).key(self.key(path)).copy_source(source).send())
+            .map(|_| ())
+            .map_err(|e| to_io(classify(e, &c.cfg, "copying a hard-linked file")))
     }
 
     fn set_metadata(&self, _path: &[u8], _info: &FileInfo) -> io::Result<()> {

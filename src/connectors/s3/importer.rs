@@ -27,21 +27,13 @@ pub fn to_io(e: StoreError) -> io::Error {
 }
 
 fn dir_info() -> FileInfo {
-    FileInfo {
-        kind: Some(FileKind::Dir),
-        mode: 0o040755,
-        nlink: 1,
-        ..Default::default()
-    }
+    FileInfo { kind: Some(FileKind::Dir), mode: 0o040755, nlink: 1, ..Default::default() }
 }
 
 impl S3Importer {
     pub fn new(cfg: S3Config) -> io::Result<Self> {
         let root = format!("/{}", cfg.prefix.trim_end_matches('/')).into_bytes();
-        Ok(Self {
-            c: Client::new(cfg)?,
-            root,
-        })
+        Ok(Self { c: Client::new(cfg)?, root })
     }
 
     /// The key prefix that lists the children of `path`.
@@ -78,10 +70,7 @@ impl Importer for S3Importer {
                 .map_err(|e| match e.kind {
                     K::NotFound => io::Error::new(
                         io::ErrorKind::NotFound,
-                        format!(
-                            "bucket {} does not exist on {}",
-                            c.cfg.bucket, c.cfg.endpoint
-                        ),
+                        format!("bucket {} does not exist on {}", c.cfg.bucket, c.cfg.endpoint),
                     ),
                     _ => to_io(e),
                 })?;
@@ -101,9 +90,7 @@ impl Importer for S3Importer {
                     .prefix(&prefix)
                     .delimiter("/")
                     .set_continuation_token(token.clone());
-            let page = c
-                .block_on(req.send())
-                .map_err(|e| to_io(classify(e, &c.cfg, &format!("listing {prefix}"))))?;
+            let page = c.block_on(req.send()).map_err(|e| to_io(classify(e, &c.cfg, &format!("listing {prefix}"))))?;
             for p in page.common_prefixes() {
                 let name = p
                     .prefix()
@@ -112,10 +99,7 @@ impl Importer for S3Importer {
                     .unwrap_or_default()
                     .trim_end_matches('/');
                 if !name.is_empty() {
-                    out.push(DirEntry {
-                        name: name.as_bytes().to_vec(),
-                        info: Ok(dir_info()),
-                    });
+                    out.push(DirEntry { name: name.as_bytes().to_vec(), info: Ok(dir_info()) });
                 }
             }
             for o in page.contents() {
@@ -124,10 +108,8 @@ impl Importer for S3Importer {
                 if name.is_empty() || name.ends_with('/') {
                     continue; // "directory marker" objects
                 }
-                let mtime_ns = o
-                    .last_modified()
-                    .map(|t| t.secs() * 1_000_000_000 + t.subsec_nanos() as i64)
-                    .unwrap_or(0);
+                let mtime_ns =
+                    o.last_modified().map(|t| t.secs() * 1_000_000_000 + t.subsec_nanos() as i64).unwrap_or(0);
                 let mut extra = vec![];
                 if let Some(e) = o.e_tag() {
                     extra.push(("etag".to_string(), e.trim_matches('"').to_string()));
@@ -144,10 +126,7 @@ impl Importer for S3Importer {
                     extra,
                     ..Default::default()
                 };
-                out.push(DirEntry {
-                    name: name.as_bytes().to_vec(),
-                    info: Ok(info),
-                });
+                out.push(DirEntry { name: name.as_bytes().to_vec(), info: Ok(info) });
             }
             match page.next_continuation_token() {
                 Some(t) if page.is_truncated().unwrap_or(false) => token = Some(t.to_string()),
@@ -163,9 +142,7 @@ impl Importer for S3Importer {
 
     fn open_with_info(&self, path: &[u8]) -> io::Result<Opened> {
         let c = &self.c;
-        let key = String::from_utf8_lossy(path)
-            .trim_start_matches('/')
-            .to_string();
+        let key = String::from_utf8_lossy(path).trim_start_matches('/').to_string();
         let out = c
             .block_on(c.s3.get_object().bucket(&c.cfg.bucket).key(&key).send())
             .map_err(|e| to_io(classify(e, &c.cfg, &format!("reading {key}"))))?;
@@ -173,11 +150,7 @@ impl Importer for S3Importer {
         if let Some(ct) = out.content_type() {
             extra.push(("content_type".to_string(), ct.to_string()));
         }
-        let reader = BodyReader {
-            rt: c.handle(),
-            body: out.body,
-            buf: bytes::Bytes::new(),
-        };
+        let reader = BodyReader { rt: c.handle(), body: out.body, buf: bytes::Bytes::new() };
         Ok((Box::new(reader), extra))
     }
 }
@@ -196,10 +169,7 @@ impl Read for BodyReader {
                 None => return Ok(0),
                 Some(Ok(b)) => self.buf = b,
                 Some(Err(e)) => {
-                    return Err(io::Error::new(
-                        io::ErrorKind::TimedOut,
-                        format!("reading object body: {e}"),
-                    ))
+                    return Err(io::Error::new(io::ErrorKind::TimedOut, format!("reading object body: {e}")))
                 }
             }
         }

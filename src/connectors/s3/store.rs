@@ -19,19 +19,12 @@ pub struct S3Store {
 
 impl S3Store {
     pub fn new(cfg: S3Config) -> std::io::Result<Self> {
-        Ok(Self {
-            c: Client::new(cfg)?,
-        })
+        Ok(Self { c: Client::new(cfg)? })
     }
 
     fn rel(res: Resource, id: &[u8; 32]) -> String {
         if res.sharded() {
-            format!(
-                "{}/{}/{}",
-                res.dir(),
-                hex::encode(&id[..1]),
-                hex::encode(id)
-            )
+            format!("{}/{}/{}", res.dir(), hex::encode(&id[..1]), hex::encode(id))
         } else {
             format!("{}/{}", res.dir(), hex::encode(id))
         }
@@ -72,15 +65,9 @@ impl S3Store {
             req = req.range(format!("bytes={}-{}", off, off + len - 1));
         }
         c.block_on(async {
-            let out = req
-                .send()
-                .await
-                .map_err(|e| classify(e, &c.cfg, &format!("reading {key}")))?;
-            let body = out
-                .body
-                .collect()
-                .await
-                .map_err(|e| StoreError::new(K::Transient, format!("reading {key}: {e}")))?;
+            let out = req.send().await.map_err(|e| classify(e, &c.cfg, &format!("reading {key}")))?;
+            let body =
+                out.body.collect().await.map_err(|e| StoreError::new(K::Transient, format!("reading {key}: {e}")))?;
             Ok(body.into_bytes().to_vec())
         })
     }
@@ -94,10 +81,7 @@ impl S3Store {
                     .key(key)
                     .storage_class(class)
                     .body(ByteStream::from(data.to_vec()));
-            return c
-                .block_on(req.send())
-                .map(|_| ())
-                .map_err(|e| classify(e, &c.cfg, &format!("writing {key}")));
+            return c.block_on(req.send()).map(|_| ()).map_err(|e| classify(e, &c.cfg, &format!("writing {key}")));
         }
         let mut parts = data.chunks(PART_SIZE).map(|p| Ok(p.to_vec()));
         multipart(c, key, &mut parts)
@@ -105,29 +89,17 @@ impl S3Store {
 }
 
 /// Uploads `parts` as one object; aborts the upload on any failure so no part lingers.
-pub fn multipart(
-    c: &Client,
-    key: &str,
-    parts: &mut dyn Iterator<Item = std::io::Result<Vec<u8>>>,
-) -> StoreResult<()> {
+pub fn multipart(c: &Client, key: &str, parts: &mut dyn Iterator<Item = std::io::Result<Vec<u8>>>) -> StoreResult<()> {
     let what = format!("writing {key}");
     let class = StorageClass::from(c.cfg.storage_class.as_str());
     let up = c
-        .block_on(
-            c.s3.create_multipart_upload()
-                .bucket(&c.cfg.bucket)
-                .key(key)
-                .storage_class(class)
-                .send(),
-        )
+        .block_on(c.s3.create_multipart_upload().bucket(&c.cfg.bucket).key(key).storage_class(class).send())
         .map_err(|e| classify(e, &c.cfg, &what))?;
     let upload_id = up.upload_id().unwrap_or_default().to_string();
     let res: StoreResult<()> = (|| {
         let mut done = Vec::new();
         for (i, part) in parts.enumerate() {
-            let part = part.map_err(|e| {
-                StoreError::new(K::Other, format!("{what}: reading the source: {e}"))
-            })?;
+            let part = part.map_err(|e| StoreError::new(K::Other, format!("{what}: reading the source: {e}")))?;
             let n = i as i32 + 1;
             let out = c
                 .block_on(
@@ -140,16 +112,9 @@ pub fn multipart(
                         .send(),
                 )
                 .map_err(|e| classify(e, &c.cfg, &what))?;
-            done.push(
-                CompletedPart::builder()
-                    .part_number(n)
-                    .set_e_tag(out.e_tag().map(str::to_string))
-                    .build(),
-            );
+            done.push(CompletedPart::builder().part_number(n).set_e_tag(out.e_tag().map(str::to_string)).build());
         }
-        let parts = CompletedMultipartUpload::builder()
-            .set_parts(Some(done))
-            .build();
+        let parts = CompletedMultipartUpload::builder().set_parts(Some(done)).build();
         c.block_on(
             c.s3.complete_multipart_upload()
                 .bucket(&c.cfg.bucket)
@@ -162,13 +127,7 @@ pub fn multipart(
         .map_err(|e| classify(e, &c.cfg, &what))
     })();
     if res.is_err() {
-        let _ = c.block_on(
-            c.s3.abort_multipart_upload()
-                .bucket(&c.cfg.bucket)
-                .key(key)
-                .upload_id(&upload_id)
-                .send(),
-        );
+        let _ = c.block_on(c.s3.abort_multipart_upload().bucket(&c.cfg.bucket).key(key).upload_id(&upload_id).send());
     }
     res
 }
@@ -204,24 +163,11 @@ impl Store for S3Store {
         let mut token: Option<String> = None;
         loop {
             let req =
-                c.s3.list_objects_v2()
-                    .bucket(&c.cfg.bucket)
-                    .prefix(&prefix)
-                    .set_continuation_token(token.clone());
-            let page = c
-                .block_on(req.send())
-                .map_err(|e| classify(e, &c.cfg, &format!("listing {prefix}")))?;
+                c.s3.list_objects_v2().bucket(&c.cfg.bucket).prefix(&prefix).set_continuation_token(token.clone());
+            let page = c.block_on(req.send()).map_err(|e| classify(e, &c.cfg, &format!("listing {prefix}")))?;
             for o in page.contents() {
-                let name = o
-                    .key()
-                    .unwrap_or_default()
-                    .rsplit('/')
-                    .next()
-                    .unwrap_or_default();
-                if let Some(id) = hex::decode(name)
-                    .ok()
-                    .and_then(|v| <[u8; 32]>::try_from(v).ok())
-                {
+                let name = o.key().unwrap_or_default().rsplit('/').next().unwrap_or_default();
+                if let Some(id) = hex::decode(name).ok().and_then(|v| <[u8; 32]>::try_from(v).ok()) {
                     out.push(id);
                 }
             }

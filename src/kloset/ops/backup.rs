@@ -59,12 +59,7 @@ struct Run<'a> {
     errors: Mutex<Vec<(String, String)>>,
 }
 
-pub fn backup(
-    repo: &Repository,
-    imp: &dyn Importer,
-    opts: &BackupOptions,
-    progress: &dyn Progress,
-) -> Result<Header> {
+pub fn backup(repo: &Repository, imp: &dyn Importer, opts: &BackupOptions, progress: &dyn Progress) -> Result<Header> {
     let started = Instant::now();
     let timestamp_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
     let root = imp.root();
@@ -73,28 +68,14 @@ pub fn backup(
         let msg = format!("cannot back up {root_str}: {e}");
         match e.kind() {
             std::io::ErrorKind::PermissionDenied => Error::Auth(msg),
-            std::io::ErrorKind::NotConnected | std::io::ErrorKind::TimedOut => {
-                Error::Unreachable(msg)
-            }
+            std::io::ErrorKind::NotConnected | std::io::ErrorKind::TimedOut => Error::Unreachable(msg),
             _ => Error::SourceMissing(format!("{msg} (check the path and that you can read it)")),
         }
     })?;
-    let source = Source {
-        kind: imp.kind().to_string(),
-        origin: imp.origin(),
-        directory: root_str.clone(),
-    };
+    let source = Source { kind: imp.kind().to_string(), origin: imp.origin(), directory: root_str.clone() };
     let parent = find_parent(repo, &source)?;
-    let threads = if opts.concurrency > 0 {
-        opts.concurrency
-    } else {
-        default_threads()
-    };
-    let uploaders = if opts.uploaders > 0 {
-        opts.uploaders
-    } else {
-        2
-    };
+    let threads = if opts.concurrency > 0 { opts.concurrency } else { default_threads() };
+    let uploaders = if opts.uploaders > 0 { opts.uploaders } else { 2 };
     let run = Run {
         repo,
         imp,
@@ -115,11 +96,7 @@ pub fn backup(
         .num_threads(threads)
         .build()
         .map_err(|e| Error::Other(format!("cannot start worker threads: {e}")))?;
-    let name = root
-        .rsplit(|&b| b == b'/')
-        .find(|c| !c.is_empty())
-        .unwrap_or(b"/")
-        .to_vec();
+    let name = root.rsplit(|&b| b == b'/').find(|c| !c.is_empty()).unwrap_or(b"/").to_vec();
     let prev = parent.as_ref().and_then(|h| repo.lookup(h, &root).ok());
     let entry = pool.install(|| run.entry(&root, name, Ok(root_info), prev.as_ref()))?;
     let root_tree = run.wrap_in_ancestors(&root, entry)?;
@@ -130,11 +107,7 @@ pub fn backup(
         id: SnapshotId::random(),
         timestamp_ns,
         duration_ms: 0,
-        name: if opts.name.is_empty() {
-            "default".into()
-        } else {
-            opts.name.clone()
-        },
+        name: if opts.name.is_empty() { "default".into() } else { opts.name.clone() },
         tags: opts.tags.clone(),
         hostname: opts.hostname.clone(),
         username: opts.username.clone(),
@@ -157,25 +130,17 @@ pub fn backup(
     header.summary.chunks_new = run.packer.new_blobs.load(Ordering::Relaxed);
     header.duration_ms = started.elapsed().as_millis() as u64;
     let stored = run.packer.stored_bytes.clone();
-    run.packer
-        .add(BlobType::Snapshot, header.id.as_blob(), &header.encode())?;
+    run.packer.add(BlobType::Snapshot, header.id.as_blob(), &header.encode())?;
     let blobs = run.packer.finish()?;
     header.summary.bytes_stored = stored.load(Ordering::Relaxed);
     // The state is the commit point: until it exists, nothing of this backup is visible.
-    repo.write_state(&State {
-        created: chrono::Utc::now().timestamp(),
-        blobs,
-        deleted: vec![],
-    })?;
+    repo.write_state(&State { created: chrono::Utc::now().timestamp(), blobs, deleted: vec![] })?;
     Ok(header)
 }
 
 pub fn default_threads() -> usize {
     // Reading is often I/O bound: one extra thread keeps the cores busy while one waits.
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(2)
-        + 1
+    std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) + 1
 }
 
 /// The latest snapshot of the same source, whose unchanged files need not be read again.
@@ -206,28 +171,14 @@ impl Run<'_> {
             Ok(i) => i,
             Err(msg) => {
                 self.record_error(path, &msg);
-                return Ok(Entry {
-                    name,
-                    info: FileInfo::default(),
-                    chunks: vec![],
-                    subtree: None,
-                    error: Some(msg),
-                });
+                return Ok(Entry { name, info: FileInfo::default(), chunks: vec![], subtree: None, error: Some(msg) });
             }
         };
-        let mut e = Entry {
-            name,
-            info,
-            chunks: vec![],
-            subtree: None,
-            error: None,
-        };
+        let mut e = Entry { name, info, chunks: vec![], subtree: None, error: None };
         match e.info.kind() {
             FileKind::Dir => {
                 self.counters.dirs.fetch_add(1, Ordering::Relaxed);
-                let prev_tree = prev
-                    .and_then(|p| p.subtree)
-                    .and_then(|id| self.repo.tree(&id).ok());
+                let prev_tree = prev.and_then(|p| p.subtree).and_then(|id| self.repo.tree(&id).ok());
                 match self.dir(path, prev_tree.as_ref()) {
                     Ok(id) => e.subtree = Some(id),
                     Err(DirError::Fatal(err)) => return Err(err),
@@ -283,10 +234,7 @@ impl Run<'_> {
     }
 
     fn dir(&self, path: &[u8], prev: Option<&Tree>) -> std::result::Result<BlobId, DirError> {
-        let mut children: Vec<DirEntry> = self
-            .imp
-            .read_dir(path)
-            .map_err(|e| DirError::Read(e.to_string()))?;
+        let mut children: Vec<DirEntry> = self.imp.read_dir(path).map_err(|e| DirError::Read(e.to_string()))?;
         children.sort_by(|a, b| a.name.cmp(&b.name));
         if let Some(ex) = &self.opts.exclude {
             children.retain(|c| {
@@ -297,10 +245,7 @@ impl Run<'_> {
         children.retain(|c| {
             let safe = crate::kloset::tree::safe_name(&c.name);
             if !safe {
-                self.record_error(
-                    &join(path, &c.name),
-                    "unsafe file name from the source, skipped",
-                );
+                self.record_error(&join(path, &c.name), "unsafe file name from the source, skipped");
             }
             safe
         });
@@ -313,11 +258,7 @@ impl Run<'_> {
             })
             .collect::<Result<_>>()
             .map_err(DirError::Fatal)?;
-        self.store_tree(&Tree {
-            version: 1,
-            entries,
-        })
-        .map_err(DirError::Fatal)
+        self.store_tree(&Tree { version: 1, entries }).map_err(DirError::Fatal)
     }
 
     #[allow(clippy::type_complexity)]
@@ -330,10 +271,7 @@ impl Run<'_> {
         // Small files are read whole: the streaming chunker allocates max_size up front.
         // Sized from stat so the buffer is allocated once, not grown by doubling.
         let mut buf = Vec::with_capacity(size_hint.min(ch.max_size as u64) as usize + 1);
-        let n = (&mut reader)
-            .take(ch.max_size as u64 + 1)
-            .read_to_end(&mut buf)
-            .map_err(read_err)?;
+        let n = (&mut reader).take(ch.max_size as u64 + 1).read_to_end(&mut buf).map_err(read_err)?;
         if n <= ch.max_size as usize {
             for c in fastcdc::v2020::FastCDC::new(&buf, ch.min_size, ch.avg_size, ch.max_size) {
                 let data = &buf[c.offset..c.offset + c.length];
@@ -358,9 +296,7 @@ impl Run<'_> {
 
     fn chunk(&self, data: &[u8]) -> std::result::Result<BlobId, FileError> {
         let id = self.packer.keys().mac(data);
-        self.packer
-            .add(BlobType::Chunk, id, data)
-            .map_err(FileError::Fatal)?;
+        self.packer.add(BlobType::Chunk, id, data).map_err(FileError::Fatal)?;
         self.progress.bytes(data.len() as u64);
         Ok(id)
     }
@@ -377,16 +313,11 @@ impl Run<'_> {
         let comps: Vec<&[u8]> = crate::kloset::tree::components(root).collect();
         if comps.is_empty() {
             // The backup is of "/" itself: its tree is the root.
-            return entry
-                .subtree
-                .ok_or_else(|| Error::Other("root is not a directory".into()));
+            return entry.subtree.ok_or_else(|| Error::Other("root is not a directory".into()));
         }
         let mut child = entry;
         for depth in (0..comps.len()).rev() {
-            let t = self.store_tree(&Tree {
-                version: 1,
-                entries: vec![child],
-            })?;
+            let t = self.store_tree(&Tree { version: 1, entries: vec![child] })?;
             if depth == 0 {
                 return Ok(t);
             }
@@ -400,13 +331,7 @@ impl Run<'_> {
                 mode: 0o040755,
                 ..Default::default()
             });
-            child = Entry {
-                name: comps[depth - 1].to_vec(),
-                info,
-                chunks: vec![],
-                subtree: Some(t),
-                error: None,
-            };
+            child = Entry { name: comps[depth - 1].to_vec(), info, chunks: vec![], subtree: Some(t), error: None };
         }
         unreachable!("the loop returns at depth 0")
     }

@@ -48,34 +48,18 @@ pub fn check(
             .map(|l| l.into_iter().map(PackId).collect::<HashSet<_>>())
             .unwrap_or_default()
     });
-    let c = Checker {
-        repo,
-        fast,
-        packs,
-        verified: Mutex::new(HashMap::new()),
-        progress,
-    };
-    targets
-        .iter()
-        .map(|(id, path)| c.snapshot(*id, path.as_deref()))
-        .collect()
+    let c = Checker { repo, fast, packs, verified: Mutex::new(HashMap::new()), progress };
+    targets.iter().map(|(id, path)| c.snapshot(*id, path.as_deref())).collect()
 }
 
 impl Checker<'_> {
     fn snapshot(&self, id: SnapshotId, path: Option<&[u8]>) -> SnapshotCheck {
-        let shown = path
-            .map(|p| String::from_utf8_lossy(p).into_owned())
-            .unwrap_or_else(|| "/".into());
-        let mut out = SnapshotCheck {
-            id,
-            path: shown.clone(),
-            errors: vec![],
-        };
+        let shown = path.map(|p| String::from_utf8_lossy(p).into_owned()).unwrap_or_else(|| "/".into());
+        let mut out = SnapshotCheck { id, path: shown.clone(), errors: vec![] };
         let header: Header = match self.repo.header(&id) {
             Ok(h) => h,
             Err(e) => {
-                out.errors
-                    .push(("/".into(), format!("snapshot header: {e}")));
+                out.errors.push(("/".into(), format!("snapshot header: {e}")));
                 return out;
             }
         };
@@ -93,12 +77,7 @@ impl Checker<'_> {
     }
 
     fn entry(&self, e: &Entry, path: &[u8], errors: &Mutex<Vec<(String, String)>>) {
-        let fail = |msg: String| {
-            errors
-                .lock()
-                .expect("lock")
-                .push((String::from_utf8_lossy(path).into_owned(), msg))
-        };
+        let fail = |msg: String| errors.lock().expect("lock").push((String::from_utf8_lossy(path).into_owned(), msg));
         match e.kind() {
             FileKind::Dir => {
                 let Some(sub) = e.subtree else { return };
@@ -106,10 +85,7 @@ impl Checker<'_> {
                     return fail(msg);
                 }
                 match self.repo.tree(&sub) {
-                    Ok(t) => t
-                        .entries
-                        .par_iter()
-                        .for_each(|c| self.entry(c, &join(path, &c.name), errors)),
+                    Ok(t) => t.entries.par_iter().for_each(|c| self.entry(c, &join(path, &c.name), errors)),
                     Err(err) => fail(err.to_string()),
                 }
             }
@@ -132,8 +108,9 @@ impl Checker<'_> {
         }
         let r = match (&self.packs, self.repo.locate(id)) {
             (_, Err(e)) => Some(e.to_string()),
-            (Some(packs), Ok(loc)) => (!packs.contains(&loc.pack))
-                .then(|| format!("packfile {} is missing", loc.pack.short())),
+            (Some(packs), Ok(loc)) => {
+                (!packs.contains(&loc.pack)).then(|| format!("packfile {} is missing", loc.pack.short()))
+            }
             (None, Ok(_)) => self.repo.get_blob(kind, id).err().map(|e| e.to_string()),
         };
         let _ = self.fast;

@@ -14,13 +14,7 @@ pub enum Change {
     Modified(String),
 }
 
-pub fn diff(
-    repo: &Repository,
-    a: &Entry,
-    b: &Entry,
-    path: &[u8],
-    out: &mut Vec<Change>,
-) -> Result<()> {
+pub fn diff(repo: &Repository, a: &Entry, b: &Entry, path: &[u8], out: &mut Vec<Change>) -> Result<()> {
     let show = || String::from_utf8_lossy(path).into_owned();
     if a.kind() != b.kind() {
         out.push(Change::Removed(show()));
@@ -32,16 +26,8 @@ pub fn diff(
             if a.subtree == b.subtree {
                 return Ok(());
             }
-            let ta = a
-                .subtree
-                .map(|id| repo.tree(&id))
-                .transpose()?
-                .unwrap_or_default();
-            let tb = b
-                .subtree
-                .map(|id| repo.tree(&id))
-                .transpose()?
-                .unwrap_or_default();
+            let ta = a.subtree.map(|id| repo.tree(&id)).transpose()?.unwrap_or_default();
+            let tb = b.subtree.map(|id| repo.tree(&id)).transpose()?.unwrap_or_default();
             let (mut i, mut j) = (0, 0);
             while i < ta.entries.len() || j < tb.entries.len() {
                 let ord = match (ta.entries.get(i), tb.entries.get(j)) {
@@ -57,19 +43,11 @@ pub fn diff(
                         i += 1;
                     }
                     Ordering::Greater => {
-                        out.push(Change::Added(
-                            String::from_utf8_lossy(&join(path, &tb.entries[j].name)).into_owned(),
-                        ));
+                        out.push(Change::Added(String::from_utf8_lossy(&join(path, &tb.entries[j].name)).into_owned()));
                         j += 1;
                     }
                     Ordering::Equal => {
-                        diff(
-                            repo,
-                            &ta.entries[i],
-                            &tb.entries[j],
-                            &join(path, &ta.entries[i].name),
-                            out,
-                        )?;
+                        diff(repo, &ta.entries[i], &tb.entries[j], &join(path, &ta.entries[i].name), out)?;
                         i += 1;
                         j += 1;
                     }

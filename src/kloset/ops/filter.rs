@@ -17,11 +17,7 @@ pub struct Filter {
 
 impl Filter {
     pub fn is_empty(&self) -> bool {
-        self.before.is_none()
-            && self.since.is_none()
-            && self.tags.is_empty()
-            && self.name.is_none()
-            && !self.latest
+        self.before.is_none() && self.since.is_none() && self.tags.is_empty() && self.name.is_none() && !self.latest
     }
 
     pub fn matches(&self, h: &Header) -> bool {

@@ -15,9 +15,7 @@ pub fn locate(
     for h in headers {
         let root = repo.lookup(h, b"/")?;
         walk(repo, &root, b"", &mut |path, e| {
-            if pattern.is_match(e.name_lossy())
-                || pattern.is_match(String::from_utf8_lossy(path).as_ref())
-            {
+            if pattern.is_match(e.name_lossy()) || pattern.is_match(String::from_utf8_lossy(path).as_ref()) {
                 out.push((h.id, String::from_utf8_lossy(path).into_owned()));
             }
             Ok(true)

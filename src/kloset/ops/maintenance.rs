@@ -62,25 +62,13 @@ pub fn maintenance(repo: &Repository) -> Result<MaintenanceReport> {
     }
     // Listed before any new packfile is written: the new ones are not orphans.
     let indexed: HashSet<PackId> = by_pack.keys().copied().collect();
-    let orphans: Vec<PackId> = repo
-        .store
-        .list(Resource::Packfile)?
-        .into_iter()
-        .map(PackId)
-        .filter(|p| !indexed.contains(p))
-        .collect();
+    let orphans: Vec<PackId> =
+        repo.store.list(Resource::Packfile)?.into_iter().map(PackId).filter(|p| !indexed.contains(p)).collect();
     let mut report = MaintenanceReport::default();
     let mut keep: Vec<Record> = Vec::new();
     let mut doomed: Vec<PackId> = Vec::new();
     let empty = crate::kloset::index::Index::default();
-    let packer = Packer::new(
-        repo.store.clone(),
-        repo.keys.clone(),
-        &empty,
-        None,
-        repo.config.packfile_max_size,
-        2,
-    );
+    let packer = Packer::new(repo.store.clone(), repo.keys.clone(), &empty, None, repo.config.packfile_max_size, 2);
     for (pack, (blobs, dead)) in &by_pack {
         report.dropped_blobs += *dead as u64;
         report.live_blobs += blobs.len() as u64;
@@ -103,10 +91,7 @@ pub fn maintenance(repo: &Repository) -> Result<MaintenanceReport> {
         for &(id, kind, offset, length) in blobs {
             let (s, e) = (offset as usize, offset as usize + length as usize);
             let bytes = data.get(s..e).ok_or_else(|| {
-                crate::kloset::error::Error::Corrupt(format!(
-                    "packfile {} is truncated; run check",
-                    pack.short()
-                ))
+                crate::kloset::error::Error::Corrupt(format!("packfile {} is truncated; run check", pack.short()))
             })?;
             packer.add_encoded(kind, id, bytes)?;
         }
@@ -116,11 +101,7 @@ pub fn maintenance(repo: &Repository) -> Result<MaintenanceReport> {
         return Ok(report);
     }
     let deleted: Vec<_> = repo.index.deleted().iter().copied().collect();
-    let new_state = repo.write_state(&State {
-        created: chrono::Utc::now().timestamp(),
-        blobs: keep,
-        deleted,
-    })?;
+    let new_state = repo.write_state(&State { created: chrono::Utc::now().timestamp(), blobs: keep, deleted })?;
     for s in &repo.states {
         if *s != new_state {
             repo.store.delete(Resource::State, &s.0)?;

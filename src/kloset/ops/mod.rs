@@ -8,3 +8,4 @@ pub mod locate;
 pub mod maintenance;
 pub mod restore;
 pub mod rm;
+pub mod sync;

@@ -78,10 +78,7 @@ pub fn restore(
 impl Run<'_> {
     fn fail(&self, path: &[u8], msg: &str) {
         self.progress.error(path, msg);
-        self.errors
-            .lock()
-            .expect("lock")
-            .push((String::from_utf8_lossy(path).into_owned(), msg.to_string()));
+        self.errors.lock().expect("lock").push((String::from_utf8_lossy(path).into_owned(), msg.to_string()));
     }
 
     fn entry(&self, e: &Entry, path: &[u8]) {
@@ -90,10 +87,7 @@ impl Run<'_> {
             FileKind::File => self.file(e, path),
             FileKind::Symlink => {
                 self.links.fetch_add(1, Ordering::Relaxed);
-                let r = self
-                    .exp
-                    .symlink(path, &e.info.target)
-                    .and_then(|_| self.exp.set_metadata(path, &e.info));
+                let r = self.exp.symlink(path, &e.info.target).and_then(|_| self.exp.set_metadata(path, &e.info));
                 if let Err(err) = r {
                     self.fail(path, &err.to_string());
                 }
@@ -133,27 +127,18 @@ impl Run<'_> {
         if e.info.nlink > 1 && e.info.ino != 0 {
             let mut m = self.inodes.lock().expect("lock");
             if let Some(first) = m.get(&(e.info.dev, e.info.ino)) {
-                self.deferred
-                    .lock()
-                    .expect("lock")
-                    .push((path.to_vec(), first.clone()));
+                self.deferred.lock().expect("lock").push((path.to_vec(), first.clone()));
                 return;
             }
             m.insert((e.info.dev, e.info.ino), path.to_vec());
         }
         if let Some(msg) = &e.error {
             if e.chunks.is_empty() && e.info.size > 0 {
-                return self.fail(
-                    path,
-                    &format!("not in the snapshot: it could not be read at backup time ({msg})"),
-                );
+                return self.fail(path, &format!("not in the snapshot: it could not be read at backup time ({msg})"));
             }
         }
         let mut reader = ChunkReader::new(self.repo, &e.chunks);
-        let r = self
-            .exp
-            .store_file(path, &mut reader, e.info.size)
-            .and_then(|_| self.exp.set_metadata(path, &e.info));
+        let r = self.exp.store_file(path, &mut reader, e.info.size).and_then(|_| self.exp.set_metadata(path, &e.info));
         match r {
             Ok(()) => {
                 self.bytes.fetch_add(e.info.size, Ordering::Relaxed);
