@@ -3,6 +3,7 @@ mod util;
 
 mod cli_basic;
 mod cli_errors;
+mod cli_sync_ptar;
 mod conformance;
 mod engine;
 mod golden;
