@@ -4,6 +4,10 @@
 # docs/PERFORMANCE.md: initial backup, unchanged re-backup and restore, each with wall time,
 # CPU time and peak RSS, plus the store size.
 #
+# Tools: plakar restic rustic borg (local stores), plakar-s3 restic-s3 (a store on a Garage
+# S3 server on tmpfs, started by scripts/s3-server.sh) and plakar-s3src (a bucket backed up
+# into a local store).
+#
 # Needs: apt-get install linux-source-6.1 restic borgbackup time; rustic from
 # `cargo install rustic-rs --locked` (found on PATH or under ~/.cache/plakar-tools/rustic).
 # Stores, restores and the dataset live on tmpfs (/dev/shm) so the disk's writeback does
@@ -44,6 +48,18 @@ measure() {
   echo "$tool $step: ${wall}s wall, $((rss / 1024)) MiB"
 }
 
+s3_up() {
+  [ -n "${S3_ENDPOINT:-}" ] && return
+  eval "$(GARAGE_DIR=$root/garage GARAGE_PORT=39100 scripts/s3-server.sh start)"
+  trap 'GARAGE_DIR=$root/garage scripts/s3-server.sh stop' EXIT
+}
+s3_named() { # s3_named KIND NAME BUCKET
+  "$plakar" "$1" rm "$2" >/dev/null 2>&1 || true
+  "$plakar" "$1" add "$2" "s3://$S3_ENDPOINT/$3" "access_key=$S3_ACCESS_KEY" "secret_access_key=$S3_SECRET_KEY" use_tls=false
+}
+export XDG_CONFIG_HOME=$root/config
+suffix=$(date +%s)
+
 for t in "${tools[@]}"; do
   repo=$root/repo-$t dst=$root/restore-$t
   rm -rf "$repo" "$dst"
@@ -70,9 +86,39 @@ for t in "${tools[@]}"; do
       measure borg no-change borg create "$repo::two" "$data"
       mkdir -p "$dst"
       measure borg restore sh -c "cd '$dst' && borg extract '$repo::one'" ;;
+    plakar-s3)
+      s3_up
+      s3_named store bench "bench-plakar-$suffix"
+      "$plakar" at @bench create
+      measure plakar-s3 backup "$plakar" at @bench backup "$data"
+      measure plakar-s3 no-change "$plakar" at @bench backup "$data"
+      id=$("$plakar" at @bench ls | awk 'NR==1 {print $2}')
+      measure plakar-s3 restore "$plakar" at @bench restore -to "$dst" "$id"
+      mkdir -p "$repo" ;;
+    plakar-s3src)
+      s3_up
+      s3_named destination benchdst "bench-src-$suffix"
+      s3_named source benchsrc "bench-src-$suffix"
+      "$plakar" at "$repo.seed" create && "$plakar" -quiet at "$repo.seed" backup "$data" >/dev/null
+      id=$("$plakar" at "$repo.seed" ls | awk 'NR==1 {print $2}')
+      "$plakar" -quiet at "$repo.seed" restore -to @benchdst "$id" >/dev/null
+      rm -rf "$repo.seed"
+      "$plakar" at "$repo" create
+      measure plakar-s3src backup "$plakar" at "$repo" backup @benchsrc ;;
+    restic-s3)
+      s3_up
+      export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
+      r="s3:http://$S3_ENDPOINT/bench-restic-$suffix"
+      restic -q -r "$r" init
+      measure restic-s3 backup restic -q -r "$r" backup "$data"
+      measure restic-s3 no-change restic -q -r "$r" backup "$data"
+      measure restic-s3 restore restic -q -r "$r" restore latest --target "$dst"
+      mkdir -p "$repo" ;;
   esac
-  printf '%s\tstore\t%s\n' "$t" "$(du -sb "$repo" | cut -f1)" >>"$results"
-  rm -rf "$dst"
+  if [ -n "$(ls -A "$repo" 2>/dev/null)" ]; then
+    printf '%s\tstore\t%s\n' "$t" "$(du -sb "$repo" | cut -f1)" >>"$results"
+  fi
+  rm -rf "$dst" "$repo"
 done
 
 {
@@ -81,7 +127,19 @@ done
   echo "Produced by \`bench/run.sh ${tools[*]}\` on $(date -u +%Y-%m-%d), $(nproc) cores,"
   echo "$(free -g | awk '/Mem:/ {print $2}') GiB RAM. Dataset: Debian's $(basename "$tarball"), unpacked:"
   echo "$files files, $((bytes / 1000000)) MB. Dataset, stores and restore targets on tmpfs."
-  echo "Versions: plakar $("$plakar" version | head -1)$(for t in "${tools[@]}"; do case $t in
+  echo "Versions: plakar $("$plakar" version | head -1)$(s3_up() {
+  [ -n "${S3_ENDPOINT:-}" ] && return
+  eval "$(GARAGE_DIR=$root/garage GARAGE_PORT=39100 scripts/s3-server.sh start)"
+  trap 'GARAGE_DIR=$root/garage scripts/s3-server.sh stop' EXIT
+}
+s3_named() { # s3_named KIND NAME BUCKET
+  "$plakar" "$1" rm "$2" >/dev/null 2>&1 || true
+  "$plakar" "$1" add "$2" "s3://$S3_ENDPOINT/$3" "access_key=$S3_ACCESS_KEY" "secret_access_key=$S3_SECRET_KEY" use_tls=false
+}
+export XDG_CONFIG_HOME=$root/config
+suffix=$(date +%s)
+
+for t in "${tools[@]}"; do case $t in
     restic) echo -n ", $(restic version | cut -d' ' -f1-2)";; rustic) echo -n ", $(rustic --version 2>/dev/null)";;
     borg) echo -n ", $(borg --version)";; esac; done)."
   echo
@@ -92,6 +150,7 @@ done
   echo "| tool | store size MB |"
   echo "|---|---:|"
   awk -F'\t' '$2 == "store" {printf "| %s | %.1f |\n", $1, $3 / 1000000}' "$results"
+  [ -f bench/NOTES.md ] && cat bench/NOTES.md
 } >"$out.new"
 mv "$out.new" "$out"
 echo "wrote $out"

@@ -1,6 +1,6 @@
 //! Against a real S3 server (Garage, started by scripts/s3-server.sh).
 use crate::util::*;
-use plakar::app::config::Section;
+use plakar::connectors::options::Options as Section;
 use plakar::connectors::s3::{S3Config, S3Store};
 use predicates::prelude::*;
 use std::fs;
@@ -145,5 +145,45 @@ fn killed_backup_to_s3_leaves_a_working_store() {
     env.cmd().args(["at", "@s", "backup", data.to_str().unwrap()]).assert().success();
     env.cmd().args(["at", "@s", "check"]).assert().success();
     env.cmd().args(["at", "@s", "maintenance"]).assert().success();
+    env.cmd().args(["at", "@s", "check"]).assert().success();
+}
+
+#[test]
+fn network_cut_during_backup_then_the_next_one_works() {
+    let Some((ep, ak, sk)) = s3_server() else { return };
+    let env = Env::new();
+    let data = env.path("data");
+    sample_tree(&data);
+    let proxy = crate::util::proxy::Proxy::start(&ep);
+    add(&env, "store", "s", &format!("s3://{}/{}", proxy.addr, unique_bucket("cut")), &ak, &sk);
+    env.cmd().args(["at", "@s", "create", "-packfile-mib", "1"]).assert().success();
+    env.cmd().args(["at", "@s", "backup", data.to_str().unwrap()]).assert().success();
+    let mut x = 11u64;
+    let noise: Vec<u8> = (0..30_000_000)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect();
+    fs::write(data.join("large.bin"), noise).unwrap();
+    let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("plakar"))
+        .env("PLAKAR_PASSPHRASE", PASS)
+        .env("HOME", env.path("home"))
+        .args(["at", "@s", "backup", data.to_str().unwrap()])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(600));
+    proxy.cut();
+    let out = child.wait_with_output().unwrap();
+    assert!(!out.status.success(), "the backup must fail when the network is cut");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains(&proxy.addr), "the message names the server: {err}");
+    proxy.restore();
+    env.cmd().args(["at", "@s", "ls"]).assert().success();
+    env.cmd().args(["at", "@s", "check"]).assert().success();
+    env.cmd().args(["at", "@s", "backup", data.to_str().unwrap()]).assert().success();
     env.cmd().args(["at", "@s", "check"]).assert().success();
 }

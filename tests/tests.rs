@@ -7,5 +7,6 @@ mod cli_sync_ptar;
 mod conformance;
 mod engine;
 mod golden;
+mod layers;
 mod roundtrip;
 mod s3;

@@ -9,7 +9,7 @@ use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
-pub type Section = BTreeMap<String, String>;
+pub use crate::connectors::options::{parse_bool, Options as Section};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -190,14 +190,6 @@ fn check_name(name: &str) -> Result<()> {
         bail!("invalid name {name:?}: use letters, digits, '-', '_' and '.'");
     }
     Ok(())
-}
-
-pub fn parse_bool(v: &str) -> Result<bool> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "yes" | "1" | "on" => Ok(true),
-        "false" | "no" | "0" | "off" => Ok(false),
-        _ => bail!("{v:?} is not a boolean: use true or false"),
-    }
 }
 
 /// A copy of a section with secrets replaced by asterisks.

@@ -60,7 +60,7 @@ impl TermProgress {
 
 impl Progress for TermProgress {
     fn item(&self, _path: &[u8], _size: u64) {
-        if self.items.fetch_add(1, Ordering::Relaxed) % 64 == 0 {
+        if self.items.fetch_add(1, Ordering::Relaxed).is_multiple_of(64) {
             self.refresh();
         }
     }

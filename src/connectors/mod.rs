@@ -1,6 +1,7 @@
 //! Concrete backends: each implements the engine's Store, Importer and/or Exporter traits.
 pub mod fs;
 pub mod memory;
+pub mod options;
 pub mod ptar;
 pub mod s3;
 

@@ -1,10 +1,12 @@
 //! ptar: a whole store in one file, readable in place. Objects are appended one after
 //! another and found through a table of contents at the end:
 //!
-//!     "PLKRPTAR" u32 version(1)
-//!     object bytes...
-//!     toc: u32 count, count x (u8 kind: 0 CONFIG, 1 packfile, 2 state; id[32]; u64 offset; u64 length)
-//!     u64 toc offset, u32 toc length, "PTAR"
+//! ```text
+//! "PLKRPTAR" u32 version(1)
+//! object bytes...
+//! toc: u32 count, count x (u8 kind: 0 CONFIG, 1 packfile, 2 state; id[32]; u64 offset; u64 length)
+//! u64 toc offset, u32 toc length, "PTAR"
+//! ```
 //!
 //! `PtarWriter` builds one under a temporary name and renames it into place when
 //! finished, so an interrupted export never leaves a truncated archive under the real name.

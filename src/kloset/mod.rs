@@ -15,6 +15,7 @@ pub mod ops;
 pub mod packer;
 pub mod packfile;
 pub mod progress;
+pub mod readahead;
 pub mod reader;
 pub mod repo;
 pub mod snapshot;

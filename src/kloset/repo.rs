@@ -20,6 +20,8 @@ pub struct Repository {
     pub keys: Arc<Keys>,
     pub index: Index,
     pub states: Vec<StateId>,
+    /// Set for stores where a request costs a round trip.
+    readahead: Option<crate::kloset::readahead::ReadAhead>,
 }
 
 /// Reads CONFIG, mapping "nothing there" to a message that says what to do.
@@ -67,7 +69,8 @@ impl Repository {
         for s in &states {
             index.add_state(s);
         }
-        Ok(Self { store, config, keys, index, states: ids })
+        let readahead = store.remote().then(Default::default);
+        Ok(Self { store, config, keys, index, states: ids, readahead })
     }
 
     pub fn location(&self) -> String {
@@ -87,18 +90,20 @@ impl Repository {
     /// Reads, authenticates and decodes one blob.
     pub fn get_blob(&self, kind: BlobType, id: &BlobId) -> Result<Vec<u8>> {
         let loc = self.locate(id)?;
-        let raw = self
-            .store
-            .get(Resource::Packfile, &loc.pack.0, Some((loc.offset as u64, loc.length as u64)))
-            .map_err(|e| match e.kind {
-                StoreErrorKind::NotFound => Error::Corrupt(format!(
-                    "packfile {} holding {} {} is missing",
-                    loc.pack.short(),
-                    kind.name(),
-                    id.short()
-                )),
-                _ => Error::Store(e),
-            })?;
+        let (off, len) = (loc.offset as u64, loc.length as u64);
+        let raw = match &self.readahead {
+            Some(ra) => ra.read(self.store.as_ref(), &loc.pack, off, len),
+            None => self.store.get(Resource::Packfile, &loc.pack.0, Some((off, len))),
+        }
+        .map_err(|e| match e.kind {
+            StoreErrorKind::NotFound => Error::Corrupt(format!(
+                "packfile {} holding {} {} is missing",
+                loc.pack.short(),
+                kind.name(),
+                id.short()
+            )),
+            _ => Error::Store(e),
+        })?;
         if raw.len() != loc.length as usize {
             return Err(Error::Corrupt(format!("packfile {} is truncated", loc.pack.short())));
         }

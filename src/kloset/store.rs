@@ -84,4 +84,8 @@ pub trait Store: Send + Sync {
     fn delete(&self, res: Resource, id: &[u8; 32]) -> StoreResult<()>;
     /// Size of an object in bytes.
     fn size(&self, res: Resource, id: &[u8; 32]) -> StoreResult<u64>;
+    /// True when each request costs a network round trip, so reading ahead pays.
+    fn remote(&self) -> bool {
+        false
+    }
 }

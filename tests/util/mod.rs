@@ -1,6 +1,8 @@
 //! Helpers: a fresh temp dir per test, the real binary, sample trees.
 #![allow(dead_code)]
 
+pub mod proxy;
+
 use assert_cmd::Command;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;

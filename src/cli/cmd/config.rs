@@ -1,10 +1,12 @@
 //! Named connectors: every form Plakar's docs use writes the same config file.
 //!
+//! ```text
 //!   plakar store|source|destination add NAME LOCATION [k=v...] | set NAME k=v... |
 //!         unset NAME KEY... | show [-secrets] [NAME...] | rm NAME | ls | ping NAME
 //!   plakar store repository create|set NAME [KEY VALUE]      (the MinIO doc's form)
 //!   plakar source|destination remote create|set NAME [KEY VALUE]
 //!   plakar config [repository|repo|remote create|set|unset|default NAME ...]  (v1.0.2)
+//! ```
 
 use crate::app::config::{masked, Config, Kind, Section};
 use crate::cli::{exit, Ctx};

@@ -1,7 +1,7 @@
 //! Typed options of an S3 location, from `s3://host[:port]/bucket[/prefix]` plus `key=value`
 //! options (access_key, secret_access_key, use_tls, storage_class, region).
 
-use crate::app::config::{parse_bool, Section};
+use crate::connectors::options::{parse_bool, Options as Section};
 use anyhow::{bail, Context, Result};
 
 #[derive(Clone)]

@@ -137,6 +137,10 @@ impl Store for S3Store {
         self.c.cfg.display()
     }
 
+    fn remote(&self) -> bool {
+        true
+    }
+
     fn create(&self, config: &[u8]) -> StoreResult<()> {
         self.ensure_bucket()?;
         match self.open() {
