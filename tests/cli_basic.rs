@@ -190,3 +190,19 @@ fn version_lists_connectors() {
     let env = Env::new();
     env.cmd().arg("version").assert().success().stdout(predicate::str::is_match("(?m)^importers: .*fs").unwrap());
 }
+
+/// Regression: SIGPIPE was set to its default to quiet `ls | head`, and a network write to
+/// a server that went away then killed plakar without a word. A closed stdout must still
+/// end quietly.
+#[test]
+fn closed_stdout_ends_quietly() {
+    let env = Env::new();
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("plakar"));
+    let mut child =
+        c.arg("version").stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped()).spawn().unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.code().is_some(), "not killed by a signal");
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&out.stderr));
+    drop(env);
+}

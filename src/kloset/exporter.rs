@@ -14,4 +14,8 @@ pub trait Exporter: Send + Sync {
     fn hardlink(&self, path: &[u8], existing: &[u8]) -> io::Result<()>;
     fn set_metadata(&self, path: &[u8], info: &FileInfo) -> io::Result<()>;
     fn finish(&self) -> io::Result<()>;
+    /// Files worth writing at once; 0 leaves the choice to the engine.
+    fn parallelism(&self) -> usize {
+        0
+    }
 }

@@ -67,6 +67,11 @@ pub trait Importer: Send + Sync {
     /// The children of a directory, in any order.
     fn read_dir(&self, path: &[u8]) -> io::Result<Vec<DirEntry>>;
     fn open(&self, path: &[u8]) -> io::Result<Box<dyn Read + Send>>;
+    /// Files worth reading at once: above the core count when each open costs a network
+    /// round trip. 0 leaves the choice to the engine.
+    fn parallelism(&self) -> usize {
+        0
+    }
     /// Opens a file and returns attributes only known once it is open (S3: content type),
     /// to be merged into its `extra`.
     fn open_with_info(&self, path: &[u8]) -> io::Result<Opened> {

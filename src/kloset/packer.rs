@@ -21,7 +21,9 @@ pub struct Packer<'a> {
     keys: Arc<Keys>,
     level: Option<i32>,
     max_size: usize,
-    current: Mutex<PackBuilder>,
+    /// Packfiles being filled: file content, and metadata (trees, snapshot headers) kept
+    /// apart so a walk of the trees reads a few dense packfiles, not every one.
+    current: [Mutex<PackBuilder>; 2],
     seen: Mutex<HashSet<BlobId>>,
     tx: Option<Sender<PackBuilder>>,
     workers: Vec<JoinHandle<()>>,
@@ -81,7 +83,7 @@ impl<'a> Packer<'a> {
             keys,
             level,
             max_size: max_size as usize,
-            current: Mutex::new(PackBuilder::new()),
+            current: [Mutex::new(PackBuilder::new()), Mutex::new(PackBuilder::new())],
             seen: Mutex::new(HashSet::new()),
             tx: Some(tx),
             workers,
@@ -117,7 +119,7 @@ impl<'a> Packer<'a> {
         self.seen.lock().expect("lock").insert(id);
         self.new_blobs.fetch_add(1, Ordering::Relaxed);
         let full = {
-            let mut cur = self.current.lock().expect("lock");
+            let mut cur = self.current[usize::from(kind != BlobType::Chunk)].lock().expect("lock");
             cur.add(kind, id, encoded);
             if cur.len() >= self.max_size {
                 Some(std::mem::take(&mut *cur))
@@ -147,9 +149,11 @@ impl<'a> Packer<'a> {
 
     /// Flushes the last packfile, waits for every upload and returns where each blob went.
     pub fn finish(mut self) -> Result<Vec<Record>> {
-        let last = std::mem::take(&mut *self.current.lock().expect("lock"));
-        if !last.is_empty() {
-            self.send(last)?;
+        for cur in &self.current {
+            let last = std::mem::take(&mut *cur.lock().expect("lock"));
+            if !last.is_empty() {
+                self.send(last)?;
+            }
         }
         drop(self.tx.take());
         for w in self.workers.drain(..) {

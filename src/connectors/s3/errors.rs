@@ -62,7 +62,7 @@ where
             }
             status_error(status, "", &short(&chain_text(&e)), cfg, what)
         }
-        _ => StoreError::new(K::Other, format!("{what}: {}", short(&chain_text(&e)))),
+        _ => StoreError::new(K::Other, format!("{what}: {ep}: {}", short(&chain_text(&e)))),
     }
 }
 

@@ -87,4 +87,8 @@ impl Exporter for S3Exporter {
     fn finish(&self) -> io::Result<()> {
         Ok(())
     }
+
+    fn parallelism(&self) -> usize {
+        super::importer::REMOTE_PARALLELISM
+    }
 }

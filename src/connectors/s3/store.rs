@@ -67,7 +67,9 @@ impl S3Store {
         c.block_on(async {
             let out = req.send().await.map_err(|e| classify(e, &c.cfg, &format!("reading {key}")))?;
             let body =
-                out.body.collect().await.map_err(|e| StoreError::new(K::Transient, format!("reading {key}: {e}")))?;
+                out.body.collect().await.map_err(|e| {
+                    StoreError::new(K::Transient, format!("reading {key} from {}: {e}", c.cfg.endpoint))
+                })?;
             Ok(body.into_bytes().to_vec())
         })
     }

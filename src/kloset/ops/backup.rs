@@ -74,7 +74,7 @@ pub fn backup(repo: &Repository, imp: &dyn Importer, opts: &BackupOptions, progr
     })?;
     let source = Source { kind: imp.kind().to_string(), origin: imp.origin(), directory: root_str.clone() };
     let parent = find_parent(repo, &source)?;
-    let threads = if opts.concurrency > 0 { opts.concurrency } else { default_threads() };
+    let threads = if opts.concurrency > 0 { opts.concurrency } else { default_threads().max(imp.parallelism()) };
     let uploaders = if opts.uploaders > 0 { opts.uploaders } else { 2 };
     let run = Run {
         repo,
@@ -194,6 +194,8 @@ impl Run<'_> {
                 if let Some(p) = prev.filter(|p| self.unchanged(p, &e.info)) {
                     e.chunks = p.chunks.clone();
                     e.info.size = p.info.size;
+                    // Attributes learned when the file was read (S3 content type) carry over.
+                    e.info.extra = p.info.extra.clone();
                 } else {
                     self.counters.files_read.fetch_add(1, Ordering::Relaxed);
                     match self.file(path, e.info.size) {
