@@ -81,3 +81,26 @@ fn damaged_ptar_is_reported_not_misread() {
     env.cmd().env("PLAKAR_PASSPHRASE", "wrong").args(["ptar", "-o", "b.ptar", "-k", &env.store()]).assert().code(77);
     assert!(!env.path("b.ptar").exists());
 }
+
+#[test]
+fn sqlite_store_end_to_end_and_sync_from_fs() {
+    let env = Env::new();
+    let data = env.path("data");
+    sample_tree(&data);
+    let db = format!("sqlite://{}", env.path("store.db").display());
+    env.cmd().args(["at", &db, "create"]).assert().success();
+    env.cmd().args(["at", &db, "create"]).assert().code(73);
+    env.cmd().args(["at", &db, "backup", data.to_str().unwrap()]).assert().success();
+    env.cmd().args(["at", &db, "check"]).assert().success();
+    let out = env.path("out");
+    let ls = env.cmd().args(["at", &db, "ls"]).output().unwrap();
+    let id = String::from_utf8(ls.stdout).unwrap().split_whitespace().nth(1).unwrap().to_string();
+    env.cmd().args(["at", &db, "restore", "-to", out.to_str().unwrap(), &id]).assert().success();
+    assert_same_tree(&data, &out);
+    env.create();
+    env.backup(&data);
+    env.at(&["sync", "to", &db]).assert().success();
+    env.cmd().args(["at", &db, "maintenance"]).assert().success();
+    env.cmd().args(["at", &db, "check"]).assert().success();
+    env.cmd().args(["at", &format!("sqlite://{}", env.path("nope.db").display()), "ls"]).assert().code(66);
+}

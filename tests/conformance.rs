@@ -47,6 +47,12 @@ fn fs_store() {
 }
 
 #[test]
+fn sqlite_store() {
+    let d = tempfile::tempdir().unwrap();
+    suite(&plakar::connectors::sqlite::SqliteStore::new(&d.path().join("store.db")));
+}
+
+#[test]
 fn fs_store_refuses_a_non_empty_directory() {
     let d = tempfile::tempdir().unwrap();
     std::fs::write(d.path().join("precious"), "x").unwrap();

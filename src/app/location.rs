@@ -8,6 +8,7 @@ use super::config::{Config, Kind, Section};
 use crate::connectors::fs::{absolute, FsExporter, FsImporter, FsStore};
 use crate::connectors::ptar::PtarStore;
 use crate::connectors::s3::{S3Config, S3Exporter, S3Importer, S3Store};
+use crate::connectors::sqlite::SqliteStore;
 use crate::kloset::exporter::Exporter;
 use crate::kloset::importer::Importer;
 use crate::kloset::store::Store;
@@ -53,7 +54,7 @@ fn is_scheme(s: &str) -> bool {
 }
 
 fn unsupported(kind: &str, loc: &Location) -> anyhow::Error {
-    anyhow::anyhow!("{kind} location scheme {:?} is not supported (supported: fs, s3, ptar)", loc.scheme)
+    anyhow::anyhow!("{kind} location scheme {:?} is not supported (supported: fs, s3, ptar, sqlite)", loc.scheme)
 }
 
 /// Resolves `@name[:subpath]` against the config; anything else stands for itself.
@@ -86,6 +87,7 @@ pub fn open_store(s: &str, config_dir: &Path) -> Result<Arc<dyn Store>> {
     match loc.scheme.as_str() {
         "fs" => Ok(Arc::new(FsStore::new(loc.fs_path()?))),
         "s3" => Ok(Arc::new(S3Store::new(S3Config::parse(&loc.rest, &opts)?)?)),
+        "sqlite" => Ok(Arc::new(SqliteStore::new(&loc.fs_path()?))),
         "ptar" => {
             let p = loc.fs_path()?;
             if !p.exists() {
