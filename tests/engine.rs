@@ -139,15 +139,7 @@ fn disk_full_leaves_a_valid_store() {
     let repo = new_repo(store.clone());
     let imp = FsImporter::new(&data).unwrap();
     let first = backup::backup(&repo, &imp, &Default::default(), &NoProgress).unwrap();
-    let mut x = 88172645463325252u64;
-    let noise: Vec<u8> = (0..2_000_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let noise = crate::util::noise(2_000_000, 88172645463325252);
     std::fs::write(data.join("more.bin"), noise).unwrap();
     store.budget.store(1, Ordering::SeqCst);
     let repo = reopen(store.clone());

@@ -122,15 +122,7 @@ fn killed_backup_to_s3_leaves_a_working_store() {
     add(&env, "store", "s", &format!("s3://{ep}/{}", unique_bucket("kill")), &ak, &sk);
     env.cmd().args(["at", "@s", "create", "-packfile-mib", "1"]).assert().success();
     env.cmd().args(["at", "@s", "backup", data.to_str().unwrap()]).assert().success();
-    let mut x = 7u64;
-    let noise: Vec<u8> = (0..40_000_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let noise = crate::util::noise(40_000_000, 7);
     fs::write(data.join("large.bin"), noise).unwrap();
     let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("plakar"))
         .env("PLAKAR_PASSPHRASE", PASS)
@@ -158,15 +150,7 @@ fn network_cut_during_backup_then_the_next_one_works() {
     add(&env, "store", "s", &format!("s3://{}/{}", proxy.addr, unique_bucket("cut")), &ak, &sk);
     env.cmd().args(["at", "@s", "create", "-packfile-mib", "1"]).assert().success();
     env.cmd().args(["at", "@s", "backup", data.to_str().unwrap()]).assert().success();
-    let mut x = 11u64;
-    let noise: Vec<u8> = (0..30_000_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x as u8
-        })
-        .collect();
+    let noise = crate::util::noise(30_000_000, 11);
     fs::write(data.join("large.bin"), noise).unwrap();
     let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("plakar"))
         .env("PLAKAR_PASSPHRASE", PASS)

@@ -47,29 +47,16 @@ pub fn is_secret(key: &str) -> bool {
     SECRETS.iter().any(|s| key == *s || key.ends_with(&format!("_{s}")))
 }
 
+const S3_KEYS: [&str; 6] =
+    ["access_key", "secret_access_key", "use_tls", "storage_class", "region", "tls_insecure_no_verify"];
+
 /// Options each connector understands, by location scheme.
 pub fn valid_keys(kind: Kind, location: Option<&str>) -> Vec<&'static str> {
     let scheme = location.map(|l| super::location::Location::parse(l).scheme);
     let mut keys = vec!["location"];
-    match scheme.as_deref() {
-        Some("s3") => keys.extend([
-            "access_key",
-            "secret_access_key",
-            "use_tls",
-            "storage_class",
-            "region",
-            "tls_insecure_no_verify",
-        ]),
-        Some("fs") => {}
-        Some(_) => {}
-        None => keys.extend([
-            "access_key",
-            "secret_access_key",
-            "use_tls",
-            "storage_class",
-            "region",
-            "tls_insecure_no_verify",
-        ]),
+    // Until a location is set, accept any connector's options.
+    if matches!(scheme.as_deref(), Some("s3") | None) {
+        keys.extend(S3_KEYS);
     }
     if kind == Kind::Store {
         keys.extend(["passphrase", "passphrase_cmd"]);
