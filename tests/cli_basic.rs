@@ -206,3 +206,40 @@ fn closed_stdout_ends_quietly() {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("panicked"), "{}", String::from_utf8_lossy(&out.stderr));
     drop(env);
 }
+
+/// A 5 GiB sparse file: offsets past 4 GiB, dedup of identical chunks, and holes kept on
+/// restore.
+#[test]
+fn large_sparse_file_roundtrip() {
+    use std::os::unix::fs::FileExt;
+    let env = Env::new();
+    let data = env.path("data");
+    fs::create_dir_all(&data).unwrap();
+    let f = fs::File::create(data.join("disk.img")).unwrap();
+    let size = 5u64 << 30;
+    f.set_len(size).unwrap();
+    f.write_at(b"head", 0).unwrap();
+    f.write_at(b"past four gigabytes", (4u64 << 30) + 12345).unwrap();
+    f.write_at(b"tail", size - 4).unwrap();
+    drop(f);
+    env.create();
+    let id = env.backup(&data);
+    let info = env.stdout(&["info"]);
+    let stored: u64 = info
+        .lines()
+        .find(|l| l.starts_with("Storage size"))
+        .and_then(|l| l.split(['(', ' ']).find_map(|w| w.parse().ok()))
+        .unwrap();
+    assert!(stored < 20 << 20, "zeros deduplicate: {stored} bytes stored");
+    let out = env.path("out");
+    env.at(&["restore", "-to", out.to_str().unwrap(), &id[..8]]).assert().success();
+    let r = fs::File::open(out.join("disk.img")).unwrap();
+    let m = r.metadata().unwrap();
+    assert_eq!(m.len(), size);
+    let mut buf = [0u8; 19];
+    r.read_exact_at(&mut buf, (4u64 << 30) + 12345).unwrap();
+    assert_eq!(&buf, b"past four gigabytes");
+    r.read_exact_at(&mut buf[..4], size - 4).unwrap();
+    assert_eq!(&buf[..4], b"tail");
+    assert!(m.blocks() * 512 < 64 << 20, "restored sparse: {} blocks", m.blocks());
+}
