@@ -127,19 +127,7 @@ done
   echo "Produced by \`bench/run.sh ${tools[*]}\` on $(date -u +%Y-%m-%d), $(nproc) cores,"
   echo "$(free -g | awk '/Mem:/ {print $2}') GiB RAM. Dataset: Debian's $(basename "$tarball"), unpacked:"
   echo "$files files, $((bytes / 1000000)) MB. Dataset, stores and restore targets on tmpfs."
-  echo "Versions: plakar $("$plakar" version | head -1)$(s3_up() {
-  [ -n "${S3_ENDPOINT:-}" ] && return
-  eval "$(GARAGE_DIR=$root/garage GARAGE_PORT=39100 scripts/s3-server.sh start)"
-  trap 'GARAGE_DIR=$root/garage scripts/s3-server.sh stop' EXIT
-}
-s3_named() { # s3_named KIND NAME BUCKET
-  "$plakar" "$1" rm "$2" >/dev/null 2>&1 || true
-  "$plakar" "$1" add "$2" "s3://$S3_ENDPOINT/$3" "access_key=$S3_ACCESS_KEY" "secret_access_key=$S3_SECRET_KEY" use_tls=false
-}
-export XDG_CONFIG_HOME=$root/config
-suffix=$(date +%s)
-
-for t in "${tools[@]}"; do case $t in
+  echo "Versions: plakar $("$plakar" version | head -1)$(for t in "${tools[@]}"; do case $t in
     restic) echo -n ", $(restic version | cut -d' ' -f1-2)";; rustic) echo -n ", $(rustic --version 2>/dev/null)";;
     borg) echo -n ", $(borg --version)";; esac; done)."
   echo
