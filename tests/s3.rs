@@ -152,6 +152,8 @@ fn network_cut_during_backup_then_the_next_one_works() {
     env.cmd().args(["at", "@s", "backup", data.to_str().unwrap()]).assert().success();
     let noise = crate::util::noise(30_000_000, 11);
     fs::write(data.join("large.bin"), noise).unwrap();
+    // Deterministic: the connection drops once 8 MB of the 30 MB went to the server.
+    proxy.cut_after(8_000_000);
     let child = std::process::Command::new(assert_cmd::cargo::cargo_bin("plakar"))
         .env("PLAKAR_PASSPHRASE", PASS)
         .env("HOME", env.path("home"))
@@ -159,9 +161,8 @@ fn network_cut_during_backup_then_the_next_one_works() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(600));
-    proxy.cut();
     let out = child.wait_with_output().unwrap();
+    assert!(proxy.is_cut(), "the proxy cut the connection");
     assert!(!out.status.success(), "the backup must fail when the network is cut");
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&proxy.addr), "the message names the server: {err}");
