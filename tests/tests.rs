@@ -10,3 +10,4 @@ mod golden;
 mod layers;
 mod roundtrip;
 mod s3;
+mod sftp;

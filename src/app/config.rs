@@ -58,6 +58,9 @@ pub fn valid_keys(kind: Kind, location: Option<&str>) -> Vec<&'static str> {
     if matches!(scheme.as_deref(), Some("s3") | None) {
         keys.extend(S3_KEYS);
     }
+    if matches!(scheme.as_deref(), Some("sftp") | None) {
+        keys.extend(crate::connectors::sftp::SFTP_KEYS);
+    }
     if kind == Kind::Store {
         keys.extend(["passphrase", "passphrase_cmd"]);
     }

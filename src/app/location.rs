@@ -8,6 +8,7 @@ use super::config::{Config, Kind, Section};
 use crate::connectors::fs::{absolute, FsExporter, FsImporter, FsStore};
 use crate::connectors::ptar::PtarStore;
 use crate::connectors::s3::{S3Config, S3Exporter, S3Importer, S3Store};
+use crate::connectors::sftp::{SftpConfig, SftpExporter, SftpImporter, SftpStore};
 use crate::connectors::sqlite::SqliteStore;
 use crate::kloset::exporter::Exporter;
 use crate::kloset::importer::Importer;
@@ -54,7 +55,7 @@ fn is_scheme(s: &str) -> bool {
 }
 
 fn unsupported(kind: &str, loc: &Location) -> anyhow::Error {
-    anyhow::anyhow!("{kind} location scheme {:?} is not supported (supported: fs, s3, ptar, sqlite)", loc.scheme)
+    anyhow::anyhow!("{kind} location scheme {:?} is not supported (supported: fs, s3, sftp, ptar, sqlite)", loc.scheme)
 }
 
 /// Resolves `@name[:subpath]` against the config; anything else stands for itself.
@@ -88,6 +89,11 @@ pub fn open_store(s: &str, config_dir: &Path) -> Result<Arc<dyn Store>> {
         "fs" => Ok(Arc::new(FsStore::new(loc.fs_path()?))),
         "s3" => Ok(Arc::new(S3Store::new(S3Config::parse(&loc.rest, &opts)?)?)),
         "sqlite" => Ok(Arc::new(SqliteStore::new(&loc.fs_path()?))),
+        "sftp" => {
+            let cfg = SftpConfig::parse(&loc.rest, &opts)?;
+            let shown = cfg.display();
+            Ok(Arc::new(SftpStore::new(cfg).map_err(|e| io_to_engine(e, &shown))?))
+        }
         "ptar" => {
             let p = loc.fs_path()?;
             if !p.exists() {
@@ -109,6 +115,11 @@ pub fn open_importer(s: &str, config_dir: &Path) -> Result<Box<dyn Importer>> {
     match loc.scheme.as_str() {
         "fs" => Ok(Box::new(FsImporter::new(&loc.fs_path()?)?)),
         "s3" => Ok(Box::new(S3Importer::new(S3Config::parse(&loc.rest, &opts)?)?)),
+        "sftp" => {
+            let cfg = SftpConfig::parse(&loc.rest, &opts)?;
+            let shown = cfg.display();
+            Ok(Box::new(SftpImporter::new(cfg).map_err(|e| io_to_engine(e, &shown))?))
+        }
         _ => Err(unsupported("source", &loc)),
     }
 }
@@ -130,6 +141,11 @@ pub fn open_exporter(s: &str, permissions: bool, config_dir: &Path) -> Result<Bo
             let cfg = S3Config::parse(&loc.rest, &opts)?;
             let shown = cfg.display();
             Ok(Box::new(S3Exporter::new(cfg).map_err(|e| io_to_engine(e, &shown))?))
+        }
+        "sftp" => {
+            let cfg = SftpConfig::parse(&loc.rest, &opts)?;
+            let shown = cfg.display();
+            Ok(Box::new(SftpExporter::new(cfg).map_err(|e| io_to_engine(e, &shown))?))
         }
         _ => Err(unsupported("destination", &loc)),
     }

@@ -4,9 +4,10 @@ pub mod memory;
 pub mod options;
 pub mod ptar;
 pub mod s3;
+pub mod sftp;
 pub mod sqlite;
 
 /// Connector names, as `plakar version` lists them.
-pub const IMPORTERS: &[&str] = &["fs", "s3"];
-pub const EXPORTERS: &[&str] = &["fs", "s3"];
-pub const KLOSETS: &[&str] = &["fs", "ptar", "s3", "sqlite"];
+pub const IMPORTERS: &[&str] = &["fs", "s3", "sftp"];
+pub const EXPORTERS: &[&str] = &["fs", "s3", "sftp"];
+pub const KLOSETS: &[&str] = &["fs", "ptar", "s3", "sftp", "sqlite"];

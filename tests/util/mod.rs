@@ -77,6 +77,15 @@ pub fn sample_tree(root: &Path) {
 
 /// Compares two trees: kinds, contents, link targets, modes and mtimes of files.
 pub fn assert_same_tree(a: &Path, b: &Path) {
+    compare_trees(a, b, true)
+}
+
+/// Same, but symlinks' own mtimes may differ: SFTP cannot set them (no lutimes request).
+pub fn assert_same_tree_but_link_mtimes(a: &Path, b: &Path) {
+    compare_trees(a, b, false)
+}
+
+fn compare_trees(a: &Path, b: &Path, link_mtimes: bool) {
     let out = std::process::Command::new("diff").arg("-r").arg("--no-dereference").arg(a).arg(b).output().unwrap();
     assert!(out.status.success(), "trees differ:\n{}", String::from_utf8_lossy(&out.stdout));
     for e in walk(a) {
@@ -84,7 +93,7 @@ pub fn assert_same_tree(a: &Path, b: &Path) {
         let (ma, mb) = (fs::symlink_metadata(&e).unwrap(), fs::symlink_metadata(b.join(rel)).unwrap());
         use std::os::unix::fs::MetadataExt;
         assert_eq!(ma.mode(), mb.mode(), "mode of {}", rel.display());
-        if !ma.is_dir() {
+        if !ma.is_dir() && (link_mtimes || !ma.is_symlink()) {
             assert_eq!(ma.mtime(), mb.mtime(), "mtime of {}", rel.display());
         }
     }
@@ -111,17 +120,74 @@ pub fn packfiles(store: &Path) -> Vec<PathBuf> {
 /// Missing: a failure when PLAKAR_REQUIRE_SERVERS is set (the test command sets it),
 /// otherwise None so `cargo test` alone still runs the rest.
 pub fn s3_server() -> Option<(String, String, String)> {
-    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    match (get("S3_ENDPOINT"), get("S3_ACCESS_KEY"), get("S3_SECRET_KEY")) {
-        (Some(e), Some(a), Some(s)) => Some((e, a, s)),
-        _ if std::env::var_os("PLAKAR_REQUIRE_SERVERS").is_some() || std::env::var_os("CI").is_some() => {
-            panic!("no S3 test server: run `eval \"$(scripts/s3-server.sh start)\"` (scripts/test.sh does)")
-        }
-        _ => {
-            eprintln!("S3 server not configured (S3_ENDPOINT...): skipping");
-            None
-        }
+    let v = server_env("S3", "scripts/s3-server.sh", &["S3_ENDPOINT", "S3_ACCESS_KEY", "S3_SECRET_KEY"])?;
+    Some((v[0].clone(), v[1].clone(), v[2].clone()))
+}
+
+/// The variables a server script exported, or None (a failure under CI) when one is missing.
+fn server_env(what: &str, script: &str, vars: &[&str]) -> Option<Vec<String>> {
+    let got: Vec<Option<String>> = vars.iter().map(|k| std::env::var(k).ok().filter(|v| !v.is_empty())).collect();
+    if got.iter().all(Option::is_some) {
+        return Some(got.into_iter().flatten().collect());
     }
+    if std::env::var_os("PLAKAR_REQUIRE_SERVERS").is_some() || std::env::var_os("CI").is_some() {
+        panic!("no {what} test server: run `eval \"$({script} start)\"` (scripts/test.sh does)");
+    }
+    eprintln!("{what} server not configured ({}...): skipping", vars[0]);
+    None
+}
+
+/// The sshd from scripts/sftp-server.sh: a key-authenticated user and a password one.
+pub struct SftpServer {
+    pub port: String,
+    pub user: String,
+    pub identity: String,
+    pub known_hosts: String,
+    /// A directory the key user may write, on this machine.
+    pub root: PathBuf,
+    pub pw_user: String,
+    pub pw: String,
+    /// A directory the password user may write.
+    pub pw_root: PathBuf,
+}
+
+impl SftpServer {
+    /// `sftp://` URL of a fresh directory under `root`.
+    pub fn url(&self, tag: &str) -> (String, PathBuf) {
+        let dir = self.root.join(format!("{tag}-{:x}", rand_u64()));
+        (format!("sftp://{}@127.0.0.1:{}{}", self.user, self.port, dir.display()), dir)
+    }
+    /// Options that let the key user in.
+    pub fn key_opts(&self) -> Vec<String> {
+        vec![format!("identity={}", self.identity), format!("known_hosts={}", self.known_hosts)]
+    }
+}
+
+pub fn sftp_server() -> Option<SftpServer> {
+    let v = server_env(
+        "SFTP",
+        "scripts/sftp-server.sh",
+        &[
+            "SFTP_PORT",
+            "SFTP_USER",
+            "SFTP_IDENTITY",
+            "SFTP_KNOWN_HOSTS",
+            "SFTP_ROOT",
+            "SFTP_PASSWORD_USER",
+            "SFTP_PASSWORD",
+            "SFTP_PASSWORD_ROOT",
+        ],
+    )?;
+    Some(SftpServer {
+        port: v[0].clone(),
+        user: v[1].clone(),
+        identity: v[2].clone(),
+        known_hosts: v[3].clone(),
+        root: v[4].clone().into(),
+        pw_user: v[5].clone(),
+        pw: v[6].clone(),
+        pw_root: v[7].clone().into(),
+    })
 }
 
 /// A bucket name no other test uses.
@@ -130,7 +196,7 @@ pub fn unique_bucket(tag: &str) -> String {
     format!("t-{tag}-{n:x}")
 }
 
-fn rand_u64() -> u64 {
+pub fn rand_u64() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos());
