@@ -5,8 +5,10 @@
 # CPU time and peak RSS, plus the store size.
 #
 # Tools: plakar restic rustic borg (local stores), plakar-s3 restic-s3 (a store on a Garage
-# S3 server on tmpfs, started by scripts/s3-server.sh) and plakar-s3src (a bucket backed up
-# into a local store).
+# S3 server on tmpfs, started by scripts/s3-server.sh), plakar-s3src (a bucket backed up
+# into a local store), plakar-sftp restic-sftp (a store behind a private OpenSSH sshd on
+# loopback, files on tmpfs, started by scripts/sftp-server.sh), plakar-ptar (export a store
+# to a .ptar, restore from it) and plakar-sync (copy a store's snapshot into another).
 #
 # Needs: apt-get install linux-source-6.1 restic borgbackup time; rustic from
 # `cargo install rustic-rs --locked` (found on PATH or under ~/.cache/plakar-tools/rustic).
@@ -48,10 +50,19 @@ measure() {
   echo "$tool $step: ${wall}s wall, $((rss / 1024)) MiB"
 }
 
+stop_servers() {
+  GARAGE_DIR=$root/garage scripts/s3-server.sh stop >/dev/null 2>&1 || true
+  SFTP_DIR=$root/sshd scripts/sftp-server.sh stop >/dev/null 2>&1 || true
+}
+trap stop_servers EXIT
 s3_up() {
   [ -n "${S3_ENDPOINT:-}" ] && return
   eval "$(GARAGE_DIR=$root/garage GARAGE_PORT=39100 scripts/s3-server.sh start)"
-  trap 'GARAGE_DIR=$root/garage scripts/s3-server.sh stop' EXIT
+}
+sftp_up() { # a private sshd whose files live on tmpfs
+  [ -n "${SFTP_PORT:-}" ] && return
+  eval "$(SFTP_DIR=$root/sshd SFTP_PORT=39122 scripts/sftp-server.sh start)"
+  ssh_cmd="ssh $SFTP_USER@127.0.0.1 -p $SFTP_PORT -i $SFTP_IDENTITY -o UserKnownHostsFile=$SFTP_KNOWN_HOSTS -o StrictHostKeyChecking=yes -s sftp"
 }
 s3_named() { # s3_named KIND NAME BUCKET
   "$plakar" "$1" rm "$2" >/dev/null 2>&1 || true
@@ -105,6 +116,52 @@ for t in "${tools[@]}"; do
       rm -rf "$repo.seed"
       "$plakar" at "$repo" create
       measure plakar-s3src backup "$plakar" at "$repo" backup @benchsrc ;;
+    plakar-sftp)
+      sftp_up
+      repo=$SFTP_ROOT/repo-plakar
+      rm -rf "$repo"
+      "$plakar" store rm benchsftp >/dev/null 2>&1 || true
+      "$plakar" store add benchsftp "sftp://$SFTP_USER@127.0.0.1:$SFTP_PORT$repo" "identity=$SFTP_IDENTITY" "known_hosts=$SFTP_KNOWN_HOSTS"
+      "$plakar" at @benchsftp create
+      measure plakar-sftp backup "$plakar" at @benchsftp backup "$data"
+      measure plakar-sftp no-change "$plakar" at @benchsftp backup "$data"
+      id=$("$plakar" at @benchsftp ls | awk 'NR==1 {print $2}')
+      measure plakar-sftp restore "$plakar" at @benchsftp restore -to "$dst" "$id" ;;
+    restic-sftp)
+      sftp_up
+      repo=$SFTP_ROOT/repo-restic
+      rm -rf "$repo"
+      r=(-r "sftp:$SFTP_USER@127.0.0.1:$repo" -o "sftp.command=$ssh_cmd")
+      restic -q "${r[@]}" init
+      measure restic-sftp backup restic -q "${r[@]}" backup "$data"
+      measure restic-sftp no-change restic -q "${r[@]}" backup "$data"
+      measure restic-sftp restore restic -q "${r[@]}" restore latest --target "$dst" ;;
+    rustic-sftp)
+      sftp_up
+      repo=$SFTP_ROOT/repo-rustic
+      rm -rf "$repo"
+      # rustic's SFTP (opendal) runs the system ssh, which reads known_hosts from the
+      # passwd home, not $HOME: the bench lets it accept the loopback key instead.
+      printf '%s\n' '[repository]' 'repository = "opendal:sftp"' '[repository.options]' \
+        "endpoint = \"ssh://127.0.0.1:$SFTP_PORT\"" "user = \"$SFTP_USER\"" "key = \"$SFTP_IDENTITY\"" \
+        "root = \"$repo\"" 'known_hosts_strategy = "accept"' >"$root/rustic-sftp.toml"
+      r=(-P "$root/rustic-sftp")
+      rustic "${r[@]}" init >/dev/null 2>&1
+      measure rustic-sftp backup rustic "${r[@]}" backup "$data"
+      measure rustic-sftp no-change rustic "${r[@]}" backup "$data"
+      measure rustic-sftp restore rustic "${r[@]}" restore latest "$dst" ;;
+    plakar-ptar)
+      "$plakar" at "$repo.src" create && "$plakar" -quiet at "$repo.src" backup "$data" >/dev/null
+      id=$("$plakar" at "$repo.src" ls | awk 'NR==1 {print $2}')
+      measure plakar-ptar "ptar export" "$plakar" ptar -o "$repo.ptar" -k "$repo.src"
+      measure plakar-ptar "ptar restore" "$plakar" at "$repo.ptar" restore -to "$dst" "$id"
+      mkdir -p "$repo" && mv "$repo.ptar" "$repo/" && rm -rf "$repo.src" ;;
+    plakar-sync)
+      "$plakar" at "$repo.src" create && "$plakar" -quiet at "$repo.src" backup "$data" >/dev/null
+      "$plakar" at "$repo" create
+      measure plakar-sync "sync to empty store" "$plakar" at "$repo.src" sync to "$repo"
+      measure plakar-sync "sync, nothing new" "$plakar" at "$repo.src" sync to "$repo"
+      rm -rf "$repo.src" ;;
     restic-s3)
       s3_up
       export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
