@@ -70,6 +70,9 @@ fn ls_path_cat_locate_diff_info() {
     assert!(info.contains("Snapshots: 2"), "{info}");
     let sinfo = env.stdout(&["info", &id2[..8]]);
     assert!(sinfo.contains(&id2), "{sinfo}");
+    // The stored header records what the backup added to the store.
+    let stored = sinfo.lines().find(|l| l.contains("Stored:")).unwrap_or_default().to_string();
+    assert!(stored.contains("KiB") || stored.contains("MiB"), "{sinfo}");
     let json: serde_json::Value = serde_json::from_str(&env.stdout(&["ls", "-json"])).unwrap();
     assert_eq!(json.as_array().unwrap().len(), 2);
 }

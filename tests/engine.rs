@@ -5,7 +5,7 @@ use plakar::connectors::memory::MemoryStore;
 use plakar::kloset::config::{Chunking, CreateParams};
 use plakar::kloset::crypto::KdfParams;
 use plakar::kloset::importer::{DirEntry, FileInfo, Importer};
-use plakar::kloset::ops::{backup, check, restore};
+use plakar::kloset::ops::{backup, check, restore, sync};
 use plakar::kloset::progress::NoProgress;
 use plakar::kloset::store::{Resource, Store, StoreError, StoreErrorKind, StoreResult};
 use plakar::kloset::{repo, ErrorKind, Repository};
@@ -96,6 +96,18 @@ fn unreadable_files_are_counted_and_backup_goes_on() {
 struct FullDisk {
     inner: MemoryStore,
     budget: AtomicUsize,
+    /// Packfiles stored so far.
+    packs: AtomicUsize,
+}
+
+impl FullDisk {
+    fn new() -> Arc<FullDisk> {
+        Arc::new(FullDisk {
+            inner: MemoryStore::new(),
+            budget: AtomicUsize::new(usize::MAX),
+            packs: AtomicUsize::new(0),
+        })
+    }
 }
 
 impl Store for FullDisk {
@@ -120,6 +132,9 @@ impl Store for FullDisk {
         {
             return Err(StoreError::new(StoreErrorKind::Full, "No space left on device"));
         }
+        if r == Resource::Packfile {
+            self.packs.fetch_add(1, Ordering::SeqCst);
+        }
         self.inner.put(r, id, d)
     }
     fn delete(&self, r: Resource, id: &[u8; 32]) -> StoreResult<()> {
@@ -135,7 +150,7 @@ fn disk_full_leaves_a_valid_store() {
     let env = Env::new();
     let data = env.path("data");
     sample_tree(&data);
-    let store = Arc::new(FullDisk { inner: MemoryStore::new(), budget: AtomicUsize::new(usize::MAX) });
+    let store = FullDisk::new();
     let repo = new_repo(store.clone());
     let imp = FsImporter::new(&data).unwrap();
     let first = backup::backup(&repo, &imp, &Default::default(), &NoProgress).unwrap();
@@ -219,4 +234,69 @@ fn restore_never_writes_outside_the_target() {
     assert_eq!(std::fs::read(out.join("ok")).unwrap(), b"evil");
     assert!(!env.path("deep/escape").exists() && !env.path("escape").exists());
     assert_eq!(std::fs::read_dir(env.path("deep")).unwrap().count(), 1, "only out/ was written");
+}
+
+/// Packfiles a clean run of `f` stores into a fresh store.
+fn clean_run(f: impl Fn(&Repository)) -> usize {
+    let store = FullDisk::new();
+    f(&new_repo(store.clone()));
+    store.packs.load(Ordering::SeqCst)
+}
+
+/// An interrupted run (here: the store fills up after 4 packfiles), run again, sends only
+/// what had not arrived: checkpoint states made the first packfiles part of the index.
+fn assert_resumes(run: impl Fn(&Repository) -> plakar::kloset::Result<()>) {
+    let clean = clean_run(|r| run(r).unwrap());
+    assert!(clean >= 8, "the data should fill several packfiles, not {clean}");
+    let store = FullDisk::new();
+    let mut repo = new_repo(store.clone());
+    repo.checkpoint_every = Some(std::time::Duration::ZERO);
+    store.budget.store(4, Ordering::SeqCst);
+    assert!(run(&repo).is_err(), "the first run must fail");
+    let arrived = store.packs.load(Ordering::SeqCst);
+    assert_eq!(arrived, 4);
+    store.budget.store(usize::MAX, Ordering::SeqCst);
+    store.packs.store(0, Ordering::SeqCst);
+    let repo = reopen(store.clone());
+    run(&repo).unwrap();
+    let resent = store.packs.load(Ordering::SeqCst);
+    assert!(
+        resent + arrived <= clean + 1,
+        "{resent} packfiles sent again after {arrived} had arrived (clean run: {clean})"
+    );
+    let repo = reopen(store);
+    for id in repo.index.snapshots() {
+        let res = check::check(&repo, &[(id, None)], false, &NoProgress);
+        assert!(res[0].ok(), "{:?}", res[0].errors);
+    }
+}
+
+fn big_tree(env: &Env) -> std::path::PathBuf {
+    let data = env.path("data");
+    sample_tree(&data);
+    for i in 0..4 {
+        std::fs::write(data.join(format!("noise{i}.bin")), crate::util::noise(600_000, 7 + i)).unwrap();
+    }
+    data
+}
+
+#[test]
+fn interrupted_backup_resumes_without_resending() {
+    let env = Env::new();
+    let data = big_tree(&env);
+    assert_resumes(|repo| {
+        let imp = FsImporter::new(&data).unwrap();
+        backup::backup(repo, &imp, &Default::default(), &NoProgress).map(|_| ())
+    });
+}
+
+#[test]
+fn interrupted_sync_resumes_without_resending() {
+    let env = Env::new();
+    let data = big_tree(&env);
+    let src_store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let imp = FsImporter::new(&data).unwrap();
+    let snap = backup::backup(&new_repo(src_store.clone()), &imp, &Default::default(), &NoProgress).unwrap();
+    let src = reopen(src_store);
+    assert_resumes(|dst| sync::sync(&src, dst, &[snap.id], &NoProgress).map(|n| assert_eq!(n, 1)));
 }

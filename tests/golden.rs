@@ -95,3 +95,21 @@ fn chunk_boundaries_of_seeded_data() {
         .collect();
     golden("chunk-boundaries.hex", &cuts);
 }
+
+#[test]
+fn ptar_layout() {
+    use plakar::connectors::ptar::{PtarStore, PtarWriter};
+    use plakar::kloset::store::{Resource, Store};
+    let d = tempfile::tempdir().unwrap();
+    let p = d.path().join("g.ptar");
+    let w = PtarWriter::new(&p, false).unwrap();
+    w.create(b"config").unwrap();
+    w.put(Resource::State, &[2; 32], b"state").unwrap();
+    w.put(Resource::Packfile, &[1; 32], b"packfile").unwrap();
+    w.finish().unwrap();
+    golden("ptar.hex", &std::fs::read(&p).unwrap());
+    let r = PtarStore::open(&p).unwrap();
+    assert_eq!(r.open().unwrap(), b"config");
+    assert_eq!(r.get(Resource::Packfile, &[1; 32], Some((4, 4))).unwrap(), b"file");
+    assert_eq!(r.list(Resource::State).unwrap(), vec![[2; 32]]);
+}

@@ -182,7 +182,10 @@ impl PtarWriter {
     pub fn finish(self) -> std::io::Result<()> {
         let (file, end, toc) = self.inner.into_inner().expect("lock");
         let mut t = (toc.len() as u32).to_le_bytes().to_vec();
-        for ((k, id), (o, l)) in &toc {
+        // Sorted by kind and id, so the same store always gives the same bytes.
+        let mut entries: Vec<_> = toc.iter().collect();
+        entries.sort();
+        for ((k, id), (o, l)) in entries {
             t.push(*k);
             t.extend_from_slice(id);
             t.extend_from_slice(&o.to_le_bytes());

@@ -6,15 +6,56 @@ use crate::kloset::blob::{self, BlobType};
 use crate::kloset::crypto::Keys;
 use crate::kloset::error::{Error, Result};
 use crate::kloset::id::BlobId;
+use crate::kloset::id::StateId;
 use crate::kloset::index::Index;
 use crate::kloset::packfile::PackBuilder;
-use crate::kloset::state::Record;
+use crate::kloset::state::{Record, State};
 use crate::kloset::store::{Resource, Store, StoreError};
 use crossbeam_channel::{bounded, Sender};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Records of uploaded packfiles, and the checkpoints that publish them early.
+struct Shared {
+    records: Mutex<Vec<Record>>,
+    failed: Mutex<Option<StoreError>>,
+    /// Packfiles handed to uploaders and not yet stored (or failed).
+    in_flight: Mutex<usize>,
+    landed: Condvar,
+    /// When set, uploaders write a state of what they stored at most this often, so an
+    /// interrupted run leaves its packfiles indexed and the next run does not send them again.
+    checkpoint_every: Option<Duration>,
+    last_checkpoint: Mutex<Instant>,
+    checkpoints: Mutex<Vec<StateId>>,
+}
+
+impl Shared {
+    fn maybe_checkpoint(&self, store: &dyn Store, keys: &Keys) {
+        let Some(every) = self.checkpoint_every else { return };
+        // One uploader checkpoints at a time; the others go on uploading.
+        let Ok(mut last) = self.last_checkpoint.try_lock() else { return };
+        if last.elapsed() < every {
+            return;
+        }
+        let batch = std::mem::take(&mut *self.records.lock().expect("lock"));
+        if batch.is_empty() {
+            return;
+        }
+        let id = StateId::random();
+        let state = State { created: chrono::Utc::now().timestamp(), blobs: batch, deleted: vec![] };
+        match store.put(Resource::State, &id.0, &state.encode(keys, &id)) {
+            Ok(()) => {
+                self.checkpoints.lock().expect("lock").push(id);
+                *last = Instant::now();
+            }
+            // Not fatal: the records go into the final state instead.
+            Err(_) => self.records.lock().expect("lock").extend(state.blobs),
+        }
+    }
+}
 
 pub struct Packer<'a> {
     index: &'a Index,
@@ -27,8 +68,7 @@ pub struct Packer<'a> {
     seen: Mutex<HashSet<BlobId>>,
     tx: Option<Sender<PackBuilder>>,
     workers: Vec<JoinHandle<()>>,
-    records: Arc<Mutex<Vec<Record>>>,
-    failed: Arc<Mutex<Option<StoreError>>>,
+    shared: Arc<Shared>,
     pub stored_bytes: Arc<AtomicU64>,
     pub new_blobs: AtomicU64,
 }
@@ -42,38 +82,60 @@ impl<'a> Packer<'a> {
         max_size: u64,
         uploaders: usize,
     ) -> Self {
+        Self::with_checkpoints(store, keys, index, level, max_size, uploaders, None)
+    }
+
+    /// Same, writing a checkpoint state of the stored packfiles at most every `every`.
+    pub fn with_checkpoints(
+        store: Arc<dyn Store>,
+        keys: Arc<Keys>,
+        index: &'a Index,
+        level: Option<i32>,
+        max_size: u64,
+        uploaders: usize,
+        every: Option<Duration>,
+    ) -> Self {
         // A rendezvous channel: a full packfile waits for a free uploader, so at most
         // `uploaders + 2` packfiles are in memory at once.
         let (tx, rx) = bounded::<PackBuilder>(0);
-        let records = Arc::new(Mutex::new(Vec::new()));
-        let failed: Arc<Mutex<Option<StoreError>>> = Arc::new(Mutex::new(None));
+        let shared = Arc::new(Shared {
+            records: Mutex::new(Vec::new()),
+            failed: Mutex::new(None),
+            in_flight: Mutex::new(0),
+            landed: Condvar::new(),
+            checkpoint_every: every,
+            last_checkpoint: Mutex::new(Instant::now()),
+            checkpoints: Mutex::new(Vec::new()),
+        });
         let stored_bytes = Arc::new(AtomicU64::new(0));
         let workers = (0..uploaders.max(1))
             .map(|_| {
                 let (rx, store, keys) = (rx.clone(), store.clone(), keys.clone());
-                let (records, failed, stored) = (records.clone(), failed.clone(), stored_bytes.clone());
+                let (sh, stored) = (shared.clone(), stored_bytes.clone());
                 std::thread::spawn(move || {
                     for pack in rx {
-                        if failed.lock().expect("lock").is_some() {
-                            continue; // drain so producers never block on a dead uploader
-                        }
-                        let (id, bytes, entries) = pack.finish(&keys);
-                        match store.put(Resource::Packfile, &id.0, &bytes) {
-                            Ok(()) => {
-                                stored.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                                let mut r = records.lock().expect("lock");
-                                r.extend(entries.iter().map(|e| Record {
-                                    kind: e.kind,
-                                    id: e.id,
-                                    pack: id,
-                                    offset: e.offset,
-                                    length: e.length,
-                                }));
+                        // After a failure, drain so producers never block on a dead uploader.
+                        if sh.failed.lock().expect("lock").is_none() {
+                            let (id, bytes, entries) = pack.finish(&keys);
+                            match store.put(Resource::Packfile, &id.0, &bytes) {
+                                Ok(()) => {
+                                    stored.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                                    sh.records.lock().expect("lock").extend(entries.iter().map(|e| Record {
+                                        kind: e.kind,
+                                        id: e.id,
+                                        pack: id,
+                                        offset: e.offset,
+                                        length: e.length,
+                                    }));
+                                    sh.maybe_checkpoint(store.as_ref(), &keys);
+                                }
+                                Err(e) => {
+                                    sh.failed.lock().expect("lock").get_or_insert(e);
+                                }
                             }
-                            Err(e) => {
-                                failed.lock().expect("lock").get_or_insert(e);
-                            }
                         }
+                        *sh.in_flight.lock().expect("lock") -= 1;
+                        sh.landed.notify_all();
                     }
                 })
             })
@@ -87,8 +149,7 @@ impl<'a> Packer<'a> {
             seen: Mutex::new(HashSet::new()),
             tx: Some(tx),
             workers,
-            records,
-            failed,
+            shared,
             stored_bytes,
             new_blobs: AtomicU64::new(0),
         }
@@ -135,19 +196,50 @@ impl<'a> Packer<'a> {
 
     fn send(&self, pack: PackBuilder) -> Result<()> {
         if let Some(tx) = &self.tx {
-            tx.send(pack).map_err(|_| Error::Other("packfile uploaders stopped".into()))?;
+            *self.shared.in_flight.lock().expect("lock") += 1;
+            if tx.send(pack).is_err() {
+                *self.shared.in_flight.lock().expect("lock") -= 1;
+                return Err(Error::Other("packfile uploaders stopped".into()));
+            }
         }
         Ok(())
     }
 
+    /// Sends the data packfile being filled and waits until every upload so far is done,
+    /// so that `stored_bytes` counts all of them. Metadata keeps filling its packfile: see
+    /// `pending_bytes`.
+    pub fn flush_data(&self) -> Result<()> {
+        let pack = std::mem::take(&mut *self.current[0].lock().expect("lock"));
+        if !pack.is_empty() {
+            self.send(pack)?;
+        }
+        let mut n = self.shared.in_flight.lock().expect("lock");
+        while *n > 0 {
+            n = self.shared.landed.wait(n).expect("lock");
+        }
+        drop(n);
+        self.check_failed()
+    }
+
+    /// Bytes packed and not yet handed to an uploader.
+    pub fn pending_bytes(&self) -> u64 {
+        self.current.iter().map(|c| c.lock().expect("lock").len() as u64).sum()
+    }
+
+    /// Checkpoint states written so far: they hold part of this run's records.
+    pub fn checkpoints(&self) -> Vec<StateId> {
+        self.shared.checkpoints.lock().expect("lock").clone()
+    }
+
     fn check_failed(&self) -> Result<()> {
-        match &*self.failed.lock().expect("lock") {
+        match &*self.shared.failed.lock().expect("lock") {
             Some(e) => Err(Error::Store(StoreError::new(e.kind, e.message.clone()))),
             None => Ok(()),
         }
     }
 
-    /// Flushes the last packfile, waits for every upload and returns where each blob went.
+    /// Flushes the last packfile, waits for every upload and returns where each blob went
+    /// (but for blobs already published by a checkpoint state).
     pub fn finish(mut self) -> Result<Vec<Record>> {
         for cur in &self.current {
             let last = std::mem::take(&mut *cur.lock().expect("lock"));
@@ -160,7 +252,7 @@ impl<'a> Packer<'a> {
             w.join().map_err(|_| Error::Other("a packfile uploader panicked".into()))?;
         }
         self.check_failed()?;
-        Ok(std::mem::take(&mut *self.records.lock().expect("lock")))
+        Ok(std::mem::take(&mut *self.shared.records.lock().expect("lock")))
     }
 }
 

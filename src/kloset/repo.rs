@@ -22,7 +22,14 @@ pub struct Repository {
     pub states: Vec<StateId>,
     /// Set for stores where a request costs a round trip.
     readahead: Option<crate::kloset::readahead::ReadAhead>,
+    /// How often a backup or sync publishes what it has stored so far (a checkpoint
+    /// state), so that an interrupted run is resumed rather than started over. None: never.
+    pub checkpoint_every: Option<std::time::Duration>,
 }
+
+/// Checkpoints cost one small state object each; a minute apart keeps their number low
+/// while an interrupted run loses at most a minute of uploads.
+pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Reads CONFIG, mapping "nothing there" to a message that says what to do.
 pub fn read_config(store: &dyn Store) -> Result<RepoConfig> {
@@ -70,7 +77,7 @@ impl Repository {
             index.add_state(s);
         }
         let readahead = store.remote().then(Default::default);
-        Ok(Self { store, config, keys, index, states: ids, readahead })
+        Ok(Self { store, config, keys, index, states: ids, readahead, checkpoint_every: Some(CHECKPOINT_EVERY) })
     }
 
     pub fn location(&self) -> String {

@@ -81,13 +81,14 @@ pub fn backup(repo: &Repository, imp: &dyn Importer, opts: &BackupOptions, progr
         imp,
         opts,
         progress,
-        packer: Packer::new(
+        packer: Packer::with_checkpoints(
             repo.store.clone(),
             repo.keys.clone(),
             &repo.index,
             repo.compression_level(),
             repo.config.packfile_max_size,
             uploaders,
+            repo.checkpoint_every,
         ),
         counters: Counters::default(),
         errors: Mutex::new(Vec::new()),
@@ -128,11 +129,13 @@ pub fn backup(repo: &Repository, imp: &dyn Importer, opts: &BackupOptions, progr
         errors: std::mem::take(&mut *run.errors.lock().expect("lock")),
     };
     header.summary.chunks_new = run.packer.new_blobs.load(Ordering::Relaxed);
+    // Every data packfile lands before the header is written, so it records what this
+    // backup added to the store (its own packfile of trees and header included).
+    run.packer.flush_data()?;
+    header.summary.bytes_stored = run.packer.stored_bytes.load(Ordering::Relaxed) + run.packer.pending_bytes();
     header.duration_ms = started.elapsed().as_millis() as u64;
-    let stored = run.packer.stored_bytes.clone();
     run.packer.add(BlobType::Snapshot, header.id.as_blob(), &header.encode())?;
     let blobs = run.packer.finish()?;
-    header.summary.bytes_stored = stored.load(Ordering::Relaxed);
     // The state is the commit point: until it exists, nothing of this backup is visible.
     repo.write_state(&State { created: chrono::Utc::now().timestamp(), blobs, deleted: vec![] })?;
     Ok(header)

@@ -32,13 +32,14 @@ pub fn sync(src: &Repository, dst: &Repository, ids: &[SnapshotId], progress: &d
     }
     let c = Copier {
         src,
-        packer: Packer::new(
+        packer: Packer::with_checkpoints(
             dst.store.clone(),
             dst.keys.clone(),
             &dst.index,
             dst.compression_level(),
             dst.config.packfile_max_size,
             2,
+            dst.checkpoint_every,
         ),
         memo: Mutex::new(HashMap::new()),
         progress,
