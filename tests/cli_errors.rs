@@ -19,6 +19,19 @@ fn wrong_or_empty_passphrase() {
         .code(77)
         .stderr(predicate::str::contains("empty passphrase"));
     assert!(!std::path::Path::new(&e2.store()).join("CONFIG").exists());
+    // No passphrase at all, and no terminal to ask on: the same exit code everywhere.
+    for args in [vec!["create"], vec!["ls"]] {
+        let store = if args[0] == "create" { e2.store() } else { env.store() };
+        e2.cmd()
+            .env_remove("PLAKAR_PASSPHRASE")
+            .arg("at")
+            .arg(&store)
+            .args(&args)
+            .assert()
+            .code(77)
+            .stderr(predicate::str::contains("no passphrase: set PLAKAR_PASSPHRASE"));
+    }
+    e2.cmd().env_remove("PLAKAR_PASSPHRASE").args(["ptar", "-o", "x.ptar", "-k", &env.store()]).assert().code(77);
 }
 
 #[test]

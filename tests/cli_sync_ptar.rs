@@ -31,6 +31,12 @@ fn sync_to_another_store_keeps_ids_and_dedups() {
     env.backup(&data);
     env.cmd().env_remove("PLAKAR_PASSPHRASE").args(["at", "@peer", "sync", "from", &env.store()]).assert().failure();
     env.at(&["sync", "to", "@peer"]).assert().success().stdout(predicate::str::contains("1 snapshots synchronized"));
+    // Into a store nobody created: says how to create it.
+    let nowhere = env.path("nowhere").display().to_string();
+    env.at(&["sync", "to", &nowhere])
+        .assert()
+        .code(66)
+        .stderr(predicate::str::contains(format!("create one with: plakar at {nowhere} create")));
 }
 
 #[test]

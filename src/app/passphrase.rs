@@ -34,7 +34,10 @@ pub fn can_prompt() -> bool {
 
 pub fn prompt(label: &str) -> Result<Vec<u8>> {
     if !can_prompt() {
-        bail!("no passphrase: set PLAKAR_PASSPHRASE, pass -keyfile FILE, or run on a terminal");
+        return Err(crate::kloset::Error::Auth(
+            "no passphrase: set PLAKAR_PASSPHRASE, pass -keyfile FILE, or run on a terminal".into(),
+        )
+        .into());
     }
     let p = rpassword::prompt_password(label).context("cannot read the passphrase from the terminal")?;
     Ok(p.into_bytes())
