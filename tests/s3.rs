@@ -23,6 +23,19 @@ fn s3_store_conformance() {
     crate::conformance::suite(&store);
 }
 
+#[test]
+fn s3_importer_and_exporter_conformance() {
+    use plakar::connectors::s3::{S3Exporter, S3Importer};
+    let Some((ep, ak, sk)) = s3_server() else {
+        return;
+    };
+    let cfg = S3Config::parse(&format!("{ep}/{}/under/prefix", unique_bucket("io")), &opts(&ak, &sk)).unwrap();
+    let exp = S3Exporter::new(cfg.clone()).unwrap();
+    let imp = S3Importer::new(cfg).unwrap();
+    let caps = crate::conformance::Caps { symlinks: false, metadata: false, raw_names: false };
+    crate::conformance::io_suite(&exp, &imp, caps);
+}
+
 /// Configures @NAME of `kind` (store, source, destination) for the test server.
 fn add(env: &Env, kind: &str, name: &str, location: &str, ak: &str, sk: &str) {
     env.cmd()

@@ -29,6 +29,22 @@ fn sftp_store_conformance() {
 }
 
 #[test]
+fn sftp_importer_and_exporter_conformance() {
+    use plakar::connectors::sftp::{SftpExporter, SftpImporter};
+    let Some(srv) = sftp_server() else {
+        return;
+    };
+    let (url, _) = srv.url("io");
+    let opts: Options =
+        srv.key_opts().iter().map(|kv| kv.split_once('=').unwrap()).map(|(k, v)| (k.into(), v.into())).collect();
+    let cfg = SftpConfig::parse(url.strip_prefix("sftp://").unwrap(), &opts).unwrap();
+    let exp = SftpExporter::new(cfg.clone()).unwrap();
+    let imp = SftpImporter::new(cfg).unwrap();
+    let caps = crate::conformance::Caps { symlinks: true, metadata: true, raw_names: true };
+    crate::conformance::io_suite(&exp, &imp, caps);
+}
+
+#[test]
 fn backup_to_sftp_restore_into_sftp_and_back_up_from_sftp() {
     let Some(srv) = sftp_server() else {
         return;
