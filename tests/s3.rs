@@ -185,3 +185,25 @@ fn network_cut_during_backup_then_the_next_one_works() {
     env.cmd().args(["at", "@s", "backup", data.to_str().unwrap()]).assert().success();
     env.cmd().args(["at", "@s", "check"]).assert().success();
 }
+
+#[test]
+fn backup_and_restore_across_a_flaky_link_finish() {
+    let Some((ep, ak, sk)) = s3_server() else { return };
+    let env = Env::new();
+    let data = env.path("data");
+    sample_tree(&data);
+    fs::write(data.join("large.bin"), crate::util::noise(12_000_000, 17)).unwrap();
+    let proxy = crate::util::proxy::Proxy::start(&ep);
+    add(&env, "store", "s", &format!("s3://{}/{}", proxy.addr, unique_bucket("flaky")), &ak, &sk);
+    env.cmd().args(["at", "@s", "create", "-packfile-mib", "1"]).assert().success();
+    // One connection in three is reset mid-request: retries with backoff carry the run.
+    proxy.flaky(3);
+    env.cmd().args(["at", "@s", "backup", data.to_str().unwrap()]).assert().success();
+    env.cmd().args(["at", "@s", "check"]).assert().success();
+    let out = env.path("out");
+    let ls = env.cmd().args(["at", "@s", "ls", "-uuid"]).output().unwrap();
+    let id = String::from_utf8(ls.stdout).unwrap().split_whitespace().nth(1).unwrap().to_string();
+    env.cmd().args(["at", "@s", "restore", "-to", out.to_str().unwrap(), &id]).assert().success();
+    assert_same_tree(&data, &out);
+    assert!(proxy.resets() > 0, "the proxy reset no connection: the test proved nothing");
+}

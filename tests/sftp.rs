@@ -4,8 +4,6 @@ use plakar::connectors::options::Options;
 use plakar::connectors::sftp::{SftpConfig, SftpStore};
 use predicates::prelude::*;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::Command as Proc;
 
 fn add(env: &Env, kind: &str, name: &str, location: &str, opts: &[String]) {
     env.cmd().args([kind, "add", name, location]).args(opts).assert().success();
@@ -149,24 +147,6 @@ fn unknown_or_changed_host_key_and_unreachable_server() {
     add(&env, "source", "gone", &missing, &srv.key_opts());
     env.create();
     env.at(&["backup", "@gone"]).assert().code(67);
-}
-
-/// A small tmpfs mounted (as root) inside the server's directory, unmounted on drop.
-struct SmallDisk(PathBuf);
-
-impl SmallDisk {
-    fn mount(dir: &Path, size: &str) -> SmallDisk {
-        fs::create_dir_all(dir).unwrap();
-        let st = Proc::new("mount").args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"]).arg(dir).status();
-        assert!(st.is_ok_and(|s| s.success()), "cannot mount a tmpfs at {} (the test needs root)", dir.display());
-        SmallDisk(dir.to_path_buf())
-    }
-}
-
-impl Drop for SmallDisk {
-    fn drop(&mut self) {
-        let _ = Proc::new("umount").arg(&self.0).status();
-    }
 }
 
 #[test]

@@ -8,6 +8,7 @@ mod conformance;
 mod engine;
 mod golden;
 mod layers;
+mod reliability;
 mod roundtrip;
 mod s3;
 mod sftp;

@@ -81,14 +81,26 @@ pub fn read_index(keys: &Keys, id: &PackId, data: &[u8]) -> Result<Vec<PackEntry
     if data.len() < MAGIC.len() + FOOTER_LEN || &data[..8] != MAGIC {
         return Err("not a packfile or truncated".into());
     }
-    let f = &data[data.len() - FOOTER_LEN..];
-    if &f[12..] != FOOTER_MAGIC {
+    let (off, len) = index_range(&data[data.len() - FOOTER_LEN..], data.len() as u64)?;
+    open_index(keys, id, &data[off as usize..(off + len) as usize])
+}
+
+/// Where the sealed index lies, from the footer (the last FOOTER_LEN bytes) of a packfile
+/// of `size` bytes: (offset, length), checked to lie inside the file.
+pub fn index_range(footer: &[u8], size: u64) -> Result<(u64, u64), String> {
+    if footer.len() != FOOTER_LEN || &footer[12..] != FOOTER_MAGIC {
         return Err("packfile footer is damaged or the file is truncated".into());
     }
-    let off = u64::from_le_bytes(f[..8].try_into().expect("8")) as usize;
-    let len = u32::from_le_bytes(f[8..12].try_into().expect("4")) as usize;
-    let end = off.checked_add(len).filter(|&e| e <= data.len() - FOOTER_LEN).ok_or("packfile index out of bounds")?;
-    let index = keys.open(&index_ad(id), &data[off..end]).map_err(|_| "packfile index fails authentication")?;
+    let off = u64::from_le_bytes(footer[..8].try_into().expect("8"));
+    let len = u32::from_le_bytes(footer[8..12].try_into().expect("4")) as u64;
+    let limit = size.saturating_sub(FOOTER_LEN as u64);
+    off.checked_add(len).filter(|&e| e <= limit && off >= MAGIC.len() as u64).ok_or("packfile index out of bounds")?;
+    Ok((off, len))
+}
+
+/// Authenticates and parses a packfile's sealed index.
+pub fn open_index(keys: &Keys, id: &PackId, sealed: &[u8]) -> Result<Vec<PackEntry>, String> {
+    let index = keys.open(&index_ad(id), sealed).map_err(|_| "packfile index fails authentication")?;
     if index.len() % ENTRY_LEN != 0 {
         return Err("packfile index has a partial record".into());
     }

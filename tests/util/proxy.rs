@@ -1,5 +1,6 @@
 //! A TCP proxy whose connections can be cut, to play a network failure between plakar and
-//! a real server: at once, or once a given number of bytes went to the server.
+//! a real server: at once, once a given number of bytes went to the server, or one
+//! connection in N reset mid-request (a flaky link).
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -11,7 +12,13 @@ struct State {
     sent: AtomicU64,
     limit: AtomicU64,
     conns: Mutex<Vec<TcpStream>>,
+    accepted: AtomicU64,
+    /// Every this-many-th connection is reset after `FLAKY_BYTES` (0: none).
+    flaky_every: AtomicU64,
+    resets: AtomicU64,
 }
+
+const FLAKY_BYTES: u64 = 20_000;
 
 impl State {
     fn cut(&self) {
@@ -45,8 +52,11 @@ impl Proxy {
                 k.push(client.try_clone().unwrap());
                 k.push(server.try_clone().unwrap());
                 drop(k);
-                pump(client.try_clone().unwrap(), server.try_clone().unwrap(), Some(s2.clone()));
-                pump(server, client, None);
+                let n = s2.accepted.fetch_add(1, Ordering::SeqCst) + 1;
+                let every = s2.flaky_every.load(Ordering::SeqCst);
+                let doomed = (every > 0 && n % every == 0).then_some(FLAKY_BYTES);
+                pump(client.try_clone().unwrap(), server.try_clone().unwrap(), Some(s2.clone()), doomed);
+                pump(server, client, None, None);
             }
         });
         Proxy { addr, st }
@@ -62,6 +72,16 @@ impl Proxy {
         self.st.limit.store(self.st.sent.load(Ordering::SeqCst) + n, Ordering::SeqCst);
     }
 
+    /// Resets one new connection in `n` once it carried a few KB to the server.
+    pub fn flaky(&self, n: u64) {
+        self.st.flaky_every.store(n, Ordering::SeqCst);
+    }
+
+    /// Connections reset by `flaky` so far.
+    pub fn resets(&self) -> u64 {
+        self.st.resets.load(Ordering::SeqCst)
+    }
+
     pub fn is_cut(&self) -> bool {
         self.st.cut.load(Ordering::SeqCst)
     }
@@ -72,16 +92,26 @@ impl Proxy {
     }
 }
 
-/// Copies one direction; `count` is set for client-to-server traffic.
-fn pump(mut from: TcpStream, mut to: TcpStream, count: Option<Arc<State>>) {
+/// Copies one direction; `count` is set for client-to-server traffic; a `doomed`
+/// connection is reset after that many bytes.
+fn pump(mut from: TcpStream, mut to: TcpStream, count: Option<Arc<State>>, doomed: Option<u64>) {
     std::thread::spawn(move || {
         let mut buf = [0u8; 16384];
+        let mut carried = 0u64;
         loop {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     if to.write_all(&buf[..n]).is_err() {
                         break;
+                    }
+                    carried += n as u64;
+                    if let (Some(limit), Some(st)) = (doomed, &count) {
+                        if carried >= limit {
+                            st.resets.fetch_add(1, Ordering::SeqCst);
+                            let _ = from.shutdown(Shutdown::Both);
+                            break;
+                        }
                     }
                     if let Some(st) = &count {
                         let sent = st.sent.fetch_add(n as u64, Ordering::SeqCst) + n as u64;

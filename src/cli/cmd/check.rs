@@ -15,6 +15,10 @@ pub struct Args {
     quiet: bool,
     #[arg(long)]
     json: bool,
+    /// List again the packfiles no state lists (a lost state, a commit cut short), from
+    /// their own indexes, then check
+    #[arg(long)]
+    repair: bool,
     #[command(flatten)]
     filters: FilterArgs,
     /// SNAPSHOT[:PATH]... (default: every snapshot)
@@ -22,8 +26,27 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
-    let repo = ctx.open()?;
+    let mut repo = ctx.open()?;
+    if a.repair {
+        let r = crate::kloset::ops::repair::relist(&repo)?;
+        for id in &r.snapshots_recovered {
+            println!("{}: listed again", id.short());
+        }
+        println!(
+            "repair: {} packfiles listed again, {} snapshots recovered{}",
+            r.packs_relisted,
+            r.snapshots_recovered.len(),
+            if r.packs_unreadable > 0 {
+                format!(", {} damaged unlisted packfiles left for maintenance", r.packs_unreadable)
+            } else {
+                String::new()
+            }
+        );
+        drop(repo);
+        repo = ctx.open()?;
+    }
     let mut targets = Vec::new();
+    let everything = a.snapshots.is_empty() && a.filters.filter()?.is_empty();
     let filter = a.filters.filter()?;
     if a.snapshots.is_empty() && filter.is_empty() {
         // Ids come from the index, so a snapshot whose header is damaged is still checked
@@ -47,8 +70,11 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     }
     let quiet = a.quiet || ctx.g.quiet;
     let progress = TermProgress::new("check", "check".into(), quiet, ctx.g.silent);
-    let results = check::check(&repo, &targets, a.fast, &progress);
+    let mut results = check::check(&repo, &targets, a.fast, &progress);
     progress.finish();
+    if everything {
+        results.extend(check::unlisted_snapshots(&repo)?);
+    }
     let failed = results.iter().filter(|r| !r.ok()).count();
     if a.json || ctx.g.json {
         let v: Vec<_> = results

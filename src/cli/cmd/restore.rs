@@ -80,5 +80,12 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
             format::ibytes(report.bytes)
         );
     }
+    if report.target_full {
+        return Err(exit::coded(
+            exit::IO,
+            "the restore target is full: free some space there and run the restore again (the files restored \
+             so far are complete and are kept)",
+        ));
+    }
     Ok(if errs > 0 { exit::PARTIAL } else { exit::OK })
 }

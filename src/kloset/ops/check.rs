@@ -118,3 +118,26 @@ impl Checker<'_> {
         r
     }
 }
+
+/// Snapshots whose header sits in a packfile that no state lists: a state object was lost,
+/// or a backup was killed while committing. Only unlisted packfiles are read, and only
+/// their index.
+pub fn unlisted_snapshots(repo: &Repository) -> crate::kloset::Result<Vec<SnapshotCheck>> {
+    let mut out = Vec::new();
+    // A damaged unlisted packfile is garbage from an interrupted run: maintenance drops it.
+    for (pack, entries) in crate::kloset::ops::repair::unlisted_packs(repo)? {
+        for e in entries.unwrap_or_default().iter().filter(|e| e.kind == BlobType::Snapshot) {
+            let id = SnapshotId(e.id.0);
+            if repo.index.deleted().contains(&id) || repo.index.contains(&e.id) {
+                continue;
+            }
+            let why = format!(
+                "snapshot is in packfile {} but no state lists it: a state object is missing, or a backup was \
+                 killed while committing; `check -repair` lists it again",
+                pack.short()
+            );
+            out.push(SnapshotCheck { id, path: "/".into(), errors: vec![("/".into(), why)] });
+        }
+    }
+    Ok(out)
+}

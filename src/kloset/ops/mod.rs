@@ -6,6 +6,7 @@ pub mod filter;
 pub mod info;
 pub mod locate;
 pub mod maintenance;
+pub mod repair;
 pub mod restore;
 pub mod rm;
 pub mod sync;

@@ -21,6 +21,8 @@ pub struct RestoreReport {
     pub symlinks: u64,
     pub bytes: u64,
     pub errors: Vec<(String, String)>,
+    /// Some file failed because the target has no space left.
+    pub target_full: bool,
 }
 
 struct Run<'a> {
@@ -34,6 +36,12 @@ struct Run<'a> {
     errors: Mutex<Vec<(String, String)>>,
     inodes: Mutex<HashMap<(u64, u64), Vec<u8>>>,
     deferred: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
+    full: std::sync::atomic::AtomicBool,
+}
+
+fn is_full(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
+        || matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
 }
 
 /// Restores `entry` at `dest` (relative to the exporter's root; empty means the root
@@ -56,6 +64,7 @@ pub fn restore(
         errors: Mutex::new(Vec::new()),
         inodes: Mutex::new(HashMap::new()),
         deferred: Mutex::new(Vec::new()),
+        full: Default::default(),
     };
     run.entry(entry, dest);
     for (path, first) in std::mem::take(&mut *run.deferred.lock().expect("lock")) {
@@ -72,10 +81,18 @@ pub fn restore(
         symlinks: run.links.into_inner(),
         bytes: run.bytes.into_inner(),
         errors: run.errors.into_inner().expect("lock"),
+        target_full: run.full.into_inner(),
     })
 }
 
 impl Run<'_> {
+    fn fail_io(&self, path: &[u8], err: &std::io::Error) {
+        if is_full(err) {
+            self.full.store(true, Ordering::Relaxed);
+        }
+        self.fail(path, &err.to_string())
+    }
+
     fn fail(&self, path: &[u8], msg: &str) {
         self.progress.error(path, msg);
         self.errors.lock().expect("lock").push((String::from_utf8_lossy(path).into_owned(), msg.to_string()));
@@ -100,7 +117,7 @@ impl Run<'_> {
     fn dir(&self, e: &Entry, path: &[u8]) {
         self.dirs.fetch_add(1, Ordering::Relaxed);
         if let Err(err) = self.exp.create_dir(path) {
-            return self.fail(path, &err.to_string());
+            return self.fail_io(path, &err);
         }
         let Some(sub) = e.subtree else { return };
         let tree = match self.repo.tree(&sub) {
@@ -144,7 +161,7 @@ impl Run<'_> {
                 self.bytes.fetch_add(e.info.size, Ordering::Relaxed);
                 self.progress.bytes(e.info.size);
             }
-            Err(err) => self.fail(path, &err.to_string()),
+            Err(err) => self.fail_io(path, &err),
         }
     }
 }
