@@ -200,3 +200,37 @@ fn live_exclusive_lock_blocks_and_dead_local_one_does_not() {
     env.at(&["backup", data.to_str().unwrap()]).assert().success();
     env.at(&["maintenance"]).assert().success();
 }
+
+#[test]
+fn passwd_changes_or_adds_a_passphrase_without_rewriting_data() {
+    let env = Env::new();
+    let data = env.path("data");
+    sample_tree(&data);
+    env.create();
+    let id = env.backup(&data);
+    let packs_before = packfiles(std::path::Path::new(&env.store()));
+    env.at(&["passwd"]).env("PLAKAR_PASSPHRASE", "wrong").env("PLAKAR_NEW_PASSPHRASE", "x").assert().code(77);
+    env.at(&["passwd"]).env("PLAKAR_NEW_PASSPHRASE", "").assert().code(77);
+    env.at(&["passwd"])
+        .env("PLAKAR_NEW_PASSPHRASE", "second passphrase")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("passphrase changed"));
+    env.at(&["ls"]).assert().code(77);
+    env.at(&["ls"]).env("PLAKAR_PASSPHRASE", "second passphrase").assert().success();
+    // -add: both open it.
+    env.at(&["passwd", "-add"])
+        .env("PLAKAR_PASSPHRASE", "second passphrase")
+        .env("PLAKAR_NEW_PASSPHRASE", "third")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("any of 2 passphrases"));
+    let out = env.path("out");
+    env.at(&["restore", "-to", out.to_str().unwrap(), &id[..8]]).env("PLAKAR_PASSPHRASE", "third").assert().success();
+    assert_same_tree(&data, &out);
+    env.at(&["check"]).env("PLAKAR_PASSPHRASE", "second passphrase").assert().success();
+    assert_eq!(packs_before, packfiles(std::path::Path::new(&env.store())), "no data rewritten");
+    // The passphrase never shows in the config or in messages.
+    let cfg = std::fs::read_to_string(std::path::Path::new(&env.store()).join("CONFIG")).unwrap_or_default();
+    assert!(!cfg.contains("third") && !cfg.contains("second passphrase"));
+}

@@ -11,6 +11,10 @@ pub fn suite(s: &dyn Store) {
     s.create(b"config-bytes").unwrap();
     assert_eq!(s.create(b"other").unwrap_err().kind, StoreErrorKind::AlreadyExists);
     assert_eq!(s.open().unwrap(), b"config-bytes");
+    s.replace_config(b"config-bytes, new key slot").unwrap();
+    assert_eq!(s.open().unwrap(), b"config-bytes, new key slot");
+    s.replace_config(b"config-bytes").unwrap();
+    assert_eq!(s.open().unwrap(), b"config-bytes");
     for res in [Resource::Packfile, Resource::State, Resource::Lock] {
         assert!(s.list(res).unwrap().is_empty());
         let (a, b) = ([0xabu8; 32], [0x01u8; 32]);

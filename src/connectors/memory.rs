@@ -35,6 +35,10 @@ impl Store for MemoryStore {
         *c = Some(config.to_vec());
         Ok(())
     }
+    fn replace_config(&self, config: &[u8]) -> StoreResult<()> {
+        *self.config.lock().expect("lock") = Some(config.to_vec());
+        Ok(())
+    }
     fn open(&self) -> StoreResult<Vec<u8>> {
         self.config.lock().expect("lock").clone().ok_or_else(|| StoreError::new(StoreErrorKind::NotFound, "no store"))
     }

@@ -89,6 +89,15 @@ impl Store for SqliteStore {
         }
     }
 
+    fn replace_config(&self, config: &[u8]) -> StoreResult<()> {
+        let n = self.with(|c| c.execute("UPDATE configuration SET data = ?1 WHERE id = 1", params![config]))?;
+        if n == 1 {
+            Ok(())
+        } else {
+            Err(StoreError::new(K::NotFound, format!("{} holds no store", self.location())))
+        }
+    }
+
     fn open(&self) -> StoreResult<Vec<u8>> {
         let v =
             self.with(|c| c.query_row("SELECT data FROM configuration WHERE id = 1", [], |r| r.get(0)).optional())?;

@@ -144,6 +144,35 @@ impl RepoConfig {
         Err(Error::Auth("failed to unlock repository: wrong passphrase (check PLAKAR_PASSPHRASE or -keyfile)".into()))
     }
 
+    /// Adds a key slot for `new` (unlocking with `current`) and, unless `keep_old`, drops
+    /// the slot `current` opened. The master key, and so every object, stays the same.
+    pub fn change_passphrase(&mut self, current: &[u8], new: &[u8], keep_old: bool) -> Result<()> {
+        let master = self.unlock(Some(current))?;
+        let ad = self.slot_ad();
+        // The new slot costs what the existing ones cost to open.
+        let params =
+            self.encryption.as_ref().and_then(|e| e.keys.first()).map_or_else(KdfParams::default, |s| s.params);
+        let slot = self.wrap(&master, new, params)?;
+        let Some(enc) = self.encryption.as_mut() else {
+            return Err(Error::Other("a plaintext store has no passphrase to change".into()));
+        };
+        if !keep_old {
+            enc.keys.retain(|s| {
+                let opened = crypto::derive_kek(current, &s.salt, s.params)
+                    .ok()
+                    .is_some_and(|kek| Keys::wrapping(&kek).open(&ad, &s.wrapped).is_ok());
+                !opened
+            });
+        }
+        enc.keys.push(slot);
+        Ok(())
+    }
+
+    /// Key slots: passphrases that open this store.
+    pub fn key_count(&self) -> usize {
+        self.encryption.as_ref().map_or(0, |e| e.keys.len())
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut out = MAGIC.to_vec();
         out.extend_from_slice(&FORMAT_VERSION.to_le_bytes());

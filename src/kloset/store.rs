@@ -76,6 +76,10 @@ pub trait Store: Send + Sync {
     fn create(&self, config: &[u8]) -> StoreResult<()>;
     /// Reads CONFIG; NotFound when the location holds no store.
     fn open(&self) -> StoreResult<Vec<u8>>;
+    /// Replaces CONFIG (a passphrase change); readers see the old or the new one, whole.
+    fn replace_config(&self, _config: &[u8]) -> StoreResult<()> {
+        Err(StoreError::new(StoreErrorKind::Unsupported, format!("{} cannot be changed", self.location())))
+    }
     fn list(&self, res: Resource) -> StoreResult<Vec<[u8; 32]>>;
     /// Reads an object, or `len` bytes of it from `offset`.
     fn get(&self, res: Resource, id: &[u8; 32], range: Option<(u64, u64)>) -> StoreResult<Vec<u8>>;

@@ -11,6 +11,7 @@ mod info;
 mod locate;
 mod ls;
 mod maintenance;
+mod passwd;
 mod ptar;
 mod restore;
 mod rm;
@@ -44,6 +45,8 @@ pub enum Command {
     Locate(locate::Args),
     /// Drop unreferenced data and compact packfiles
     Maintenance(maintenance::Args),
+    /// Change the store's passphrase (-add: one more), without rewriting data
+    Passwd(passwd::Args),
     /// Write a one-file archive of stores and paths
     Ptar(ptar::Args),
     /// Copy snapshots between stores: [SNAPSHOT] to|from|with STORE
@@ -65,6 +68,7 @@ pub fn dispatch(ctx: &Ctx, cmd: Command) -> Result<i32> {
         Command::Diff(a) => diff::run(ctx, a),
         Command::Locate(a) => locate::run(ctx, a),
         Command::Maintenance(a) => maintenance::run(ctx, a),
+        Command::Passwd(a) => passwd::run(ctx, a),
         Command::Ptar(a) => ptar::run(ctx, a),
         Command::Sync(a) => sync::run(ctx, a),
         Command::Version => version::run(),

@@ -93,6 +93,11 @@ impl Store for FsStore {
         File::open(&self.root).and_then(|d| d.sync_all()).map_err(|e| self.err(e, &self.root))
     }
 
+    fn replace_config(&self, config: &[u8]) -> StoreResult<()> {
+        let dest = self.root.join("CONFIG");
+        write_atomic(&dest, config, true).map_err(|e| self.err(e, &dest))
+    }
+
     fn open(&self) -> StoreResult<Vec<u8>> {
         let p = self.root.join("CONFIG");
         fs::read(&p).map_err(|e| match e.kind() {

@@ -158,6 +158,11 @@ impl Store for S3Store {
         Self::put_key(&self.c, &self.c.key("CONFIG"), config)
     }
 
+    fn replace_config(&self, config: &[u8]) -> StoreResult<()> {
+        // One PUT replaces an object atomically.
+        Self::put_key(&self.c, &self.c.key("CONFIG"), config)
+    }
+
     fn open(&self) -> StoreResult<Vec<u8>> {
         self.get_key(&self.c.key("CONFIG"), None)
     }

@@ -200,16 +200,40 @@ impl Store for SftpStore {
         self.pool.run(|s| write_atomic(s, conf.as_bytes(), &mut &config[..], false)).map_err(to_store)
     }
 
-    fn open(&self) -> StoreResult<Vec<u8>> {
-        let conf = self.pool.cfg.remote("CONFIG");
+    /// SFTP v3 cannot rename over a file: the old CONFIG steps aside as CONFIG.prev first,
+    /// and `open` falls back to it, so a run killed half-way leaves a usable store.
+    fn replace_config(&self, config: &[u8]) -> StoreResult<()> {
+        let cfg = &self.pool.cfg;
+        let (conf, prev, next) = (cfg.remote("CONFIG"), cfg.remote("CONFIG.prev"), cfg.remote("CONFIG.next"));
         self.pool
             .run(|s| {
-                let mut f = s.open(p(&conf)).map_err(|e| classify(e, &conf))?;
+                let _ = s.unlink(p(&next));
+                write_atomic(s, next.as_bytes(), &mut &config[..], true)?;
+                let _ = s.unlink(p(&prev));
+                s.rename(p(&conf), p(&prev), None).map_err(|e| classify(e, &format!("renaming {conf}")))?;
+                s.rename(p(&next), p(&conf), None).map_err(|e| classify(e, &format!("renaming {next}")))?;
+                let _ = s.unlink(p(&prev));
+                Ok(())
+            })
+            .map_err(to_store)
+    }
+
+    fn open(&self) -> StoreResult<Vec<u8>> {
+        let read = |path: &str| {
+            self.pool.run(|s| {
+                let mut f = s.open(p(path)).map_err(|e| classify(e, path))?;
                 let mut buf = Vec::new();
                 f.read_to_end(&mut buf)?;
                 Ok(buf)
             })
-            .map_err(to_store)
+        };
+        match read(&self.pool.cfg.remote("CONFIG")) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match read(&self.pool.cfg.remote("CONFIG.prev")) {
+                Ok(b) => Ok(b),
+                Err(_) => Err(to_store(e)),
+            },
+            r => r.map_err(to_store),
+        }
     }
 
     fn list(&self, res: Resource) -> StoreResult<Vec<[u8; 32]>> {

@@ -1,0 +1,66 @@
+//! `passwd`: change the store's passphrase, or with `-add` give it one more. The master key
+//! is wrapped again under the new passphrase in CONFIG's key slots; no data is rewritten.
+//! Plakar has no such command; the name is borg's and Unix's.
+
+use crate::app::passphrase;
+use crate::cli::{exit, Ctx};
+use crate::kloset::{repo, Error};
+use anyhow::Result;
+use std::path::PathBuf;
+
+#[derive(clap::Args)]
+pub struct Args {
+    /// Keep the current passphrase working too: the store opens with either
+    #[arg(long)]
+    add: bool,
+    /// Read the new passphrase from this file (one trailing newline stripped); otherwise
+    /// $PLAKAR_NEW_PASSPHRASE, otherwise it is asked twice on the terminal
+    #[arg(long)]
+    new_keyfile: Option<PathBuf>,
+}
+
+fn new_passphrase(a: &Args) -> Result<Vec<u8>> {
+    if let Some(f) = &a.new_keyfile {
+        let mut b = std::fs::read(f).map_err(|e| anyhow::anyhow!("cannot read the keyfile {}: {e}", f.display()))?;
+        if b.ends_with(b"\n") {
+            b.pop();
+        }
+        return Ok(b);
+    }
+    if let Some(p) = std::env::var_os("PLAKAR_NEW_PASSPHRASE") {
+        use std::os::unix::ffi::OsStrExt;
+        return Ok(p.as_bytes().to_vec());
+    }
+    let p = passphrase::prompt("new passphrase: ")?;
+    if passphrase::prompt("new passphrase (confirm): ")? != p {
+        return Err(exit::coded(exit::USAGE, "the new passphrases do not match; nothing was changed"));
+    }
+    Ok(p)
+}
+
+pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
+    let store = ctx.store()?;
+    let mut cfg = repo::read_config(store.as_ref())?;
+    if !cfg.encrypted() {
+        return Err(exit::coded(exit::USAGE, "this store is not encrypted: it has no passphrase to change"));
+    }
+    let current = match ctx.known_passphrase()? {
+        Some(p) => p,
+        None => passphrase::prompt("current passphrase: ")?,
+    };
+    cfg.unlock(Some(&current))?;
+    let new = new_passphrase(&a)?;
+    if new.is_empty() {
+        return Err(
+            Error::Auth("can't encrypt the repository with an empty passphrase; nothing was changed".into()).into()
+        );
+    }
+    cfg.change_passphrase(&current, &new, a.add)?;
+    store.replace_config(&cfg.encode()).map_err(Error::Store)?;
+    if a.add {
+        println!("passphrase added: the store opens with any of {} passphrases", cfg.key_count());
+    } else {
+        println!("passphrase changed");
+    }
+    Ok(exit::OK)
+}
