@@ -9,6 +9,7 @@ mod diff;
 mod filters;
 mod info;
 mod locate;
+mod locking;
 mod ls;
 mod maintenance;
 mod ptar;
