@@ -25,10 +25,10 @@ use crate::kloset::repo::Repository;
 use crate::kloset::snapshot::Header;
 use crate::kloset::tree::{safe_name, Entry};
 use rayon::prelude::*;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 #[derive(Debug, Clone, Default)]
@@ -139,7 +139,12 @@ struct Drill<'a> {
     progress: &'a dyn Progress,
     chunks: AtomicU64,
     bytes: AtomicU64,
+    /// Children of live-tree directories, listed once each (by path under the root).
+    live_dirs: Mutex<HashMap<Vec<u8>, Arc<LiveDir>>>,
 }
+
+/// A live directory's children by name, or why it could not be listed.
+type LiveDir = std::result::Result<HashMap<Vec<u8>, std::result::Result<FileInfo, String>>, (io::ErrorKind, String)>;
 
 /// Drills `path` (absolute; None: the backed-up directory) of the snapshot `h`.
 pub fn drill(
@@ -153,7 +158,16 @@ pub fn drill(
 ) -> Result<DrillReport> {
     let root_path = path.map(<[u8]>::to_vec).unwrap_or_else(|| h.source.directory.as_bytes().to_vec());
     let root = repo.lookup(h, &root_path)?;
-    let d = Drill { repo, opts, target, live, progress, chunks: AtomicU64::new(0), bytes: AtomicU64::new(0) };
+    let d = Drill {
+        repo,
+        opts,
+        target,
+        live,
+        progress,
+        chunks: AtomicU64::new(0),
+        bytes: AtomicU64::new(0),
+        live_dirs: Mutex::new(HashMap::new()),
+    };
     let nodes = Mutex::new(Vec::new());
     d.collect(root, root_path.clone(), Vec::new(), &nodes);
     let mut nodes = nodes.into_inner().expect("lock");
@@ -453,7 +467,7 @@ impl Drill<'_> {
     fn compare_live(&self, live: &dyn Importer, n: &Node, lengths: Option<&[u32]>) -> Option<String> {
         let p = if n.rel.is_empty() { live.root() } else { join(&live.root(), &n.rel) };
         let want = &n.entry.info;
-        let got = match live.stat(&p) {
+        let got = match self.live_info(live, &n.rel) {
             Ok(i) => i,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Some("deleted since the snapshot".into()),
             Err(e) => return Some(format!("cannot be read in the live tree: {e}")),
@@ -494,19 +508,54 @@ impl Drill<'_> {
         (!what.is_empty()).then(|| format!("changed since the snapshot: {}", what.join(", ")))
     }
 
+    /// Lists a live directory once. Children are described by `read_dir`, as backup sees
+    /// them: `stat` is only meaningful for an importer's root (S3 has no directories).
+    fn live_dir(&self, live: &dyn Importer, rel: &[u8]) -> Arc<LiveDir> {
+        if let Some(d) = self.live_dirs.lock().expect("lock").get(rel) {
+            return d.clone();
+        }
+        let p = if rel.is_empty() { live.root() } else { join(&live.root(), rel) };
+        let d = Arc::new(
+            live.read_dir(&p)
+                .map(|v| v.into_iter().map(|c| (c.name, c.info)).collect())
+                .map_err(|e| (e.kind(), e.to_string())),
+        );
+        self.live_dirs.lock().expect("lock").insert(rel.to_vec(), d.clone());
+        d
+    }
+
+    fn live_info(&self, live: &dyn Importer, rel: &[u8]) -> io::Result<FileInfo> {
+        if rel.is_empty() {
+            return live.stat(&live.root());
+        }
+        let (parent, name) = match rel.iter().rposition(|&b| b == b'/') {
+            Some(i) => (&rel[..i], &rel[i + 1..]),
+            None => (&b""[..], rel),
+        };
+        match &*self.live_dir(live, parent) {
+            Err((io::ErrorKind::NotFound, _)) => Err(io::ErrorKind::NotFound.into()),
+            Err((k, m)) => Err(io::Error::new(*k, m.clone())),
+            Ok(kids) => match kids.get(name) {
+                None => Err(io::ErrorKind::NotFound.into()),
+                Some(Ok(i)) => Ok(i.clone()),
+                Some(Err(m)) => Err(io::Error::other(m.clone())),
+            },
+        }
+    }
+
     /// Children of a directory in the live tree that the snapshot does not hold.
     fn added(&self, live: &dyn Importer, dir: &Node, nodes: &[Node]) -> Vec<String> {
-        let p = if dir.rel.is_empty() { live.root() } else { join(&live.root(), &dir.rel) };
-        let Ok(children) = live.read_dir(&p) else { return vec![] };
+        let Ok(children) = &*self.live_dir(live, &dir.rel) else { return vec![] };
         let known: HashSet<&[u8]> = nodes.iter().map(|n| n.rel.as_slice()).collect();
-        children
-            .into_iter()
-            .filter_map(|c| {
-                let rel = if dir.rel.is_empty() { c.name.clone() } else { join(&dir.rel, &c.name) };
-                (!known.contains(rel.as_slice()))
-                    .then(|| String::from_utf8_lossy(&join(&dir.abs, &c.name)).into_owned())
+        let mut out: Vec<String> = children
+            .keys()
+            .filter_map(|name| {
+                let rel = if dir.rel.is_empty() { name.clone() } else { join(&dir.rel, name) };
+                (!known.contains(rel.as_slice())).then(|| String::from_utf8_lossy(&join(&dir.abs, name)).into_owned())
             })
-            .collect()
+            .collect();
+        out.sort();
+        out
     }
 }
 
