@@ -61,6 +61,6 @@ pub fn wait_lock(ctx: &Ctx, store: Arc<dyn Store>, exclusive: bool, a: &LockArgs
 pub fn open_locked(ctx: &Ctx, exclusive: bool, a: &LockArgs) -> Result<(Repository, Option<LockGuard>)> {
     let repo = ctx.open()?;
     let (guard, waited) = wait_lock(ctx, repo.store.clone(), exclusive, a)?;
-    let repo = if guard.is_some() && (waited || exclusive) { ctx.open()? } else { repo };
+    let repo = if guard.is_some() && (waited || exclusive) { repo.reload()? } else { repo };
     Ok((repo, guard))
 }
