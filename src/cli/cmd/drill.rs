@@ -110,7 +110,7 @@ fn reports(a: &Args) -> Result<Vec<(String, PathBuf)>> {
 fn scratch(a: &Args, short: &str) -> Result<PathBuf> {
     if let Some(to) = &a.to {
         let loc = location::Location::parse(to);
-        if loc.scheme != "fs" {
+        if loc.scheme != "fs" || to.starts_with('@') {
             return Err(usage(format!("-to {to}: a drill restores into a local directory")));
         }
         let p = loc.fs_path()?;
