@@ -7,6 +7,14 @@ cd "$(dirname "$0")/.."
 export CARGO_TERM_COLOR=${CARGO_TERM_COLOR:-never}
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
+# junitparser, a JUnit reader from PyPI, parses the drill's JUnit reports in the tests as a
+# CI system would (installed once per machine in a venv).
+venv=${XDG_CACHE_HOME:-$HOME/.cache}/plakar-tools/junitparser-5.0.3
+if ! "$venv/bin/python" -c 'import junitparser' 2>/dev/null; then
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet junitparser==5.0.3
+fi
+export PLAKAR_JUNIT_PYTHON=$venv/bin/python
 eval "$(scripts/s3-server.sh start)"
 eval "$(scripts/sftp-server.sh start)"
 trap 'scripts/s3-server.sh stop; scripts/sftp-server.sh stop' EXIT

@@ -194,7 +194,10 @@ fn live_exclusive_lock_blocks_and_dead_local_one_does_not() {
     sample_tree(&data);
     env.create();
     write_lock(&env, "some-other-host", 1, true);
-    env.at(&["backup", data.to_str().unwrap()]).assert().code(75).stderr(predicate::str::contains("some-other-host"));
+    env.at(&["backup", "-lock-timeout", "0", data.to_str().unwrap()])
+        .assert()
+        .code(75)
+        .stderr(predicate::str::contains("some-other-host"));
     let me = fs::read_to_string("/proc/sys/kernel/hostname").unwrap().trim().to_string();
     write_lock(&env, &me, 4_000_000, true);
     env.at(&["backup", data.to_str().unwrap()]).assert().success();

@@ -5,6 +5,8 @@ mod cli_basic;
 mod cli_errors;
 mod cli_sync_ptar;
 mod conformance;
+mod cron;
+mod drill;
 mod engine;
 mod golden;
 mod layers;

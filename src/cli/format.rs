@@ -14,6 +14,28 @@ pub fn ibytes(n: u64) -> String {
     format!("{v:.1} {}", UNITS[u]).replace(".0 ", " ")
 }
 
+/// A size such as `1048576`, `512K`, `100M`, `1.5GiB`, `2T` (K, M, G, T: powers of 1024,
+/// with or without `B` or `iB`).
+pub fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim();
+    let t = t.strip_suffix("iB").or_else(|| t.strip_suffix('B')).unwrap_or(t);
+    let (num, mult) = match t.char_indices().last()? {
+        (i, c) if c.is_ascii_alphabetic() => {
+            let shift = match c.to_ascii_uppercase() {
+                'K' => 10,
+                'M' => 20,
+                'G' => 30,
+                'T' => 40,
+                _ => return None,
+            };
+            (&t[..i], (1u64 << shift) as f64)
+        }
+        _ => (t, 1.0),
+    };
+    let n: f64 = num.trim().parse().ok()?;
+    (n >= 0.0 && n.is_finite()).then_some((n * mult) as u64)
+}
+
 pub fn duration_ms(ms: u64) -> String {
     if ms < 1000 {
         format!("{ms}ms")
@@ -75,5 +97,10 @@ mod tests {
         assert_eq!(mode_string(0o040755), "drwxr-xr-x");
         assert_eq!(mode_string(0o100644), "-rw-r--r--");
         assert_eq!(duration_secs(61_400), "1m1s");
+        assert_eq!(parse_size("100M"), Some(100 << 20));
+        assert_eq!(parse_size("1.5GiB"), Some(3 << 29));
+        assert_eq!(parse_size("512KB"), Some(512 << 10));
+        assert_eq!(parse_size("42"), Some(42));
+        assert_eq!(parse_size("12X"), None);
     }
 }

@@ -7,6 +7,7 @@ pub mod exit;
 pub mod format;
 mod globals;
 mod progress;
+pub mod report;
 mod snapref;
 mod time;
 

@@ -72,7 +72,9 @@ impl Progress for TermProgress {
         if self.silent {
             return;
         }
-        let line = format!("{}: KO ✘ {}: {msg}", self.prefix, String::from_utf8_lossy(path));
+        // One line per error, whatever the message holds: log readers and cron mail count lines.
+        let msg: String = msg.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+        let line = format!("{}: KO ✘ {}: {msg}", self.prefix, String::from_utf8_lossy(path).replace('\n', " "));
         match &self.bar {
             Some(b) => b.suspend(|| eprintln!("{line}")),
             None => eprintln!("{line}"),

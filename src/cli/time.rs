@@ -27,7 +27,8 @@ pub fn parse(s: &str) -> Result<i64> {
     bail!("invalid time {s:?}: use RFC 3339, YYYY-MM-DD [HH:MM[:SS]], or a duration such as 30d, 12h, 2w")
 }
 
-fn parse_duration(s: &str) -> Option<i64> {
+/// `30s`, `5m`, `12h`, `2d`, `1w`, `1y` in nanoseconds.
+pub fn parse_duration(s: &str) -> Option<i64> {
     let unit = s.chars().last()?;
     let n: f64 = s[..s.len() - unit.len_utf8()].parse().ok()?;
     let secs = match unit {

@@ -51,8 +51,13 @@ fn body(exclusive: bool) -> Vec<u8> {
     serde_json::to_vec(&info).expect("lock serializes")
 }
 
-/// Takes a lock, or fails naming who holds the conflicting one.
-pub fn lock(store: Arc<dyn Store>, exclusive: bool) -> Result<LockGuard> {
+/// What taking a lock found: the lock, or the live lock it conflicts with.
+enum Attempt {
+    Taken([u8; 32]),
+    Busy(LockInfo),
+}
+
+fn attempt(store: &dyn Store, exclusive: bool) -> Result<Attempt> {
     let id = BlobId::random().0;
     store.put(Resource::Lock, &id, &body(exclusive))?;
     let now = chrono::Utc::now().timestamp();
@@ -74,15 +79,58 @@ pub fn lock(store: Arc<dyn Store>, exclusive: bool) -> Result<LockGuard> {
         }
         if exclusive || info.exclusive {
             let _ = store.delete(Resource::Lock, &id);
-            let what = if info.exclusive { "maintenance" } else { "a backup" };
-            return Err(Error::Locked(format!(
-                "the store is locked by {what} on {} (pid {}); try again when it is done (a lock left by a killed process expires after {} minutes)",
-                info.hostname,
-                info.pid,
-                LEASE.as_secs() / 60
-            )));
+            return Ok(Attempt::Busy(info));
         }
     }
+    Ok(Attempt::Taken(id))
+}
+
+/// Who holds a lock, in words.
+pub fn holder(info: &LockInfo) -> String {
+    let what = if info.exclusive { "maintenance" } else { "a backup" };
+    format!("{what} on {} (pid {})", info.hostname, info.pid)
+}
+
+/// Takes a lock, or fails at once naming who holds the conflicting one.
+pub fn lock(store: Arc<dyn Store>, exclusive: bool) -> Result<LockGuard> {
+    lock_wait(store, exclusive, Duration::ZERO, &mut |_| {}).map(|(g, _)| g)
+}
+
+/// Takes a lock, waiting up to `timeout` for a conflicting one to go away: it is tried
+/// again every second or so (with jitter, so two waiters do not keep colliding), and
+/// `waiting` is told once who holds it. Returns the lock and whether it had to wait.
+/// Locks of dead processes and expired leases are removed as they are met.
+pub fn lock_wait(
+    store: Arc<dyn Store>,
+    exclusive: bool,
+    timeout: Duration,
+    waiting: &mut dyn FnMut(&LockInfo),
+) -> Result<(LockGuard, bool)> {
+    let started = std::time::Instant::now();
+    let mut waited = false;
+    let id = loop {
+        match attempt(store.as_ref(), exclusive)? {
+            Attempt::Taken(id) => break id,
+            Attempt::Busy(info) => {
+                let spent = started.elapsed();
+                if spent >= timeout {
+                    let waited_for =
+                        if waited { format!(" after waiting {}s", spent.as_secs()) } else { String::new() };
+                    return Err(Error::Locked(format!(
+                        "the store is locked by {}{waited_for}; try again when it is done, or wait longer with -lock-timeout (a lock left by a killed process expires after {} minutes)",
+                        holder(&info),
+                        LEASE.as_secs() / 60
+                    )));
+                }
+                if !waited {
+                    waiting(&info);
+                    waited = true;
+                }
+                let jitter = Duration::from_millis(rand::random::<u64>() % 500);
+                std::thread::sleep((Duration::from_millis(750) + jitter).min(timeout - spent));
+            }
+        }
+    };
     let stop = Arc::new(AtomicBool::new(false));
     let refresher = {
         let (store, stop) = (store.clone(), stop.clone());
@@ -98,7 +146,7 @@ pub fn lock(store: Arc<dyn Store>, exclusive: bool) -> Result<LockGuard> {
             }
         })
     };
-    Ok(LockGuard { store, id, stop, refresher: Some(refresher) })
+    Ok((LockGuard { store, id, stop, refresher: Some(refresher) }, waited))
 }
 
 impl Drop for LockGuard {

@@ -11,11 +11,15 @@ pub struct ChunkReader<'a> {
     next: usize,
     buf: Vec<u8>,
     pos: usize,
+    /// Plaintext length of each chunk handed out so far, in order.
+    pub lengths: Vec<u32>,
+    /// Chunks fetched from the store and verified (a run of one chunk counts once).
+    pub fetched: u64,
 }
 
 impl<'a> ChunkReader<'a> {
     pub fn new(repo: &'a Repository, chunks: &'a [BlobId]) -> Self {
-        Self { repo, chunks, next: 0, buf: Vec::new(), pos: 0 }
+        Self { repo, chunks, next: 0, buf: Vec::new(), pos: 0, lengths: Vec::new(), fetched: 0 }
     }
 }
 
@@ -28,7 +32,9 @@ impl Read for ChunkReader<'_> {
             // Runs of one chunk (zeros in disk images) are fetched and verified once.
             if self.next == 0 || self.chunks[self.next - 1] != *id {
                 self.buf = self.repo.get_blob(BlobType::Chunk, id).map_err(io::Error::other)?;
+                self.fetched += 1;
             }
+            self.lengths.push(self.buf.len() as u32);
             self.pos = 0;
             self.next += 1;
         }

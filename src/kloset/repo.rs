@@ -63,6 +63,16 @@ impl Repository {
     pub fn open(store: Arc<dyn Store>, config: RepoConfig, passphrase: Option<&[u8]>) -> Result<Self> {
         let master = config.unlock(passphrase)?;
         let keys = Arc::new(Keys::new(&master, config.encrypted()));
+        Self::load(store, config, keys)
+    }
+
+    /// The same repository with its index read again, to see states written since it was
+    /// opened (without deriving the key again).
+    pub fn reload(&self) -> Result<Self> {
+        Self::load(self.store.clone(), self.config.clone(), self.keys.clone())
+    }
+
+    fn load(store: Arc<dyn Store>, config: RepoConfig, keys: Arc<Keys>) -> Result<Self> {
         let ids: Vec<StateId> = store.list(Resource::State)?.into_iter().map(StateId).collect();
         let states: Vec<State> = ids
             .par_iter()

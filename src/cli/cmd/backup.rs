@@ -1,7 +1,7 @@
 use crate::app::location;
+use crate::cli::cmd::locking::{self, LockArgs};
 use crate::cli::progress::TermProgress;
 use crate::cli::{exit, format, Ctx};
-use crate::kloset::lock;
 use crate::kloset::ops::backup::{self, BackupOptions, ExcludeFn};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -58,6 +58,8 @@ pub struct Args {
     packfiles: Option<String>,
     #[arg(short = 'o', hide = true)]
     options: Vec<String>,
+    #[command(flatten)]
+    lock: LockArgs,
     /// What to back up: a path (default: the current directory)
     sources: Vec<String>,
 }
@@ -96,9 +98,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
         bail!("multi-source backup not supported yet: run one backup per source");
     }
     let src = a.sources.first().cloned().unwrap_or_else(|| ".".into());
-    let repo = ctx.open()?;
+    let (repo, _lock) = locking::open_locked(ctx, false, &a.lock)?;
     let importer = location::open_importer(&src, &ctx.config_dir())?;
-    let _lock = lock::lock(repo.store.clone(), false)?;
     let mut tags = a.tag.clone();
     if tags.is_empty() {
         if let Ok(t) = std::env::var("PLAKAR_TAGS") {

@@ -1,14 +1,16 @@
+use crate::cli::cmd::locking::{self, LockArgs};
 use crate::cli::Ctx;
-use crate::kloset::lock;
 use crate::kloset::ops::maintenance;
 use anyhow::Result;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    lock: LockArgs,
+}
 
-pub fn run(ctx: &Ctx, _a: Args) -> Result<i32> {
-    let repo = ctx.open()?;
-    let _lock = lock::lock(repo.store.clone(), true)?;
+pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
+    let (repo, _lock) = locking::open_locked(ctx, true, &a.lock)?;
     let r = maintenance::maintenance(&repo)?;
     if !ctx.g.quiet {
         println!(

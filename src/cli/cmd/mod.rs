@@ -6,9 +6,11 @@ mod check;
 pub mod config;
 mod create;
 mod diff;
+mod drill;
 mod filters;
 mod info;
 mod locate;
+mod locking;
 mod ls;
 mod maintenance;
 mod passwd;
@@ -33,6 +35,8 @@ pub enum Command {
     Restore(restore::Args),
     /// Verify snapshots
     Check(check::Args),
+    /// Prove a snapshot restores: restore it (or a sample) to a scratch directory and verify
+    Drill(drill::Args),
     /// Print files from a snapshot
     Cat(cat::Args),
     /// Show store or snapshot details
@@ -62,6 +66,7 @@ pub fn dispatch(ctx: &Ctx, cmd: Command) -> Result<i32> {
         Command::Ls(a) => ls::run(ctx, a),
         Command::Restore(a) => restore::run(ctx, a),
         Command::Check(a) => check::run(ctx, a),
+        Command::Drill(a) => drill::run(ctx, a),
         Command::Cat(a) => cat::run(ctx, a),
         Command::Info(a) => info::run(ctx, a),
         Command::Rm(a) => rm::run(ctx, a),

@@ -1,4 +1,5 @@
 use crate::cli::cmd::filters::FilterArgs;
+use crate::cli::cmd::locking::{self, LockArgs};
 use crate::cli::{exit, Ctx};
 use crate::kloset::ops::rm;
 use anyhow::Result;
@@ -10,6 +11,8 @@ pub struct Args {
     apply: bool,
     #[command(flatten)]
     filters: FilterArgs,
+    #[command(flatten)]
+    lock: LockArgs,
     /// Snapshot ids or prefixes to remove
     snapshots: Vec<String>,
 }
@@ -40,7 +43,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
         }
         return Ok(0);
     }
-    let _lock = crate::kloset::lock::lock(repo.store.clone(), false)?;
+    let _lock = locking::wait_lock(ctx, repo.store.clone(), false, &a.lock)?;
     let ids: Vec<_> = selected.iter().map(|h| h.id).collect();
     rm::rm(&repo, &ids)?;
     if !ctx.g.quiet {

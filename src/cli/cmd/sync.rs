@@ -1,14 +1,17 @@
 use crate::cli::cmd::filters::FilterArgs;
+use crate::cli::cmd::locking::{self, LockArgs};
 use crate::cli::progress::TermProgress;
 use crate::cli::{exit, Ctx};
 use crate::kloset::ops::sync;
-use crate::kloset::{lock, Repository};
+use crate::kloset::Repository;
 use anyhow::Result;
 
 #[derive(clap::Args)]
 pub struct Args {
     #[command(flatten)]
     filters: FilterArgs,
+    #[command(flatten)]
+    lock: LockArgs,
     /// [SNAPSHOT] to|from|with STORE
     #[arg(required = true, num_args = 2..=3)]
     args: Vec<String>,
@@ -27,7 +30,7 @@ fn copy(
         Some(p) => vec![src.resolve(p)?],
         None => a.filters.filter()?.apply(src.headers()?).into_iter().map(|h| h.id).collect(),
     };
-    let _lock = lock::lock(dst.store.clone(), false)?;
+    let _lock = locking::wait_lock(ctx, dst.store.clone(), false, &a.lock)?;
     let progress = TermProgress::new("sync", "sync".into(), ctx.g.quiet, ctx.g.silent);
     let n = sync::sync(src, dst, &ids, &progress);
     progress.finish();

@@ -2,6 +2,7 @@
 pub mod backup;
 pub mod check;
 pub mod diff;
+pub mod drill;
 pub mod filter;
 pub mod info;
 pub mod locate;
