@@ -49,6 +49,7 @@ pub fn is_secret(key: &str) -> bool {
 
 const S3_KEYS: [&str; 6] =
     ["access_key", "secret_access_key", "use_tls", "storage_class", "region", "tls_insecure_no_verify"];
+const FTP_KEYS: [&str; 3] = ["username", "password", "passive"];
 
 /// Options each connector understands, by location scheme.
 pub fn valid_keys(kind: Kind, location: Option<&str>) -> Vec<&'static str> {
@@ -57,6 +58,9 @@ pub fn valid_keys(kind: Kind, location: Option<&str>) -> Vec<&'static str> {
     // Until a location is set, accept any connector's options.
     if matches!(scheme.as_deref(), Some("s3") | None) {
         keys.extend(S3_KEYS);
+    }
+    if kind != Kind::Store && matches!(scheme.as_deref(), Some("ftp") | None) {
+        keys.extend(FTP_KEYS);
     }
     if kind == Kind::Store {
         keys.extend(["passphrase", "passphrase_cmd"]);
@@ -146,7 +150,7 @@ impl Config {
         if !valid.contains(&key) {
             bail!("unknown option {key:?} for {} {name:?}; valid options: {}", kind.noun(), valid.join(", "));
         }
-        if key == "use_tls" || key == "tls_insecure_no_verify" {
+        if key == "use_tls" || key == "tls_insecure_no_verify" || key == "passive" {
             parse_bool(value).with_context(|| format!("option {key}"))?;
         }
         self.sections_mut(kind).get_mut(name).expect("checked above").insert(key.to_string(), value.to_string());

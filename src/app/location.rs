@@ -6,6 +6,7 @@
 
 use super::config::{Config, Kind, Section};
 use crate::connectors::fs::{absolute, FsExporter, FsImporter, FsStore};
+use crate::connectors::ftp::{FtpConfig, FtpExporter, FtpImporter};
 use crate::connectors::ptar::PtarStore;
 use crate::connectors::s3::{S3Config, S3Exporter, S3Importer, S3Store};
 use crate::connectors::sqlite::SqliteStore;
@@ -54,7 +55,8 @@ fn is_scheme(s: &str) -> bool {
 }
 
 fn unsupported(kind: &str, loc: &Location) -> anyhow::Error {
-    anyhow::anyhow!("{kind} location scheme {:?} is not supported (supported: fs, s3, ptar, sqlite)", loc.scheme)
+    let supported = if kind == "store" { "fs, s3, ptar, sqlite" } else { "fs, ftp, s3" };
+    anyhow::anyhow!("{kind} location scheme {:?} is not supported (supported: {supported})", loc.scheme)
 }
 
 /// Resolves `@name[:subpath]` against the config; anything else stands for itself.
@@ -109,6 +111,11 @@ pub fn open_importer(s: &str, config_dir: &Path) -> Result<Box<dyn Importer>> {
     match loc.scheme.as_str() {
         "fs" => Ok(Box::new(FsImporter::new(&loc.fs_path()?)?)),
         "s3" => Ok(Box::new(S3Importer::new(S3Config::parse(&loc.rest, &opts)?)?)),
+        "ftp" => {
+            let cfg = FtpConfig::parse(&loc.rest, &opts)?;
+            let shown = cfg.display();
+            Ok(Box::new(FtpImporter::new(cfg).map_err(|e| io_to_engine(e, &shown))?))
+        }
         _ => Err(unsupported("source", &loc)),
     }
 }
@@ -130,6 +137,11 @@ pub fn open_exporter(s: &str, permissions: bool, config_dir: &Path) -> Result<Bo
             let cfg = S3Config::parse(&loc.rest, &opts)?;
             let shown = cfg.display();
             Ok(Box::new(S3Exporter::new(cfg).map_err(|e| io_to_engine(e, &shown))?))
+        }
+        "ftp" => {
+            let cfg = FtpConfig::parse(&loc.rest, &opts)?;
+            let shown = cfg.display();
+            Ok(Box::new(FtpExporter::new(cfg, permissions).map_err(|e| io_to_engine(e, &shown))?))
         }
         _ => Err(unsupported("destination", &loc)),
     }

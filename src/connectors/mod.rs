@@ -1,5 +1,6 @@
 //! Concrete backends: each implements the engine's Store, Importer and/or Exporter traits.
 pub mod fs;
+pub mod ftp;
 pub mod memory;
 pub mod options;
 pub mod ptar;
@@ -7,6 +8,6 @@ pub mod s3;
 pub mod sqlite;
 
 /// Connector names, as `plakar version` lists them.
-pub const IMPORTERS: &[&str] = &["fs", "s3"];
-pub const EXPORTERS: &[&str] = &["fs", "s3"];
+pub const IMPORTERS: &[&str] = &["fs", "ftp", "s3"];
+pub const EXPORTERS: &[&str] = &["fs", "ftp", "s3"];
 pub const KLOSETS: &[&str] = &["fs", "ptar", "s3", "sqlite"];
