@@ -6,6 +6,7 @@ mod cli_errors;
 mod cli_sync_ptar;
 mod conformance;
 mod engine;
+mod ftp;
 mod golden;
 mod layers;
 mod roundtrip;

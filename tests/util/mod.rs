@@ -124,6 +124,33 @@ pub fn s3_server() -> Option<(String, String, String)> {
     }
 }
 
+/// The FTP test server from scripts/ftp-server.sh.
+pub struct FtpServer {
+    /// host:port
+    pub endpoint: String,
+    pub user: String,
+    pub password: String,
+    /// The user's home directory on this machine: what the server shows as `/`.
+    pub home: PathBuf,
+}
+
+/// Like `s3_server`: missing is a failure when PLAKAR_REQUIRE_SERVERS is set, else None.
+pub fn ftp_server() -> Option<FtpServer> {
+    let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    match (get("FTP_ENDPOINT"), get("FTP_USER"), get("FTP_PASSWORD"), get("FTP_HOME")) {
+        (Some(endpoint), Some(user), Some(password), Some(home)) => {
+            Some(FtpServer { endpoint, user, password, home: PathBuf::from(home) })
+        }
+        _ if std::env::var_os("PLAKAR_REQUIRE_SERVERS").is_some() || std::env::var_os("CI").is_some() => {
+            panic!("no FTP test server: run `eval \"$(scripts/ftp-server.sh start)\"` (scripts/test.sh does)")
+        }
+        _ => {
+            eprintln!("FTP server not configured (FTP_ENDPOINT...): skipping");
+            None
+        }
+    }
+}
+
 /// A bucket name no other test uses.
 pub fn unique_bucket(tag: &str) -> String {
     let n: u64 = rand_u64();
