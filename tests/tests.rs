@@ -8,6 +8,7 @@ mod conformance;
 mod cron;
 mod drill;
 mod engine;
+mod ftp;
 mod golden;
 mod layers;
 mod reliability;

@@ -49,6 +49,7 @@ pub fn is_secret(key: &str) -> bool {
 
 const S3_KEYS: [&str; 6] =
     ["access_key", "secret_access_key", "use_tls", "storage_class", "region", "tls_insecure_no_verify"];
+const FTP_KEYS: [&str; 3] = ["username", "password", "passive"];
 
 /// Options each connector understands, by location scheme.
 pub fn valid_keys(kind: Kind, location: Option<&str>) -> Vec<&'static str> {
@@ -61,9 +62,14 @@ pub fn valid_keys(kind: Kind, location: Option<&str>) -> Vec<&'static str> {
     if matches!(scheme.as_deref(), Some("sftp") | None) {
         keys.extend(crate::connectors::sftp::SFTP_KEYS);
     }
+    if kind != Kind::Store && matches!(scheme.as_deref(), Some("ftp") | None) {
+        keys.extend(FTP_KEYS);
+    }
     if kind == Kind::Store {
         keys.extend(["passphrase", "passphrase_cmd"]);
     }
+    let mut seen = std::collections::HashSet::new();
+    keys.retain(|k| seen.insert(*k));
     keys
 }
 
@@ -149,7 +155,7 @@ impl Config {
         if !valid.contains(&key) {
             bail!("unknown option {key:?} for {} {name:?}; valid options: {}", kind.noun(), valid.join(", "));
         }
-        if key == "use_tls" || key == "tls_insecure_no_verify" {
+        if key == "use_tls" || key == "tls_insecure_no_verify" || key == "passive" {
             parse_bool(value).with_context(|| format!("option {key}"))?;
         }
         self.sections_mut(kind).get_mut(name).expect("checked above").insert(key.to_string(), value.to_string());

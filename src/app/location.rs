@@ -6,6 +6,7 @@
 
 use super::config::{Config, Kind, Section};
 use crate::connectors::fs::{absolute, FsExporter, FsImporter, FsStore};
+use crate::connectors::ftp::{FtpConfig, FtpExporter, FtpImporter};
 use crate::connectors::ptar::PtarStore;
 use crate::connectors::s3::{S3Config, S3Exporter, S3Importer, S3Store};
 use crate::connectors::sftp::{SftpConfig, SftpExporter, SftpImporter, SftpStore};
@@ -55,7 +56,8 @@ fn is_scheme(s: &str) -> bool {
 }
 
 fn unsupported(kind: &str, loc: &Location) -> anyhow::Error {
-    anyhow::anyhow!("{kind} location scheme {:?} is not supported (supported: fs, s3, sftp, ptar, sqlite)", loc.scheme)
+    let supported = if kind == "store" { "fs, s3, sftp, ptar, sqlite" } else { "fs, ftp, s3, sftp" };
+    anyhow::anyhow!("{kind} location scheme {:?} is not supported (supported: {supported})", loc.scheme)
 }
 
 /// Resolves `@name[:subpath]` against the config; anything else stands for itself.
@@ -120,6 +122,11 @@ pub fn open_importer(s: &str, config_dir: &Path) -> Result<Box<dyn Importer>> {
             let shown = cfg.display();
             Ok(Box::new(SftpImporter::new(cfg).map_err(|e| io_to_engine(e, &shown))?))
         }
+        "ftp" => {
+            let cfg = FtpConfig::parse(&loc.rest, &opts)?;
+            let shown = cfg.display();
+            Ok(Box::new(FtpImporter::new(cfg).map_err(|e| io_to_engine(e, &shown))?))
+        }
         _ => Err(unsupported("source", &loc)),
     }
 }
@@ -146,6 +153,11 @@ pub fn open_exporter(s: &str, permissions: bool, config_dir: &Path) -> Result<Bo
             let cfg = SftpConfig::parse(&loc.rest, &opts)?;
             let shown = cfg.display();
             Ok(Box::new(SftpExporter::new(cfg).map_err(|e| io_to_engine(e, &shown))?))
+        }
+        "ftp" => {
+            let cfg = FtpConfig::parse(&loc.rest, &opts)?;
+            let shown = cfg.display();
+            Ok(Box::new(FtpExporter::new(cfg, permissions).map_err(|e| io_to_engine(e, &shown))?))
         }
         _ => Err(unsupported("destination", &loc)),
     }

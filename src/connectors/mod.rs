@@ -1,5 +1,6 @@
 //! Concrete backends: each implements the engine's Store, Importer and/or Exporter traits.
 pub mod fs;
+pub mod ftp;
 pub mod memory;
 pub mod options;
 pub mod ptar;
@@ -8,6 +9,6 @@ pub mod sftp;
 pub mod sqlite;
 
 /// Connector names, as `plakar version` lists them.
-pub const IMPORTERS: &[&str] = &["fs", "s3", "sftp"];
-pub const EXPORTERS: &[&str] = &["fs", "s3", "sftp"];
+pub const IMPORTERS: &[&str] = &["fs", "ftp", "s3", "sftp"];
+pub const EXPORTERS: &[&str] = &["fs", "ftp", "s3", "sftp"];
 pub const KLOSETS: &[&str] = &["fs", "ptar", "s3", "sftp", "sqlite"];

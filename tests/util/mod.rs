@@ -190,6 +190,22 @@ pub fn sftp_server() -> Option<SftpServer> {
     })
 }
 
+/// The FTP test server from scripts/ftp-server.sh.
+pub struct FtpServer {
+    /// host:port
+    pub endpoint: String,
+    pub user: String,
+    pub password: String,
+    /// The user's home directory on this machine: what the server shows as `/`.
+    pub home: PathBuf,
+}
+
+/// Like `s3_server`: missing is a failure when PLAKAR_REQUIRE_SERVERS is set, else None.
+pub fn ftp_server() -> Option<FtpServer> {
+    let v = server_env("FTP", "scripts/ftp-server.sh", &["FTP_ENDPOINT", "FTP_USER", "FTP_PASSWORD", "FTP_HOME"])?;
+    Some(FtpServer { endpoint: v[0].clone(), user: v[1].clone(), password: v[2].clone(), home: PathBuf::from(&v[3]) })
+}
+
 /// A bucket name no other test uses.
 pub fn unique_bucket(tag: &str) -> String {
     let n: u64 = rand_u64();
