@@ -214,7 +214,34 @@ fn restore_never_writes_outside_the_target() {
         subtree: None,
         error: None,
     };
-    let tree = Tree { version: 1, entries: vec![file(b".."), file(b"../escape"), file(b"/abs"), file(b"ok")] };
+    // A symlink pointing out, then a directory of the same name with a file in it: written
+    // through the link, the file would land outside.
+    let outside = env.path("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    let inner = Tree { version: 1, entries: vec![file(b"planted")] };
+    let inner_id = repo.keys.mac(&inner.encode());
+    packer.add(BlobType::Tree, inner_id, &inner.encode()).unwrap();
+    let link = Entry {
+        name: b"s".to_vec(),
+        info: FileInfo {
+            kind: Some(FileKind::Symlink),
+            mode: 0o120777,
+            target: outside.as_os_str().as_encoded_bytes().to_vec(),
+            ..Default::default()
+        },
+        chunks: vec![],
+        subtree: None,
+        error: None,
+    };
+    let dir = Entry {
+        name: b"s".to_vec(),
+        info: FileInfo { kind: Some(FileKind::Dir), mode: 0o040755, ..Default::default() },
+        chunks: vec![],
+        subtree: Some(inner_id),
+        error: None,
+    };
+    let tree =
+        Tree { version: 1, entries: vec![file(b".."), file(b"../escape"), file(b"/abs"), file(b"ok"), link, dir] };
     let tid = repo.keys.mac(&tree.encode());
     packer.add(BlobType::Tree, tid, &tree.encode()).unwrap();
     let blobs = packer.finish().unwrap();
@@ -230,9 +257,11 @@ fn restore_never_writes_outside_the_target() {
     let out = env.path("deep/out");
     let exp = FsExporter::new(&out, true).unwrap();
     let r = restore::restore(&repo, &root, b"", &exp, &NoProgress).unwrap();
-    assert_eq!(r.errors.len(), 3, "{:?}", r.errors);
+    assert_eq!(r.errors.len(), 4, "{:?}", r.errors);
+    assert!(r.errors.iter().any(|(_, e)| e.contains("duplicate name")), "{:?}", r.errors);
     assert_eq!(std::fs::read(out.join("ok")).unwrap(), b"evil");
     assert!(!env.path("deep/escape").exists() && !env.path("escape").exists());
+    assert_eq!(std::fs::read_dir(&outside).unwrap().count(), 0, "nothing written through the symlink");
     assert_eq!(std::fs::read_dir(env.path("deep")).unwrap().count(), 1, "only out/ was written");
 }
 

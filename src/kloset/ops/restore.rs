@@ -124,9 +124,15 @@ impl Run<'_> {
             Ok(t) => t,
             Err(err) => return self.fail(path, &err.to_string()),
         };
-        tree.entries.par_iter().for_each(|c| {
+        // A crafted tree may name two entries alike (a symlink pointing out, then a
+        // directory written through it): only the first of a name is restored.
+        let mut seen = std::collections::HashSet::new();
+        let dup: Vec<bool> = tree.entries.iter().map(|c| !seen.insert(c.name.as_slice())).collect();
+        tree.entries.par_iter().zip(dup).for_each(|(c, dup)| {
             let p = join(path, &c.name);
-            if safe_name(&c.name) {
+            if dup {
+                self.fail(&p, "duplicate name in snapshot, not restored");
+            } else if safe_name(&c.name) {
                 self.entry(c, if path.is_empty() { &c.name } else { &p });
             } else {
                 self.fail(&p, "unsafe name in snapshot, not restored");
