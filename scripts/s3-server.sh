@@ -54,5 +54,23 @@ TOML
     rm -f "$dir/pid"
     ;;
   env) cat "$dir/env" ;;
-  *) echo "usage: $0 start|stop|env" >&2; exit 64 ;;
+  keys)
+    # keys BUCKET: creates BUCKET (a global name every key can use), gives the default key
+    # every right on it, and makes two least-privilege keys for it; prints
+    # "READ_KEY READ_SECRET WRITE_KEY WRITE_SECRET".
+    bucket=${2:?usage: $0 keys BUCKET}
+    g() { "$bin" -c "$dir/garage.toml" "$@"; }
+    g bucket create "$bucket" >/dev/null
+    g bucket allow --read --write --owner "$bucket" --key GKplakartest0123456789ab >/dev/null
+    out=""
+    for perm in read write; do
+      info=$(g key create "$bucket-$perm")
+      id=$(awk '/Key ID:/ {print $3}' <<<"$info")
+      secret=$(awk '/Secret key:/ {print $3}' <<<"$info")
+      g bucket allow "--$perm" "$bucket" --key "$id" >/dev/null
+      out="$out $id $secret"
+    done
+    echo $out
+    ;;
+  *) echo "usage: $0 start|stop|env|keys BUCKET" >&2; exit 64 ;;
 esac

@@ -207,3 +207,69 @@ fn backup_and_restore_across_a_flaky_link_finish() {
     assert_same_tree(&data, &out);
     assert!(proxy.resets() > 0, "the proxy reset no connection: the test proved nothing");
 }
+
+/// Keys with the least rights from scripts/s3-server.sh: (read key, secret, write key, secret).
+fn least_privilege_keys(bucket: &str) -> (String, String, String, String) {
+    let out = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/s3-server.sh"))
+        .args(["keys", bucket])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let w: Vec<String> = String::from_utf8(out.stdout).unwrap().split_whitespace().map(String::from).collect();
+    (w[0].clone(), w[1].clone(), w[2].clone(), w[3].clone())
+}
+
+#[test]
+fn least_privilege_keys_back_up_and_restore_and_name_what_is_missing() {
+    let Some((ep, ak, sk)) = s3_server() else { return };
+    let env = Env::new();
+    let data = env.path("data");
+    sample_tree(&data);
+    fs::remove_file(data.join("link")).unwrap(); // buckets hold no symlinks
+    let bucket = unique_bucket("lp");
+    let (rk, rs, wk, ws) = least_privilege_keys(&bucket);
+    let loc = format!("s3://{ep}/{bucket}");
+    add(&env, "destination", "full", &loc, &ak, &sk);
+    add(&env, "source", "ro_src", &loc, &rk, &rs);
+    add(&env, "destination", "ro_dst", &loc, &rk, &rs);
+    add(&env, "source", "wo_src", &loc, &wk, &ws);
+    add(&env, "destination", "wo_dst", &loc, &wk, &ws);
+    env.create();
+    let id = env.backup(&data);
+    // A put-only key restores into the bucket (it may not even look at it).
+    env.at(&["restore", "-to", "@wo_dst", &id[..8]]).assert().success();
+    // A read-only key backs it up.
+    env.at(&["backup", "@ro_src"]).assert().success();
+    let out = env.path("out");
+    env.at(&["restore", "-to", out.to_str().unwrap(), &env.latest()[..8]]).assert().success();
+    assert_eq!(fs::read(out.join("sub/deeper/big.bin")).unwrap(), fs::read(data.join("sub/deeper/big.bin")).unwrap());
+    // The other way round: refused, exit 77, naming the permission that is missing.
+    env.at(&["restore", "-to", "@ro_dst", &id[..8]]).assert().code(77).stderr(predicate::str::contains("s3:PutObject"));
+    env.at(&["backup", "@wo_src"]).assert().code(77).stderr(predicate::str::contains("s3:ListBucket"));
+}
+
+#[test]
+fn session_token_goes_with_every_request() {
+    // Garage issues no temporary credentials and ignores the token: what can be checked here
+    // is that every request carries it.
+    let Some((ep, ak, sk)) = s3_server() else { return };
+    let env = Env::new();
+    let data = env.path("data");
+    sample_tree(&data);
+    let proxy = crate::util::proxy::Proxy::start(&ep);
+    let loc = format!("s3://{}/{}", proxy.addr, unique_bucket("tok"));
+    env.cmd()
+        .args(["store", "add", "t", &loc, &format!("access_key={ak}"), &format!("secret_access_key={sk}")])
+        .args(["use_tls=false", "session_token=temporary-session-token-123"])
+        .assert()
+        .success();
+    env.cmd().args(["at", "@t", "create"]).assert().success();
+    env.cmd().args(["at", "@t", "backup", data.to_str().unwrap()]).assert().success();
+    let sent = String::from_utf8_lossy(&proxy.captured()).to_ascii_lowercase();
+    let requests = sent.matches(" http/1.1\r\n").count();
+    let with_token = sent.matches("x-amz-security-token: temporary-session-token-123\r\n").count();
+    assert!(requests > 5, "{requests} requests seen");
+    assert_eq!(with_token, requests, "every request carries the session token");
+    // And the token never shows in the config listing.
+    env.cmd().args(["store", "show", "t"]).assert().success().stdout(predicate::str::contains("temporary").not());
+}

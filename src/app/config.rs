@@ -47,8 +47,15 @@ pub fn is_secret(key: &str) -> bool {
     SECRETS.iter().any(|s| key == *s || key.ends_with(&format!("_{s}")))
 }
 
-const S3_KEYS: [&str; 6] =
-    ["access_key", "secret_access_key", "use_tls", "storage_class", "region", "tls_insecure_no_verify"];
+const S3_KEYS: [&str; 7] = [
+    "access_key",
+    "secret_access_key",
+    "session_token",
+    "use_tls",
+    "storage_class",
+    "region",
+    "tls_insecure_no_verify",
+];
 const FTP_KEYS: [&str; 3] = ["username", "password", "passive"];
 
 /// Options each connector understands, by location scheme.

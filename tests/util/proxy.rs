@@ -16,7 +16,11 @@ struct State {
     /// Every this-many-th connection is reset after `FLAKY_BYTES` (0: none).
     flaky_every: AtomicU64,
     resets: AtomicU64,
+    /// The first bytes sent to the server, to look at request headers.
+    captured: Mutex<Vec<u8>>,
 }
+
+const CAPTURE: usize = 4 << 20;
 
 const FLAKY_BYTES: u64 = 20_000;
 
@@ -77,6 +81,11 @@ impl Proxy {
         self.st.flaky_every.store(n, Ordering::SeqCst);
     }
 
+    /// What went to the server so far (its first few MB).
+    pub fn captured(&self) -> Vec<u8> {
+        self.st.captured.lock().unwrap().clone()
+    }
+
     /// Connections reset by `flaky` so far.
     pub fn resets(&self) -> u64 {
         self.st.resets.load(Ordering::SeqCst)
@@ -106,6 +115,11 @@ fn pump(mut from: TcpStream, mut to: TcpStream, count: Option<Arc<State>>, doome
                         break;
                     }
                     carried += n as u64;
+                    if let Some(st) = &count {
+                        let mut c = st.captured.lock().unwrap();
+                        let room = CAPTURE.saturating_sub(c.len());
+                        c.extend_from_slice(&buf[..n.min(room)]);
+                    }
                     if let (Some(limit), Some(st)) = (doomed, &count) {
                         if carried >= limit {
                             st.resets.fetch_add(1, Ordering::SeqCst);

@@ -80,6 +80,13 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
             format::ibytes(report.bytes)
         );
     }
+    if report.denied > 0 && report.written == 0 {
+        let first = report.errors.first().map(|(_, e)| e.as_str()).unwrap_or_default();
+        return Err(exit::coded(
+            exit::AUTH,
+            format!("the restore target refused every write, nothing was restored: {first}"),
+        ));
+    }
     if report.target_full {
         return Err(exit::coded(
             exit::IO,

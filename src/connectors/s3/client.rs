@@ -18,7 +18,8 @@ pub struct Client {
 impl Client {
     pub fn new(cfg: S3Config) -> std::io::Result<Client> {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-        let creds = Credentials::new(&cfg.access_key, &cfg.secret_key, None, None, "plakar-config");
+        let creds =
+            Credentials::new(&cfg.access_key, &cfg.secret_key, cfg.session_token.clone(), None, "plakar-config");
         let conf = aws_sdk_s3::Config::builder()
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(cfg.region.clone()))

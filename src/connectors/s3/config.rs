@@ -13,6 +13,8 @@ pub struct S3Config {
     pub prefix: String,
     pub access_key: String,
     pub secret_key: String,
+    /// Temporary credentials' session token, sent with every request.
+    pub session_token: Option<String>,
     pub use_tls: bool,
     pub storage_class: String,
     pub region: String,
@@ -57,6 +59,7 @@ impl S3Config {
             prefix: if prefix.is_empty() { String::new() } else { format!("{prefix}/") },
             access_key,
             secret_key,
+            session_token: opts.get("session_token").cloned().or_else(|| env("AWS_SESSION_TOKEN")),
             use_tls,
             storage_class: opts.get("storage_class").cloned().unwrap_or_else(|| "STANDARD".into()),
             region: opts.get("region").cloned().or_else(|| env("AWS_REGION")).unwrap_or_else(|| "us-east-1".into()),

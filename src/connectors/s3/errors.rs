@@ -70,11 +70,33 @@ fn status_error(status: u16, code: &str, msg: &str, cfg: &S3Config, what: &str) 
     let ep = &cfg.endpoint;
     let detail = if code.is_empty() { format!("HTTP {status}") } else { format!("{code}, HTTP {status}") };
     match (status, code) {
-        (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch" | "AccessDenied" | "InvalidToken" | "ExpiredToken")
-        | (401 | 403, _) => StoreError::new(
+        (_, "AccessDenied") => StoreError::new(
             K::PermissionDenied,
             format!(
-                "{what}: {ep} refused the credentials ({detail}): check access_key and secret_access_key, and use_tls"
+                "{what}: {ep} denied it (AccessDenied): the key lacks the {} permission on bucket {}, or the \
+                 credentials are wrong (check access_key and secret_access_key, and use_tls)",
+                action(what),
+                cfg.bucket
+            ),
+        ),
+        (_, "InvalidObjectState") => StoreError::new(
+            K::Other,
+            format!(
+                "{what}: the object is in a cold storage class (GLACIER, DEEP_ARCHIVE...): restore (thaw) it on \
+                 the S3 side first (RestoreObject, or `aws s3api restore-object`), then run this again"
+            ),
+        ),
+        (_, "InvalidToken" | "ExpiredToken" | "TokenRefreshRequired") => StoreError::new(
+            K::PermissionDenied,
+            format!("{what}: {ep} rejected the session token ({detail}): it expired or is wrong; get fresh temporary credentials and set session_token (or AWS_SESSION_TOKEN)"),
+        ),
+        (_, "InvalidAccessKeyId" | "SignatureDoesNotMatch") | (401 | 403, _) => StoreError::new(
+            K::PermissionDenied,
+            format!(
+                "{what}: {ep} refused the credentials ({detail}): check access_key and secret_access_key, and use_tls \
+                 (or the key lacks the {} permission on bucket {})",
+                action(what),
+                cfg.bucket
             ),
         ),
         (_, "NoSuchBucket") => {
@@ -96,6 +118,18 @@ fn status_error(status: u16, code: &str, msg: &str, cfg: &S3Config, what: &str) 
             ),
         ),
         _ => StoreError::new(K::Other, format!("{what}: {ep} answered {detail}: {msg}")),
+    }
+}
+
+/// The S3 permission an operation needs, from how it was described.
+fn action(what: &str) -> &'static str {
+    match what.split_whitespace().next().unwrap_or("") {
+        "writing" => "s3:PutObject",
+        "listing" => "s3:ListBucket",
+        "deleting" => "s3:DeleteObject",
+        "creating" => "s3:CreateBucket",
+        "checking" => "s3:ListBucket",
+        _ => "s3:GetObject",
     }
 }
 

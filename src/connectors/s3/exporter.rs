@@ -23,6 +23,10 @@ impl S3Exporter {
         let head = c.block_on(c.s3.head_bucket().bucket(&c.cfg.bucket).send());
         if let Err(e) = head {
             let err = classify(e, &c.cfg, "checking the bucket");
+            // A put-only key may not look at the bucket: its writes will tell.
+            if err.kind == K::PermissionDenied {
+                return Ok(Self { c });
+            }
             if err.kind != K::NotFound {
                 return Err(to_io(err));
             }
@@ -59,13 +63,13 @@ impl Exporter for S3Exporter {
             if buf.len() as u64 != size {
                 return Err(io::Error::other(format!("expected {size} bytes, read {}", buf.len())));
             }
-            return S3Store::put_key(&self.c, &key, &buf).map_err(to_io);
+            return S3Store::put_key(&self.c, &key, &buf, true).map_err(to_io);
         }
         let mut parts = std::iter::from_fn(|| match read_part(data, PART_SIZE) {
             Ok(b) if b.is_empty() => None,
             other => Some(other),
         });
-        multipart(&self.c, &key, &mut parts).map_err(to_io)
+        multipart(&self.c, &key, &mut parts, true).map_err(to_io)
     }
 
     fn symlink(&self, _path: &[u8], _target: &[u8]) -> io::Result<()> {

@@ -74,7 +74,7 @@ impl Importer for S3Importer {
             // Fails early, with a clear message, on a missing bucket or bad credentials.
             let c = &self.c;
             c.block_on(c.s3.head_bucket().bucket(&c.cfg.bucket).send())
-                .map_err(|e| classify(e, &c.cfg, &format!("reading bucket {}", c.cfg.bucket)))
+                .map_err(|e| classify(e, &c.cfg, &format!("checking bucket {}", c.cfg.bucket)))
                 .map_err(|e| match e.kind {
                     K::NotFound => io::Error::new(
                         io::ErrorKind::NotFound,

@@ -74,8 +74,10 @@ impl S3Store {
         })
     }
 
-    pub fn put_key(c: &Client, key: &str, data: &[u8]) -> StoreResult<()> {
-        let class = StorageClass::from(c.cfg.storage_class.as_str());
+    /// Writes an object; `bulk` objects (packfiles, restored files) take the configured
+    /// storage class, the small ones read often (CONFIG, states, locks) stay STANDARD.
+    pub fn put_key(c: &Client, key: &str, data: &[u8], bulk: bool) -> StoreResult<()> {
+        let class = storage_class(c, bulk);
         if data.len() < MULTIPART_THRESHOLD {
             let req =
                 c.s3.put_object()
@@ -86,14 +88,23 @@ impl S3Store {
             return c.block_on(req.send()).map(|_| ()).map_err(|e| classify(e, &c.cfg, &format!("writing {key}")));
         }
         let mut parts = data.chunks(PART_SIZE).map(|p| Ok(p.to_vec()));
-        multipart(c, key, &mut parts)
+        multipart(c, key, &mut parts, bulk)
     }
 }
 
+fn storage_class(c: &Client, bulk: bool) -> StorageClass {
+    StorageClass::from(if bulk { c.cfg.storage_class.as_str() } else { "STANDARD" })
+}
+
 /// Uploads `parts` as one object; aborts the upload on any failure so no part lingers.
-pub fn multipart(c: &Client, key: &str, parts: &mut dyn Iterator<Item = std::io::Result<Vec<u8>>>) -> StoreResult<()> {
+pub fn multipart(
+    c: &Client,
+    key: &str,
+    parts: &mut dyn Iterator<Item = std::io::Result<Vec<u8>>>,
+    bulk: bool,
+) -> StoreResult<()> {
     let what = format!("writing {key}");
-    let class = StorageClass::from(c.cfg.storage_class.as_str());
+    let class = storage_class(c, bulk);
     let up = c
         .block_on(c.s3.create_multipart_upload().bucket(&c.cfg.bucket).key(key).storage_class(class).send())
         .map_err(|e| classify(e, &c.cfg, &what))?;
@@ -155,12 +166,12 @@ impl Store for S3Store {
             Err(e) if e.kind == K::NotFound => {}
             Err(e) => return Err(e),
         }
-        Self::put_key(&self.c, &self.c.key("CONFIG"), config)
+        Self::put_key(&self.c, &self.c.key("CONFIG"), config, false)
     }
 
     fn replace_config(&self, config: &[u8]) -> StoreResult<()> {
         // One PUT replaces an object atomically.
-        Self::put_key(&self.c, &self.c.key("CONFIG"), config)
+        Self::put_key(&self.c, &self.c.key("CONFIG"), config, false)
     }
 
     fn open(&self) -> StoreResult<Vec<u8>> {
@@ -195,7 +206,7 @@ impl Store for S3Store {
     }
 
     fn put(&self, res: Resource, id: &[u8; 32], data: &[u8]) -> StoreResult<()> {
-        Self::put_key(&self.c, &self.c.key(&Self::rel(res, id)), data)
+        Self::put_key(&self.c, &self.c.key(&Self::rel(res, id)), data, res == Resource::Packfile)
     }
 
     fn delete(&self, res: Resource, id: &[u8; 32]) -> StoreResult<()> {

@@ -23,7 +23,13 @@ pub struct RestoreReport {
     pub errors: Vec<(String, String)>,
     /// Some file failed because the target has no space left.
     pub target_full: bool,
+    /// Files the target refused to take (permission denied), and files written.
+    pub denied: u64,
+    pub written: u64,
 }
+
+/// A hard link to make once its first path is restored: (path, first path, entry).
+type Deferred = (Vec<u8>, Vec<u8>, Entry);
 
 struct Run<'a> {
     repo: &'a Repository,
@@ -35,8 +41,10 @@ struct Run<'a> {
     bytes: AtomicU64,
     errors: Mutex<Vec<(String, String)>>,
     inodes: Mutex<HashMap<(u64, u64), Vec<u8>>>,
-    deferred: Mutex<Vec<(Vec<u8>, Vec<u8>)>>,
+    deferred: Mutex<Vec<Deferred>>,
     full: std::sync::atomic::AtomicBool,
+    denied: AtomicU64,
+    written: AtomicU64,
 }
 
 fn is_full(e: &std::io::Error) -> bool {
@@ -65,11 +73,20 @@ pub fn restore(
         inodes: Mutex::new(HashMap::new()),
         deferred: Mutex::new(Vec::new()),
         full: Default::default(),
+        denied: AtomicU64::new(0),
+        written: AtomicU64::new(0),
     };
     run.entry(entry, dest);
-    for (path, first) in std::mem::take(&mut *run.deferred.lock().expect("lock")) {
+    for (path, first, entry) in std::mem::take(&mut *run.deferred.lock().expect("lock")) {
         if let Err(e) = exp.hardlink(&path, &first) {
-            run.fail(&path, &format!("cannot create hard link: {e}"));
+            // A target that cannot link (or copy what it holds, as a put-only S3 key
+            // cannot) gets the file's content again from the snapshot.
+            let mut reader = ChunkReader::new(run.repo, &entry.chunks);
+            let again =
+                exp.store_file(&path, &mut reader, entry.info.size).and_then(|_| exp.set_metadata(&path, &entry.info));
+            if let Err(e2) = again {
+                run.fail(&path, &format!("cannot create hard link: {e}; nor write it as a copy: {e2}"));
+            }
         }
     }
     if let Err(e) = exp.finish() {
@@ -82,6 +99,8 @@ pub fn restore(
         bytes: run.bytes.into_inner(),
         errors: run.errors.into_inner().expect("lock"),
         target_full: run.full.into_inner(),
+        denied: run.denied.into_inner(),
+        written: run.written.into_inner(),
     })
 }
 
@@ -89,6 +108,9 @@ impl Run<'_> {
     fn fail_io(&self, path: &[u8], err: &std::io::Error) {
         if is_full(err) {
             self.full.store(true, Ordering::Relaxed);
+        }
+        if err.kind() == std::io::ErrorKind::PermissionDenied {
+            self.denied.fetch_add(1, Ordering::Relaxed);
         }
         self.fail(path, &err.to_string())
     }
@@ -150,7 +172,7 @@ impl Run<'_> {
         if e.info.nlink > 1 && e.info.ino != 0 {
             let mut m = self.inodes.lock().expect("lock");
             if let Some(first) = m.get(&(e.info.dev, e.info.ino)) {
-                self.deferred.lock().expect("lock").push((path.to_vec(), first.clone()));
+                self.deferred.lock().expect("lock").push((path.to_vec(), first.clone(), e.clone()));
                 return;
             }
             m.insert((e.info.dev, e.info.ino), path.to_vec());
@@ -164,6 +186,7 @@ impl Run<'_> {
         let r = self.exp.store_file(path, &mut reader, e.info.size).and_then(|_| self.exp.set_metadata(path, &e.info));
         match r {
             Ok(()) => {
+                self.written.fetch_add(1, Ordering::Relaxed);
                 self.bytes.fetch_add(e.info.size, Ordering::Relaxed);
                 self.progress.bytes(e.info.size);
             }
