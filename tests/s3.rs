@@ -273,3 +273,38 @@ fn session_token_goes_with_every_request() {
     // And the token never shows in the config listing.
     env.cmd().args(["store", "show", "t"]).assert().success().stdout(predicate::str::contains("temporary").not());
 }
+
+#[test]
+fn two_stores_under_two_prefixes_of_one_bucket_stay_apart() {
+    let Some((ep, ak, sk)) = s3_server() else { return };
+    let env = Env::new();
+    let (a, b) = (env.path("a"), env.path("b"));
+    for (d, text) in [(&a, "first"), (&b, "second")] {
+        fs::create_dir_all(d).unwrap();
+        fs::write(d.join("f.txt"), text).unwrap();
+    }
+    let bucket = unique_bucket("prefixes");
+    add(&env, "store", "one", &format!("s3://{ep}/{bucket}/team/one"), &ak, &sk);
+    add(&env, "store", "two", &format!("s3://{ep}/{bucket}/team/two"), &ak, &sk);
+    for (s, d) in [("@one", &a), ("@two", &b)] {
+        env.cmd().args(["at", s, "create"]).assert().success();
+        env.cmd().args(["at", s, "backup", d.to_str().unwrap()]).assert().success();
+    }
+    for (s, d) in [("@one", &a), ("@two", &b)] {
+        let ls = env.cmd().args(["at", s, "ls"]).output().unwrap();
+        let ls = String::from_utf8(ls.stdout).unwrap();
+        assert_eq!(ls.lines().count(), 1, "{s}: {ls}");
+        assert!(ls.contains(d.to_str().unwrap()), "{s}: {ls}");
+        env.cmd().args(["at", s, "check"]).assert().success();
+        env.cmd().args(["at", s, "maintenance"]).assert().success();
+    }
+    // Maintenance on one left the other whole.
+    env.cmd().args(["at", "@two", "check"]).assert().success();
+    env.cmd().args(["at", "@one", "rm", "-before", "0s", "-apply"]).assert().success();
+    env.cmd().args(["at", "@one", "maintenance"]).assert().success();
+    let out = env.path("out");
+    let ls = env.cmd().args(["at", "@two", "ls"]).output().unwrap();
+    let id = String::from_utf8(ls.stdout).unwrap().split_whitespace().nth(1).unwrap().to_string();
+    env.cmd().args(["at", "@two", "restore", "-to", out.to_str().unwrap(), &id]).assert().success();
+    assert_eq!(fs::read_to_string(out.join("f.txt")).unwrap(), "second");
+}
