@@ -174,7 +174,9 @@ impl Config {
             bail!("cannot unset location");
         }
         self.get(kind, name)?;
-        self.sections_mut(kind).get_mut(name).expect("checked above").remove(key);
+        if self.sections_mut(kind).get_mut(name).expect("checked above").remove(key).is_none() {
+            bail!("{} {name:?} has no option {key:?}; nothing was changed", kind.noun());
+        }
         Ok(())
     }
 

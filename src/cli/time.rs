@@ -1,7 +1,7 @@
 //! Parsing Plakar's time arguments: RFC 3339, `YYYY-MM-DD[ HH:MM[:SS]]`, `YYYY/MM/DD`, or a
 //! duration back from now such as `30d`, `48h`, `2w`, `90m`.
 
-use anyhow::{bail, Result};
+use anyhow::Result;
 use chrono::{NaiveDate, NaiveDateTime, TimeZone, Utc};
 
 /// Returns nanoseconds since the epoch.
@@ -24,7 +24,11 @@ pub fn parse(s: &str) -> Result<i64> {
             return Ok(Utc.from_utc_datetime(&dt).timestamp_nanos_opt().unwrap_or_default());
         }
     }
-    bail!("invalid time {s:?}: use RFC 3339, YYYY-MM-DD [HH:MM[:SS]], or a duration such as 30d, 12h, 2w")
+    // A bad flag value: the same exit code as any other flag error.
+    Err(crate::cli::exit::coded(
+        crate::cli::exit::BAD_FLAGS,
+        format!("invalid time {s:?}: use RFC 3339, YYYY-MM-DD [HH:MM[:SS]], or a duration such as 30d, 12h, 2w"),
+    ))
 }
 
 /// `30s`, `5m`, `12h`, `2d`, `1w`, `1y` in nanoseconds.
