@@ -5,6 +5,7 @@ mod cli_basic;
 mod cli_errors;
 mod cli_sync_ptar;
 mod conformance;
+mod decoders;
 mod engine;
 mod golden;
 mod layers;

@@ -78,6 +78,14 @@ fn index_ad(id: &PackId) -> Vec<u8> {
 
 /// Reads the index of a whole packfile.
 pub fn read_index(keys: &Keys, id: &PackId, data: &[u8]) -> Result<Vec<PackEntry>, String> {
+    let (off, len) = index_span(data)?;
+    let index = keys.open(&index_ad(id), &data[off..off + len]).map_err(|_| "packfile index fails authentication")?;
+    parse_index(&index)
+}
+
+/// Where the sealed index of a whole packfile lies, as (offset, length), read from its
+/// footer; the span is checked to lie inside `data`. Public so that it can be fuzzed alone.
+pub fn index_span(data: &[u8]) -> Result<(usize, usize), String> {
     if data.len() < MAGIC.len() + FOOTER_LEN || &data[..8] != MAGIC {
         return Err("not a packfile or truncated".into());
     }
@@ -87,9 +95,14 @@ pub fn read_index(keys: &Keys, id: &PackId, data: &[u8]) -> Result<Vec<PackEntry
     }
     let off = u64::from_le_bytes(f[..8].try_into().expect("8")) as usize;
     let len = u32::from_le_bytes(f[8..12].try_into().expect("4")) as usize;
-    let end = off.checked_add(len).filter(|&e| e <= data.len() - FOOTER_LEN).ok_or("packfile index out of bounds")?;
-    let index = keys.open(&index_ad(id), &data[off..end]).map_err(|_| "packfile index fails authentication")?;
-    if index.len() % ENTRY_LEN != 0 {
+    off.checked_add(len).filter(|&e| e <= data.len() - FOOTER_LEN).ok_or("packfile index out of bounds")?;
+    Ok((off, len))
+}
+
+/// Parses a packfile index once opened (authenticated and decrypted). Public so that a
+/// fuzzer can reach it without the key.
+pub fn parse_index(index: &[u8]) -> Result<Vec<PackEntry>, String> {
+    if !index.len().is_multiple_of(ENTRY_LEN) {
         return Err("packfile index has a partial record".into());
     }
     index
