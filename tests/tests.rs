@@ -6,6 +6,7 @@ mod cli_errors;
 mod cli_sync_ptar;
 mod conformance;
 mod cron;
+mod decoders;
 mod drill;
 mod engine;
 mod ftp;

@@ -94,17 +94,48 @@ pub enum DecodeError {
     Mismatch,
 }
 
+/// The largest plaintext a blob of type `t` may decode to: a bound on what a crafted or
+/// damaged blob can make a reader allocate (zstd expands a few bytes into gigabytes).
+/// Chunks are cut by FastCDC, which never makes them larger than its maximum; tree nodes
+/// grow with directory size and get a generous bound; snapshot headers are small.
+pub fn max_plain_len(t: BlobType) -> usize {
+    match t {
+        BlobType::Chunk => fastcdc::v2020::MAXIMUM_MAX as usize,
+        BlobType::Tree => MAX_TREE_LEN,
+        BlobType::Snapshot => MAX_HEADER_LEN,
+    }
+}
+
+const MAX_TREE_LEN: usize = 1 << 30;
+const MAX_HEADER_LEN: usize = 16 << 20;
+
 pub fn decode(keys: &Keys, t: BlobType, id: &BlobId, sealed: &[u8]) -> Result<Vec<u8>, DecodeError> {
     let body = keys.open(&ad(t, id), sealed).map_err(|_| DecodeError::Auth)?;
-    let plain = match body.first() {
-        Some(&RAW) => body[1..].to_vec(),
-        Some(&ZSTD) => zstd::stream::decode_all(&body[1..]).map_err(|_| DecodeError::Decompress)?,
-        _ => return Err(DecodeError::Decompress),
-    };
+    let plain = decompress(&body, max_plain_len(t))?;
     if t != BlobType::Snapshot && keys.mac(&plain) != *id {
         return Err(DecodeError::Mismatch);
     }
     Ok(plain)
+}
+
+/// Decodes an opened (authenticated and decrypted) blob body: one byte saying how it is
+/// compressed, then the data. Fails rather than produce more than `max` bytes. Public so
+/// that a fuzzer can reach it without the key.
+pub fn decompress(body: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
+    match body.split_first() {
+        Some((&RAW, data)) if data.len() <= max => Ok(data.to_vec()),
+        Some((&ZSTD, data)) => {
+            use std::io::Read;
+            let dec = zstd::stream::read::Decoder::with_buffer(data).map_err(|_| DecodeError::Decompress)?;
+            let mut plain = Vec::new();
+            dec.take(max as u64 + 1).read_to_end(&mut plain).map_err(|_| DecodeError::Decompress)?;
+            if plain.len() > max {
+                return Err(DecodeError::Decompress);
+            }
+            Ok(plain)
+        }
+        _ => Err(DecodeError::Decompress),
+    }
 }
 
 #[cfg(test)]
@@ -120,5 +151,31 @@ mod tests {
             assert_eq!(decode(&keys, BlobType::Chunk, &id, &enc).unwrap(), data);
             assert!(decode(&keys, BlobType::Tree, &id, &enc).is_err(), "type is bound");
         }
+    }
+
+    /// A zstd frame of 201 RLE blocks of 128 KiB each: 810 bytes that expand to 25 MiB,
+    /// more than any chunk. Decoding used to inflate it whole (a decompression bomb).
+    fn bomb() -> Vec<u8> {
+        // Compression byte, zstd magic, frame header without content size, 128 KiB window.
+        let mut b = vec![ZSTD, 0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x38];
+        for i in 0..201 {
+            // RLE block of 128 KiB of zeros; the last one ends the frame.
+            b.extend_from_slice(&[0x02 | u8::from(i == 200), 0x00, 0x10, 0x00]);
+        }
+        b
+    }
+
+    #[test]
+    fn decompression_is_bounded() {
+        let b = bomb();
+        assert_eq!(decompress(&b, 32 << 20).unwrap().len(), 201 << 17, "a well-formed frame");
+        assert!(matches!(decompress(&b, max_plain_len(BlobType::Chunk)), Err(DecodeError::Decompress)));
+        assert!(matches!(decompress(&b, (201 << 17) - 1), Err(DecodeError::Decompress)));
+        assert_eq!(decompress(&b, 201 << 17).unwrap().len(), 201 << 17);
+        assert!(matches!(decompress(&[RAW, 1, 2, 3], 2), Err(DecodeError::Decompress)));
+        let keys = Keys::new(&[3u8; 32], false);
+        let id = BlobId([1; 32]);
+        let sealed = keys.seal(&ad(BlobType::Snapshot, &id), &b);
+        assert!(matches!(decode(&keys, BlobType::Snapshot, &id, &sealed), Err(DecodeError::Decompress)));
     }
 }

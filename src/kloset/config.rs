@@ -9,6 +9,14 @@ use serde::{Deserialize, Serialize};
 pub const MAGIC: &[u8; 8] = b"KLOSETRS";
 pub const FORMAT_VERSION: u32 = 1;
 
+/// The largest packfile a CONFIG may ask for (`create -packfile-mib` allows up to 1 GiB);
+/// packfile offsets are 32-bit.
+pub const MAX_PACKFILE_SIZE: u64 = 1 << 30;
+/// Key slots tried when unlocking, each costing one Argon2id derivation.
+pub const MAX_KEY_SLOTS: usize = 16;
+/// Argon2id parameters a key slot may ask for: 2 GiB is RFC 9106's first recommendation.
+pub const MAX_KDF: KdfParams = KdfParams { m_cost_kib: 2 << 20, t_cost: 16, p_cost: 16 };
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct Chunking {
     pub algorithm: String,
@@ -196,7 +204,45 @@ impl RepoConfig {
                 "{location} uses store format version {version}, this plakar reads version {FORMAT_VERSION}; use a matching plakar release"
             )));
         }
-        serde_json::from_slice(&data[12..]).map_err(|e| Error::Corrupt(format!("CONFIG of {location} is damaged: {e}")))
+        let cfg: Self = serde_json::from_slice(&data[12..])
+            .map_err(|e| Error::Corrupt(format!("CONFIG of {location} is damaged: {e}")))?;
+        cfg.check().map_err(|e| Error::Corrupt(format!("CONFIG of {location} is damaged: {e}")))?;
+        Ok(cfg)
+    }
+
+    /// Rejects parameters that the chunker would assert on, or that would make opening or
+    /// writing to the store use unbounded memory or time (a crafted CONFIG asking Argon2 for
+    /// terabytes, or for thousands of key slots to try).
+    fn check(&self) -> std::result::Result<(), String> {
+        use fastcdc::v2020::{AVERAGE_MAX, AVERAGE_MIN, MAXIMUM_MAX, MAXIMUM_MIN, MINIMUM_MAX, MINIMUM_MIN};
+        let c = &self.chunking;
+        if !(MINIMUM_MIN..=MINIMUM_MAX).contains(&c.min_size)
+            || !(AVERAGE_MIN..=AVERAGE_MAX).contains(&c.avg_size)
+            || !(MAXIMUM_MIN..=MAXIMUM_MAX).contains(&c.max_size)
+            || c.min_size > c.avg_size
+            || c.avg_size > c.max_size
+        {
+            return Err(format!("chunk sizes {}/{}/{} are out of range", c.min_size, c.avg_size, c.max_size));
+        }
+        if !(1..=MAX_PACKFILE_SIZE).contains(&self.packfile_max_size) {
+            return Err(format!("packfile size {} is out of range", self.packfile_max_size));
+        }
+        let Some(enc) = &self.encryption else {
+            return Ok(());
+        };
+        if enc.keys.len() > MAX_KEY_SLOTS {
+            return Err(format!("{} key slots, at most {MAX_KEY_SLOTS} are allowed", enc.keys.len()));
+        }
+        for k in &enc.keys {
+            let p = k.params;
+            if p.m_cost_kib > MAX_KDF.m_cost_kib || p.t_cost > MAX_KDF.t_cost || p.p_cost > MAX_KDF.p_cost {
+                return Err(format!(
+                    "key slot asks Argon2id for {} KiB, {} passes, {} lanes: more than plakar allows",
+                    p.m_cost_kib, p.t_cost, p.p_cost
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -246,5 +292,63 @@ mod tests {
         data[8] = 9;
         assert!(matches!(RepoConfig::decode(&data, "x"), Err(Error::Version(_))));
         assert!(matches!(RepoConfig::decode(b"hello world!", "x"), Err(Error::NotAStore(_))));
+    }
+
+    /// A CONFIG as written by `create`, with the given chunk sizes, packfile size and
+    /// encryption section.
+    fn config(chunks: (u32, u32, u32), pack: u64, encryption: &str) -> Vec<u8> {
+        let (min, avg, max) = chunks;
+        let json = format!(
+            r#"{{"repository_id":"00","created":"2026-01-01T00:00:00Z","chunking":{{"algorithm":"fastcdc-v2020","min_size":{min},"avg_size":{avg},"max_size":{max}}},"compression":null,"packfile_max_size":{pack},"hashing":"BLAKE3-keyed","encryption":{encryption},"plaintext_master":"{}"}}"#,
+            "00".repeat(32)
+        );
+        let mut b = b"KLOSETRS\x01\0\0\0".to_vec();
+        b.extend_from_slice(json.as_bytes());
+        b
+    }
+
+    const CHUNKS: (u32, u32, u32) = (512 << 10, 1 << 20, 8 << 20);
+
+    fn slot(m_cost_kib: u32) -> String {
+        format!(
+            r#"{{"kdf":"argon2id","params":{{"m_cost_kib":{m_cost_kib},"t_cost":1,"p_cost":1}},"salt":"00","wrapped":"00"}}"#
+        )
+    }
+
+    #[test]
+    fn parameters_in_range_are_accepted() {
+        let cfg = RepoConfig::decode(&config(CHUNKS, 16 << 20, "null"), "x").unwrap();
+        assert_eq!(cfg.unlock(None).unwrap(), [0; 32]);
+        let enc = format!(r#"{{"algorithm":"XChaCha20-Poly1305","keys":[{}]}}"#, slot(MAX_KDF.m_cost_kib));
+        assert!(RepoConfig::decode(&config(CHUNKS, 1, &enc), "x").is_ok());
+    }
+
+    /// Chunk sizes go to FastCDC, which asserts on values out of its range: backing up into
+    /// a store whose CONFIG says min_size 0 panicked.
+    #[test]
+    fn chunk_sizes_out_of_range_are_refused() {
+        for chunks in [(0, 1 << 20, 8 << 20), (512 << 10, 1 << 20, u32::MAX), (8 << 10, 4 << 10, 16 << 10)] {
+            let e = RepoConfig::decode(&config(chunks, 16 << 20, "null"), "x").unwrap_err();
+            assert!(matches!(e, Error::Corrupt(_)), "{chunks:?}: {e}");
+        }
+    }
+
+    /// Packfile offsets are 32-bit: a larger packfile would silently wrap them.
+    #[test]
+    fn packfile_size_out_of_range_is_refused() {
+        for pack in [0, MAX_PACKFILE_SIZE + 1, u64::MAX] {
+            assert!(matches!(RepoConfig::decode(&config(CHUNKS, pack, "null"), "x"), Err(Error::Corrupt(_))));
+        }
+    }
+
+    /// A key slot asking Argon2id for 4 TiB made unlock allocate it; thousands of slots
+    /// made it run for days.
+    #[test]
+    fn key_slot_costs_are_bounded() {
+        let enc = format!(r#"{{"algorithm":"XChaCha20-Poly1305","keys":[{}]}}"#, slot(u32::MAX));
+        assert!(matches!(RepoConfig::decode(&config(CHUNKS, 1 << 20, &enc), "x"), Err(Error::Corrupt(_))));
+        let many = vec![slot(64); MAX_KEY_SLOTS + 1].join(",");
+        let enc = format!(r#"{{"algorithm":"XChaCha20-Poly1305","keys":[{many}]}}"#);
+        assert!(matches!(RepoConfig::decode(&config(CHUNKS, 1 << 20, &enc), "x"), Err(Error::Corrupt(_))));
     }
 }

@@ -78,11 +78,18 @@ fn index_ad(id: &PackId) -> Vec<u8> {
 
 /// Reads the index of a whole packfile.
 pub fn read_index(keys: &Keys, id: &PackId, data: &[u8]) -> Result<Vec<PackEntry>, String> {
+    let (off, len) = index_span(data)?;
+    open_index(keys, id, &data[off..off + len])
+}
+
+/// Where the sealed index of a whole packfile lies, as (offset, length), read from its
+/// footer; the span is checked to lie inside `data`. Public so that it can be fuzzed alone.
+pub fn index_span(data: &[u8]) -> Result<(usize, usize), String> {
     if data.len() < MAGIC.len() + FOOTER_LEN || &data[..8] != MAGIC {
         return Err("not a packfile or truncated".into());
     }
     let (off, len) = index_range(&data[data.len() - FOOTER_LEN..], data.len() as u64)?;
-    open_index(keys, id, &data[off as usize..(off + len) as usize])
+    Ok((off as usize, len as usize))
 }
 
 /// Where the sealed index lies, from the footer (the last FOOTER_LEN bytes) of a packfile
@@ -101,7 +108,13 @@ pub fn index_range(footer: &[u8], size: u64) -> Result<(u64, u64), String> {
 /// Authenticates and parses a packfile's sealed index.
 pub fn open_index(keys: &Keys, id: &PackId, sealed: &[u8]) -> Result<Vec<PackEntry>, String> {
     let index = keys.open(&index_ad(id), sealed).map_err(|_| "packfile index fails authentication")?;
-    if index.len() % ENTRY_LEN != 0 {
+    parse_index(&index)
+}
+
+/// Parses a packfile index once opened (authenticated and decrypted). Public so that a
+/// fuzzer can reach it without the key.
+pub fn parse_index(index: &[u8]) -> Result<Vec<PackEntry>, String> {
+    if !index.len().is_multiple_of(ENTRY_LEN) {
         return Err("packfile index has a partial record".into());
     }
     index

@@ -54,7 +54,13 @@ impl State {
 
     pub fn decode(keys: &Keys, id: &StateId, sealed: &[u8]) -> Result<State, String> {
         let b = keys.open(&ad(id), sealed).map_err(|_| "fails authentication (damaged, or sealed with another key)")?;
-        let mut r = Reader { b: &b, pos: 0 };
+        Self::parse(&b)
+    }
+
+    /// Parses a state once opened (authenticated and decrypted). Public so that a fuzzer
+    /// can reach it without the key.
+    pub fn parse(b: &[u8]) -> Result<State, String> {
+        let mut r = Reader { b, pos: 0 };
         let version = r.u32()?;
         if version != VERSION {
             return Err(format!("state version {version} is not supported"));
