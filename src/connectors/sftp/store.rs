@@ -125,6 +125,33 @@ fn explain_write_error(f: &mut ssh2::File, e: io::Error, path: &str) -> io::Erro
     io::Error::new(e.kind(), format!("writing {path}: {e}"))
 }
 
+/// Reads `len` bytes (fewer at the end of the file) in large requests: libssh2 pipelines
+/// the SFTP reads of one call, where small reads would each wait a round trip.
+/// The buffer grows as data arrives, so a bogus length from a damaged index cannot make it
+/// allocate more than the file holds plus one step.
+fn read_up_to(f: &mut ssh2::File, len: u64) -> io::Result<Vec<u8>> {
+    const STEP: u64 = 4 << 20;
+    let mut buf = Vec::new();
+    let mut got = 0usize;
+    while (got as u64) < len {
+        let want = (len - got as u64).min(STEP) as usize;
+        buf.resize(got + want, 0);
+        let mut filled = 0;
+        while filled < want {
+            match f.read(&mut buf[got + filled..got + want])? {
+                0 => break,
+                n => filled += n,
+            }
+        }
+        got += filled;
+        if filled < want {
+            break;
+        }
+    }
+    buf.truncate(got);
+    Ok(buf)
+}
+
 impl SftpStore {
     pub fn new(cfg: SftpConfig) -> io::Result<Self> {
         Ok(Self { pool: Pool::new(cfg)? })
@@ -274,17 +301,14 @@ impl Store for SftpStore {
         self.pool
             .run(|s| {
                 let mut f = s.open(p(&path)).map_err(|e| classify(e, &path))?;
-                let mut buf = Vec::new();
-                match range {
-                    None => f.read_to_end(&mut buf),
-                    Some((off, len)) => {
-                        f.seek(SeekFrom::Start(off))?;
-                        buf.reserve(len as usize);
-                        f.take(len).read_to_end(&mut buf)
-                    }
+                let (off, len) = match range {
+                    Some(r) => r,
+                    None => (0, f.stat().map_err(|e| classify(e, &path))?.size.unwrap_or(0)),
+                };
+                if off > 0 {
+                    f.seek(SeekFrom::Start(off))?;
                 }
-                .map_err(|e| io::Error::new(e.kind(), format!("reading {path}: {e}")))?;
-                Ok(buf)
+                read_up_to(&mut f, len).map_err(|e| io::Error::new(e.kind(), format!("reading {path}: {e}")))
             })
             .map_err(to_store)
     }
