@@ -164,6 +164,11 @@ impl RepoConfig {
         let Some(enc) = self.encryption.as_mut() else {
             return Err(Error::Other("a plaintext store has no passphrase to change".into()));
         };
+        if keep_old && enc.keys.len() >= MAX_KEY_SLOTS {
+            return Err(Error::Other(format!(
+                "the store already opens with {MAX_KEY_SLOTS} passphrases, the most it can hold; change one instead"
+            )));
+        }
         if !keep_old {
             enc.keys.retain(|s| {
                 let opened = crypto::derive_kek(current, &s.salt, s.params)
