@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this): formatting and lints,
 # then the real servers the tests talk to (Garage for S3, built once per machine and cached;
-# OpenSSH's sshd for SFTP, from Debian; pyftpdlib for FTP, from PyPI; all on 127.0.0.1),
+# OpenSSH's sshd for SFTP, from Debian; pyftpdlib for FTP, from PyPI; all on 127.0.0.1;
+# headless Chromium for the UI),
 # then every test, built once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -16,6 +17,8 @@ if ! "$venv/bin/python" -c 'import junitparser' 2>/dev/null; then
   "$venv/bin/pip" install --quiet junitparser==5.0.3
 fi
 export PLAKAR_JUNIT_PYTHON=$venv/bin/python
+# Debian's Chromium and playwright-core from npm for the UI's browser tests.
+eval "$(scripts/browser-setup.sh)"
 eval "$(scripts/s3-server.sh start)"
 eval "$(scripts/sftp-server.sh start)"
 eval "$(scripts/ftp-server.sh start)"

@@ -16,3 +16,4 @@ mod reliability;
 mod roundtrip;
 mod s3;
 mod sftp;
+mod ui;

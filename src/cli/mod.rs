@@ -10,6 +10,7 @@ mod progress;
 pub mod report;
 mod snapref;
 mod time;
+pub mod ui;
 
 use clap::Parser;
 pub use context::Ctx;

@@ -11,13 +11,14 @@ mod filters;
 mod info;
 mod locate;
 mod locking;
-mod ls;
+pub mod ls;
 mod maintenance;
 mod passwd;
 mod ptar;
 mod restore;
 mod rm;
 mod sync;
+mod ui;
 mod version;
 
 use super::Ctx;
@@ -55,6 +56,8 @@ pub enum Command {
     Ptar(ptar::Args),
     /// Copy snapshots between stores: [SNAPSHOT] to|from|with STORE
     Sync(sync::Args),
+    /// Browse the store in a web page (local server, token in the printed URL)
+    Ui(ui::Args),
     /// Print the version and connectors
     Version,
 }
@@ -76,6 +79,7 @@ pub fn dispatch(ctx: &Ctx, cmd: Command) -> Result<i32> {
         Command::Passwd(a) => passwd::run(ctx, a),
         Command::Ptar(a) => ptar::run(ctx, a),
         Command::Sync(a) => sync::run(ctx, a),
+        Command::Ui(a) => ui::run(ctx, a),
         Command::Version => version::run(),
     }
 }
