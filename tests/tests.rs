@@ -15,4 +15,5 @@ mod layers;
 mod reliability;
 mod roundtrip;
 mod s3;
+mod s3_tls;
 mod sftp;

@@ -124,6 +124,20 @@ pub fn s3_server() -> Option<(String, String, String)> {
     Some((v[0].clone(), v[1].clone(), v[2].clone()))
 }
 
+/// The TLS front of scripts/s3-tls.sh: its endpoint, the CA that signed its certificate, and
+/// a CA that did not.
+pub struct S3Tls {
+    pub endpoint: String,
+    pub ca: String,
+    pub other_ca: String,
+}
+
+/// Like `s3_server`: missing is a failure when PLAKAR_REQUIRE_SERVERS is set, else None.
+pub fn s3_tls() -> Option<S3Tls> {
+    let v = server_env("S3 TLS", "scripts/s3-tls.sh", &["S3_TLS_ENDPOINT", "S3_TLS_CA", "S3_TLS_OTHER_CA"])?;
+    Some(S3Tls { endpoint: v[0].clone(), ca: v[1].clone(), other_ca: v[2].clone() })
+}
+
 /// The variables a server script exported, or None (a failure under CI) when one is missing.
 fn server_env(what: &str, script: &str, vars: &[&str]) -> Option<Vec<String>> {
     let got: Vec<Option<String>> = vars.iter().map(|k| std::env::var(k).ok().filter(|v| !v.is_empty())).collect();

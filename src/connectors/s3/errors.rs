@@ -25,6 +25,9 @@ where
         SdkError::TimeoutError(_) => StoreError::new(K::Transient, format!("{what}: {ep} timed out")),
         SdkError::DispatchFailure(d) => {
             let text = chain_text(&e).to_lowercase();
+            if let Some(ce) = super::tls::bad_certificate(&e) {
+                return untrusted_certificate(cfg, what, ce);
+            }
             if cfg.use_tls
                 && (text.contains("tls")
                     || text.contains("ssl")
@@ -119,6 +122,27 @@ fn status_error(status: u16, code: &str, msg: &str, cfg: &S3Config, what: &str) 
         ),
         _ => StoreError::new(K::Other, format!("{what}: {ep} answered {detail}: {msg}")),
     }
+}
+
+/// Exit 77, as for an SSH host key not trusted: the server could not prove who it is.
+fn untrusted_certificate(cfg: &S3Config, what: &str, why: &rustls::CertificateError) -> StoreError {
+    let ep = &cfg.endpoint;
+    let reason = match (why, &cfg.ca_file) {
+        (rustls::CertificateError::UnknownIssuer, None) => "signed by a CA this machine does not trust".to_string(),
+        (rustls::CertificateError::UnknownIssuer, Some((f, _))) => {
+            format!("signed by a CA that neither this machine nor tls_ca_file {} holds", f.display())
+        }
+        (other, _) => short(&other.to_string()),
+    };
+    StoreError::new(
+        K::PermissionDenied,
+        format!(
+            "{what}: the TLS certificate of {ep} is not trusted ({reason}): if the server's certificate comes \
+             from a private CA, set tls_ca_file to that CA's certificate (PEM) on the store, source or destination \
+             (plakar store set NAME tls_ca_file=/path/to/ca.pem), or point SSL_CERT_FILE at a bundle holding it; \
+             tls_insecure_no_verify=true skips the check (unsafe)"
+        ),
+    )
 }
 
 /// The S3 permission an operation needs, from how it was described.

@@ -6,9 +6,11 @@ mod config;
 mod errors;
 mod exporter;
 mod importer;
+mod insecure;
 mod store;
+mod tls;
 
-pub use config::S3Config;
+pub use config::{S3Config, S3_KEYS};
 pub use exporter::S3Exporter;
 pub use importer::S3Importer;
 pub use store::S3Store;
