@@ -53,10 +53,16 @@ where
             let status = se.raw().status().as_u16();
             let code = se.err().code().unwrap_or("").to_string();
             let msg = se.err().message().unwrap_or("").to_string();
+            if let Some(err) = super::region::mismatch(se.raw(), status, &code, &msg, cfg, what) {
+                return err;
+            }
             status_error(status, &code, &msg, cfg, what)
         }
         SdkError::ResponseError(r) => {
             let status = r.raw().status().as_u16();
+            if let Some(err) = super::region::mismatch(r.raw(), status, "", "", cfg, what) {
+                return err;
+            }
             if !cfg.use_tls && status == 400 {
                 return StoreError::new(
                     K::Unreachable,
@@ -157,7 +163,7 @@ fn action(what: &str) -> &'static str {
     }
 }
 
-fn short(s: &str) -> String {
+pub fn short(s: &str) -> String {
     let s = s.replace('\n', " ");
     if s.len() > 240 {
         format!("{}...", &s[..s.char_indices().nth(240).map(|(i, _)| i).unwrap_or(s.len())])
