@@ -237,3 +237,21 @@ fn passwd_changes_or_adds_a_passphrase_without_rewriting_data() {
     let cfg = std::fs::read_to_string(std::path::Path::new(&env.store()).join("CONFIG")).unwrap_or_default();
     assert!(!cfg.contains("third") && !cfg.contains("second passphrase"));
 }
+
+#[test]
+fn s3_location_without_credentials_or_bucket_exits_64_and_says_what_to_set() {
+    // Decided before any connection: no server needed (port 9 is discard).
+    let env = Env::new();
+    env.cmd()
+        .args(["at", "s3://127.0.0.1:9/bucket", "ls"])
+        .assert()
+        .code(64)
+        .stderr(predicate::str::contains("access_key").and(predicate::str::contains("AWS_ACCESS_KEY_ID")));
+    env.cmd()
+        .env("AWS_ACCESS_KEY_ID", "k")
+        .env("AWS_SECRET_ACCESS_KEY", "s")
+        .args(["at", "s3://127.0.0.1:9", "ls"])
+        .assert()
+        .code(64)
+        .stderr(predicate::str::contains("needs a bucket"));
+}

@@ -15,5 +15,8 @@ mod layers;
 mod reliability;
 mod roundtrip;
 mod s3;
+mod s3_cluster;
+mod s3_region;
+mod s3_tls;
 mod sftp;
 mod ui;

@@ -47,15 +47,6 @@ pub fn is_secret(key: &str) -> bool {
     SECRETS.iter().any(|s| key == *s || key.ends_with(&format!("_{s}")))
 }
 
-const S3_KEYS: [&str; 7] = [
-    "access_key",
-    "secret_access_key",
-    "session_token",
-    "use_tls",
-    "storage_class",
-    "region",
-    "tls_insecure_no_verify",
-];
 const FTP_KEYS: [&str; 3] = ["username", "password", "passive"];
 
 /// Options each connector understands, by location scheme.
@@ -64,7 +55,7 @@ pub fn valid_keys(kind: Kind, location: Option<&str>) -> Vec<&'static str> {
     let mut keys = vec!["location"];
     // Until a location is set, accept any connector's options.
     if matches!(scheme.as_deref(), Some("s3") | None) {
-        keys.extend(S3_KEYS);
+        keys.extend(crate::connectors::s3::S3_KEYS);
     }
     if matches!(scheme.as_deref(), Some("sftp") | None) {
         keys.extend(crate::connectors::sftp::SFTP_KEYS);

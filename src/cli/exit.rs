@@ -50,6 +50,9 @@ pub fn for_error(e: &anyhow::Error) -> i32 {
         if let Some(c) = cause.downcast_ref::<Coded>() {
             return c.0;
         }
+        if cause.downcast_ref::<crate::connectors::options::OptionError>().is_some() {
+            return USAGE;
+        }
     }
     FAILURE
 }

@@ -50,6 +50,7 @@ fn normalize(args: &[String]) -> Vec<String> {
 /// Runs plakar with these arguments (program name excluded); returns the exit code.
 pub fn run(args: Vec<OsString>) -> i32 {
     let args: Vec<String> = args.into_iter().map(|a| a.to_string_lossy().into_owned()).collect();
+    crate::connectors::notice::set_sink(|m| eprintln!("plakar: warning: {m}"));
     let (g, rest) = match globals::parse(&args) {
         Ok(x) => x,
         Err(msg) => {

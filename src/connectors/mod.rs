@@ -2,6 +2,7 @@
 pub mod fs;
 pub mod ftp;
 pub mod memory;
+pub mod notice;
 pub mod options;
 pub mod ptar;
 pub mod s3;

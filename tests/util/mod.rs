@@ -124,6 +124,48 @@ pub fn s3_server() -> Option<(String, String, String)> {
     Some((v[0].clone(), v[1].clone(), v[2].clone()))
 }
 
+/// The TLS front of scripts/s3-tls.sh: its endpoint, the CA that signed its certificate, and
+/// a CA that did not.
+pub struct S3Tls {
+    pub endpoint: String,
+    pub ca: String,
+    pub other_ca: String,
+}
+
+/// Like `s3_server`: missing is a failure when PLAKAR_REQUIRE_SERVERS is set, else None.
+pub fn s3_tls() -> Option<S3Tls> {
+    let v = server_env("S3 TLS", "scripts/s3-tls.sh", &["S3_TLS_ENDPOINT", "S3_TLS_CA", "S3_TLS_OTHER_CA"])?;
+    Some(S3Tls { endpoint: v[0].clone(), ca: v[1].clone(), other_ca: v[2].clone() })
+}
+
+/// The three-node Garage of scripts/s3-cluster.sh: node 1's endpoint, key, secret, bucket.
+pub struct S3Cluster {
+    pub endpoint: String,
+    pub access_key: String,
+    pub secret_key: String,
+    pub bucket: String,
+}
+
+impl S3Cluster {
+    /// Runs `scripts/s3-cluster.sh ARGS` (kill-node N, start-node N).
+    pub fn script(&self, args: &[&str]) {
+        let out = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/s3-cluster.sh"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "s3-cluster.sh {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
+}
+
+pub fn s3_cluster() -> Option<S3Cluster> {
+    let v = server_env(
+        "S3 cluster",
+        "scripts/s3-cluster.sh",
+        &["S3_CLUSTER_ENDPOINT", "S3_CLUSTER_ACCESS_KEY", "S3_CLUSTER_SECRET_KEY", "S3_CLUSTER_BUCKET"],
+    )?;
+    Some(S3Cluster { endpoint: v[0].clone(), access_key: v[1].clone(), secret_key: v[2].clone(), bucket: v[3].clone() })
+}
+
 /// The variables a server script exported, or None (a failure under CI) when one is missing.
 fn server_env(what: &str, script: &str, vars: &[&str]) -> Option<Vec<String>> {
     let got: Vec<Option<String>> = vars.iter().map(|k| std::env::var(k).ok().filter(|v| !v.is_empty())).collect();

@@ -1,6 +1,7 @@
 //! Builds the aws-sdk-s3 client and the runtime that drives it.
 
 use super::config::S3Config;
+use super::tls;
 use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
@@ -20,7 +21,11 @@ impl Client {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
         let creds =
             Credentials::new(&cfg.access_key, &cfg.secret_key, cfg.session_token.clone(), None, "plakar-config");
-        let conf = aws_sdk_s3::Config::builder()
+        let connect_timeout = Duration::from_secs(10);
+        let http = tls::http_client(&cfg, connect_timeout)?;
+        let mut conf = aws_sdk_s3::Config::builder();
+        conf.set_http_client(http);
+        let conf = conf
             .behavior_version(BehaviorVersion::latest())
             .region(Region::new(cfg.region.clone()))
             .endpoint_url(cfg.url())
@@ -29,7 +34,8 @@ impl Client {
             // Transient failures (5xx, throttling, timeouts) are retried with backoff, a
             // bounded number of times; anything else fails at once.
             .retry_config(RetryConfig::standard().with_max_attempts(5))
-            .timeout_config(TimeoutConfig::builder().connect_timeout(Duration::from_secs(10)).build())
+            .retry_classifier(tls::NoRetryOnBadCertificate)
+            .timeout_config(TimeoutConfig::builder().connect_timeout(connect_timeout).build())
             // Checksums only where S3 requires them: several compatible servers reject
             // the newer default trailers.
             .request_checksum_calculation(RequestChecksumCalculation::WhenRequired)

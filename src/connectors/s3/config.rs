@@ -1,8 +1,23 @@
 //! Typed options of an S3 location, from `s3://host[:port]/bucket[/prefix]` plus `key=value`
-//! options (access_key, secret_access_key, use_tls, storage_class, region).
+//! options (S3_KEYS). Files an option names (tls_ca_file, SSL_CERT_FILE) are read and checked
+//! here, so a connector never starts with a trust store it cannot use.
 
-use crate::connectors::options::{parse_bool, Options as Section};
-use anyhow::{bail, Context, Result};
+use super::tls;
+use crate::connectors::options::{expand_home, parse_bool, OptionError, Options as Section};
+use anyhow::Result;
+use std::path::PathBuf;
+
+/// Options an S3 location understands, as `plakar store set` validates them.
+pub const S3_KEYS: [&str; 8] = [
+    "access_key",
+    "secret_access_key",
+    "session_token",
+    "use_tls",
+    "tls_ca_file",
+    "tls_insecure_no_verify",
+    "storage_class",
+    "region",
+];
 
 #[derive(Clone)]
 pub struct S3Config {
@@ -18,7 +33,10 @@ pub struct S3Config {
     pub use_tls: bool,
     pub storage_class: String,
     pub region: String,
+    /// `tls_insecure_no_verify`: TLS without checking the server's certificate.
     pub insecure: bool,
+    /// `tls_ca_file`, and the PEM certificates read from it, trusted on top of the system's.
+    pub ca_file: Option<(PathBuf, Vec<u8>)>,
 }
 
 impl std::fmt::Debug for S3Config {
@@ -30,29 +48,44 @@ impl std::fmt::Debug for S3Config {
 
 impl S3Config {
     /// `rest` is the location without `s3://`; options come from the config section.
+    /// Anything missing or unusable is an `OptionError` (exit 64).
     pub fn parse(rest: &str, opts: &Section) -> Result<S3Config> {
+        let bad = |m: String| anyhow::Error::new(OptionError(m));
         let (endpoint, path) = rest.split_once('/').unwrap_or((rest, ""));
         if endpoint.is_empty() {
-            bail!("S3 location needs a host: s3://HOST[:PORT]/BUCKET[/PREFIX]");
+            return Err(bad("S3 location needs a host: s3://HOST[:PORT]/BUCKET[/PREFIX]".into()));
         }
         let (bucket, prefix) = path.split_once('/').unwrap_or((path, ""));
         if bucket.is_empty() {
-            bail!("S3 location s3://{endpoint} needs a bucket: s3://{endpoint}/BUCKET");
+            return Err(bad(format!("S3 location s3://{endpoint} needs a bucket: s3://{endpoint}/BUCKET")));
         }
         let prefix = prefix.trim_matches('/');
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         let access_key = opts.get("access_key").cloned().or_else(|| env("AWS_ACCESS_KEY_ID"));
         let secret_key = opts.get("secret_access_key").cloned().or_else(|| env("AWS_SECRET_ACCESS_KEY"));
         let (Some(access_key), Some(secret_key)) = (access_key, secret_key) else {
-            bail!("missing access_key or secret_access_key for s3://{endpoint}/{bucket}: set them on the @name (plakar store set NAME access_key=...) or in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY");
+            return Err(bad(format!("missing access_key or secret_access_key for s3://{endpoint}/{bucket}: set them on the @name (plakar store set NAME access_key=...) or in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")));
         };
-        let use_tls = opts.get("use_tls").map(|v| parse_bool(v)).transpose().context("option use_tls")?.unwrap_or(true);
-        let insecure = opts
-            .get("tls_insecure_no_verify")
-            .map(|v| parse_bool(v))
-            .transpose()
-            .context("option tls_insecure_no_verify")?
-            .unwrap_or(false);
+        let flag =
+            |k: &str| opts.get(k).map(|v| parse_bool(v).map_err(|e| bad(format!("option {k}: {e}")))).transpose();
+        let use_tls = flag("use_tls")?.unwrap_or(true);
+        let insecure = flag("tls_insecure_no_verify")?.unwrap_or(false);
+        let ca_file = match opts.get("tls_ca_file") {
+            Some(p) => {
+                let p = expand_home(p);
+                let pem = tls::read_certificates(&p).map_err(|e| bad(format!("option tls_ca_file: {e}")))?;
+                Some((p, pem))
+            }
+            None => None,
+        };
+        if use_tls && !insecure {
+            // rustls-native-certs reads it in place of the system's roots; a bad one would
+            // only show later as "certificate not trusted", pointing the user elsewhere.
+            if let Some(f) = env("SSL_CERT_FILE") {
+                tls::read_certificates(std::path::Path::new(&f))
+                    .map_err(|e| bad(format!("SSL_CERT_FILE: {e} (fix or unset the variable)")))?;
+            }
+        }
         Ok(S3Config {
             endpoint: endpoint.to_string(),
             bucket: bucket.to_string(),
@@ -64,6 +97,7 @@ impl S3Config {
             storage_class: opts.get("storage_class").cloned().unwrap_or_else(|| "STANDARD".into()),
             region: opts.get("region").cloned().or_else(|| env("AWS_REGION")).unwrap_or_else(|| "us-east-1".into()),
             insecure,
+            ca_file,
         })
     }
 
@@ -95,5 +129,23 @@ mod tests {
         assert_eq!(c.url(), "http://localhost:9000");
         assert!(!format!("{c:?}").contains("SECRET"));
         assert!(S3Config::parse("localhost:9000", &o).is_err());
+    }
+
+    #[test]
+    fn tls_ca_file_must_hold_a_certificate() {
+        let d = tempfile::tempdir().unwrap();
+        let mut o = Section::new();
+        o.insert("access_key".into(), "AK".into());
+        o.insert("secret_access_key".into(), "SECRET".into());
+        let missing = d.path().join("missing.pem");
+        o.insert("tls_ca_file".into(), missing.display().to_string());
+        let e = S3Config::parse("h/b", &o).unwrap_err();
+        assert!(e.downcast_ref::<OptionError>().is_some());
+        assert!(e.to_string().contains("tls_ca_file") && e.to_string().contains("missing.pem"), "{e}");
+        let junk = d.path().join("junk.pem");
+        std::fs::write(&junk, "not a certificate\n").unwrap();
+        o.insert("tls_ca_file".into(), junk.display().to_string());
+        let e = S3Config::parse("h/b", &o).unwrap_err().to_string();
+        assert!(e.contains("no PEM certificate"), "{e}");
     }
 }

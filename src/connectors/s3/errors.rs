@@ -25,6 +25,9 @@ where
         SdkError::TimeoutError(_) => StoreError::new(K::Transient, format!("{what}: {ep} timed out")),
         SdkError::DispatchFailure(d) => {
             let text = chain_text(&e).to_lowercase();
+            if let Some(ce) = super::tls::bad_certificate(&e) {
+                return untrusted_certificate(cfg, what, ce);
+            }
             if cfg.use_tls
                 && (text.contains("tls")
                     || text.contains("ssl")
@@ -50,10 +53,16 @@ where
             let status = se.raw().status().as_u16();
             let code = se.err().code().unwrap_or("").to_string();
             let msg = se.err().message().unwrap_or("").to_string();
+            if let Some(err) = super::region::mismatch(se.raw(), status, &code, &msg, cfg, what) {
+                return err;
+            }
             status_error(status, &code, &msg, cfg, what)
         }
         SdkError::ResponseError(r) => {
             let status = r.raw().status().as_u16();
+            if let Some(err) = super::region::mismatch(r.raw(), status, "", "", cfg, what) {
+                return err;
+            }
             if !cfg.use_tls && status == 400 {
                 return StoreError::new(
                     K::Unreachable,
@@ -121,6 +130,27 @@ fn status_error(status: u16, code: &str, msg: &str, cfg: &S3Config, what: &str) 
     }
 }
 
+/// Exit 77, as for an SSH host key not trusted: the server could not prove who it is.
+fn untrusted_certificate(cfg: &S3Config, what: &str, why: &rustls::CertificateError) -> StoreError {
+    let ep = &cfg.endpoint;
+    let reason = match (why, &cfg.ca_file) {
+        (rustls::CertificateError::UnknownIssuer, None) => "signed by a CA this machine does not trust".to_string(),
+        (rustls::CertificateError::UnknownIssuer, Some((f, _))) => {
+            format!("signed by a CA that neither this machine nor tls_ca_file {} holds", f.display())
+        }
+        (other, _) => short(&other.to_string()),
+    };
+    StoreError::new(
+        K::PermissionDenied,
+        format!(
+            "{what}: the TLS certificate of {ep} is not trusted ({reason}): if the server's certificate comes \
+             from a private CA, set tls_ca_file to that CA's certificate (PEM) on the store, source or destination \
+             (plakar store set NAME tls_ca_file=/path/to/ca.pem), or point SSL_CERT_FILE at a bundle holding it; \
+             tls_insecure_no_verify=true skips the check (unsafe)"
+        ),
+    )
+}
+
 /// The S3 permission an operation needs, from how it was described.
 fn action(what: &str) -> &'static str {
     match what.split_whitespace().next().unwrap_or("") {
@@ -133,7 +163,7 @@ fn action(what: &str) -> &'static str {
     }
 }
 
-fn short(s: &str) -> String {
+pub fn short(s: &str) -> String {
     let s = s.replace('\n', " ");
     if s.len() > 240 {
         format!("{}...", &s[..s.char_indices().nth(240).map(|(i, _)| i).unwrap_or(s.len())])

@@ -20,9 +20,7 @@ pub struct S3Exporter {
 impl S3Exporter {
     pub fn new(cfg: S3Config) -> io::Result<Self> {
         let c = Client::new(cfg)?;
-        let head = c.block_on(c.s3.head_bucket().bucket(&c.cfg.bucket).send());
-        if let Err(e) = head {
-            let err = classify(e, &c.cfg, "checking the bucket");
+        if let Err(err) = super::bucket::check(&c, "checking the bucket") {
             // A put-only key may not look at the bucket: its writes will tell.
             if err.kind == K::PermissionDenied {
                 return Ok(Self { c });

@@ -73,15 +73,13 @@ impl Importer for S3Importer {
         if path == self.root.as_slice() {
             // Fails early, with a clear message, on a missing bucket or bad credentials.
             let c = &self.c;
-            c.block_on(c.s3.head_bucket().bucket(&c.cfg.bucket).send())
-                .map_err(|e| classify(e, &c.cfg, &format!("checking bucket {}", c.cfg.bucket)))
-                .map_err(|e| match e.kind {
-                    K::NotFound => io::Error::new(
-                        io::ErrorKind::NotFound,
-                        format!("bucket {} does not exist on {}", c.cfg.bucket, c.cfg.endpoint),
-                    ),
-                    _ => to_io(e),
-                })?;
+            super::bucket::check(c, &format!("checking bucket {}", c.cfg.bucket)).map_err(|e| match e.kind {
+                K::NotFound => io::Error::new(
+                    io::ErrorKind::NotFound,
+                    format!("bucket {} does not exist on {}", c.cfg.bucket, c.cfg.endpoint),
+                ),
+                _ => to_io(e),
+            })?;
         }
         Ok(dir_info())
     }

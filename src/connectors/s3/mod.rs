@@ -1,14 +1,18 @@
 //! S3 and S3-compatible servers (MinIO, Garage, Scaleway...): store, importer and
 //! exporter over one aws-sdk-s3 client, path-style, SigV4. The client is async; each
 //! connector owns a small tokio runtime and blocks on it, so the engine stays synchronous.
+mod bucket;
 mod client;
 mod config;
 mod errors;
 mod exporter;
 mod importer;
+mod insecure;
+mod region;
 mod store;
+mod tls;
 
-pub use config::S3Config;
+pub use config::{S3Config, S3_KEYS};
 pub use exporter::S3Exporter;
 pub use importer::S3Importer;
 pub use store::S3Store;

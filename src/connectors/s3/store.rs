@@ -32,11 +32,9 @@ impl S3Store {
 
     fn ensure_bucket(&self) -> StoreResult<()> {
         let c = &self.c;
-        let head = c.block_on(c.s3.head_bucket().bucket(&c.cfg.bucket).send());
-        match head {
+        match super::bucket::check(c, "checking the bucket") {
             Ok(_) => Ok(()),
-            Err(e) => {
-                let err = classify(e, &c.cfg, "checking the bucket");
+            Err(err) => {
                 if err.kind != K::NotFound {
                     return Err(err);
                 }

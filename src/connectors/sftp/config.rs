@@ -2,7 +2,7 @@
 //! options (username, port, identity, password, known_hosts, insecure_ignore_host_key,
 //! ssh_auth_sock, connections).
 
-use crate::connectors::options::{parse_bool, Options};
+use crate::connectors::options::{expand_home as expand, parse_bool, Options};
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 
@@ -46,14 +46,6 @@ impl std::fmt::Debug for SftpConfig {
 
 fn home() -> Option<PathBuf> {
     std::env::var_os("HOME").filter(|h| !h.is_empty()).map(PathBuf::from)
-}
-
-/// `~/x` as $HOME/x.
-fn expand(p: &str) -> PathBuf {
-    match (p.strip_prefix("~/"), home()) {
-        (Some(rest), Some(h)) => h.join(rest),
-        _ => PathBuf::from(p),
-    }
 }
 
 impl SftpConfig {
