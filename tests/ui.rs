@@ -9,6 +9,8 @@ use std::process::{Child, Command, Stdio};
 /// A 1x1 PNG.
 const PNG: &str = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==";
 const BIG_DIR: usize = 1200;
+/// A name that would run script if the page ever put names into HTML.
+const HOSTILE: &str = "docs/<img src=x onerror=alert(1)> \"q\" 'a'.txt";
 
 /// A running `plakar ui`, stopped on drop.
 struct Ui {
@@ -29,12 +31,17 @@ impl Drop for Ui {
 }
 
 fn start_ui(env: &Env, store: &str, extra: &[&str]) -> Ui {
+    start_ui_env(env, store, extra, &[])
+}
+
+fn start_ui_env(env: &Env, store: &str, extra: &[&str], vars: &[(&str, &str)]) -> Ui {
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("plakar"))
         .current_dir(env.dir.path())
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", env.path("home"))
         .env("PLAKAR_PASSPHRASE", PASS)
+        .envs(vars.iter().copied())
         .args(["at", store, "ui", "-no-spawn"])
         .args(extra)
         .stdout(Stdio::piped())
@@ -51,8 +58,8 @@ fn start_ui(env: &Env, store: &str, extra: &[&str]) -> Ui {
     }
     let url = line.split_whitespace().last().expect("a URL").to_string();
     assert!(url.starts_with("http://127.0.0.1:"), "{line}");
-    let base = url.split("/?").next().unwrap().trim_end_matches('/').to_string();
-    let token = url.split("token=").nth(1).unwrap_or("").to_string();
+    let base = url.split('#').next().unwrap().trim_end_matches('/').to_string();
+    let token = url.split("#token=").nth(1).unwrap_or("").to_string();
     Ui { child, url, base, token, _stdout: stdout }
 }
 
@@ -100,6 +107,7 @@ fn two_snapshots(env: &Env, store: &str) -> (PathBuf, [String; 2]) {
     std::fs::write(src.join("docs/old.txt"), "gone in the second snapshot\n").unwrap();
     std::fs::write(src.join("docs/pixel.png"), base64::engine::general_purpose::STANDARD.decode(PNG).unwrap()).unwrap();
     std::fs::write(src.join("docs/blob.bin"), util::noise(300_000, 7)).unwrap();
+    std::fs::write(src.join(HOSTILE), "hostile name\n").unwrap();
     std::os::unix::fs::symlink("notes.txt", src.join("link")).unwrap();
     for i in 0..BIG_DIR {
         std::fs::write(src.join(format!("docs/many/f{i:05}")), format!("{i}\n")).unwrap();
@@ -131,28 +139,47 @@ fn ui_token_is_required() {
     let store = env.store();
     let (_, ids) = two_snapshots(&env, &store);
     let ui = start_ui(&env, &store, &[]);
-    assert_eq!(ui.token.len(), 32, "a 128-bit token in {}", ui.url);
-    for path in ["/api/snapshots", "/", "/app.js", &format!("/api/snapshots/{}/tree", ids[0])] {
-        let r = agent().get(format!("{}{path}", ui.base)).call().unwrap();
-        assert_eq!(r.status().as_u16(), 401, "{path} without a token");
-        let mut r = agent().get(format!("{}{path}?token=wrong{}", ui.base, &ui.token[5..])).call().unwrap();
-        assert_eq!(r.status().as_u16(), 401, "{path} with a wrong token");
-        let body = r.body_mut().read_to_string().unwrap();
-        assert!(!body.contains(&ids[0][..8]) && !body.contains("notes"), "no data with a wrong token: {body}");
+    assert_eq!(ui.token.len(), 32, "a 128-bit token in the URL's fragment: {}", ui.url);
+    let tree = format!("/api/snapshots/{}/tree", ids[0]);
+    let content = format!("/api/snapshots/{}/content?path=notes.txt", ids[0]);
+    for path in ["/api/snapshots", "/api/info", tree.as_str(), content.as_str(), "/api/search?q=notes"] {
+        let sep = if path.contains('?') { '&' } else { '?' };
+        for (how, req) in [
+            ("no token", agent().get(format!("{}{path}", ui.base))),
+            ("a wrong token", agent().get(format!("{}{path}{sep}token=0{}", ui.base, &ui.token[1..]))),
+            ("a wrong bearer", agent().get(format!("{}{path}", ui.base)).header("Authorization", "Bearer nope")),
+            ("a cookie", agent().get(format!("{}{path}", ui.base)).header("Cookie", format!("token={}", ui.token))),
+        ] {
+            let mut r = req.call().unwrap();
+            assert_eq!(r.status().as_u16(), 401, "{path} with {how}");
+            let body = r.body_mut().read_to_string().unwrap();
+            assert!(!body.contains(&ids[0][..8]) && !body.contains("notes") && !body.contains("first"), "{body}");
+        }
+        let mut r = agent().get(format!("{}{path}{sep}token={}", ui.base, ui.token)).call().unwrap();
+        assert_eq!(r.status().as_u16(), 200, "{path} with the token as a query parameter");
+        let _ = r.body_mut().read_to_vec();
     }
-    // The printed URL sets a cookie and sends the browser to the bare page.
-    let r = agent().get(&ui.url).call().unwrap();
-    assert_eq!(r.status().as_u16(), 303);
-    let cookie = r.headers().get("set-cookie").expect("a cookie").to_str().unwrap().to_string();
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"), "{cookie}");
-    let pair = cookie.split(';').next().unwrap();
-    let mut r = agent().get(format!("{}/api/snapshots", ui.base)).header("Cookie", pair).call().unwrap();
+    // The page's assets hold no data and need no token; nothing sets a cookie.
+    let mut r = agent().get(format!("{}/", ui.base)).call().unwrap();
     assert_eq!(r.status().as_u16(), 200);
-    assert!(r.body_mut().read_to_string().unwrap().contains(&ids[0]));
+    assert!(r.headers().get("set-cookie").is_none());
+    assert!(!r.body_mut().read_to_string().unwrap().contains(&ids[0][..8]));
+    // Another Host name (DNS rebinding) is refused even with the token.
+    let r = agent()
+        .get(format!("{}/api/snapshots", ui.base))
+        .header("Host", "evil.example:80")
+        .header("Authorization", format!("Bearer {}", ui.token))
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 421);
+    assert_eq!(ui.get("/api/snapshots").0, 200);
     // PLAKAR_UI_TOKEN picks the token; -no-auth drops it.
-    let ui2 = start_ui(&env, &store, &["-no-auth"]);
-    assert!(ui2.token.is_empty(), "{}", ui2.url);
-    assert_eq!(agent().get(format!("{}/api/snapshots", ui2.base)).call().unwrap().status().as_u16(), 200);
+    let fixed = start_ui_env(&env, &store, &[], &[("PLAKAR_UI_TOKEN", "my-own-token-0123456789")]);
+    assert_eq!(fixed.token, "my-own-token-0123456789");
+    assert_eq!(fixed.get("/api/snapshots").0, 200);
+    let open = start_ui(&env, &store, &["-no-auth"]);
+    assert!(open.token.is_empty(), "{}", open.url);
+    assert_eq!(agent().get(format!("{}/api/snapshots", open.base)).call().unwrap().status().as_u16(), 200);
 }
 
 #[test]
@@ -228,7 +255,7 @@ fn ui_api_browses_searches_diffs_and_downloads() {
             n += 1;
         }
     }
-    assert_eq!(n, BIG_DIR + 3, "readme, pixel, blob and the big directory");
+    assert_eq!(n, BIG_DIR + 4, "readme, pixel, blob, the hostile name and the big directory");
     let (s, tgz) = ui.get(&format!("/api/snapshots/{}/archive?path=/&format=tar.gz", ids[0]));
     assert_eq!(s, 200);
     let out = env.path("untar");
@@ -243,8 +270,11 @@ fn ui_api_browses_searches_diffs_and_downloads() {
     assert_eq!(hits["results"].as_array().unwrap().len(), 2, "{hits}");
     let hits = ui.json(&format!("/api/search?q=*.TXT&snapshot={}", ids[1]));
     let paths: Vec<&str> = hits["results"].as_array().unwrap().iter().map(|h| h["path"].as_str().unwrap()).collect();
-    assert_eq!(paths, [format!("{root}/docs/old.txt"), format!("{root}/notes.txt")]);
+    assert_eq!(paths, [format!("{root}/{HOSTILE}"), format!("{root}/docs/old.txt"), format!("{root}/notes.txt")]);
     assert_eq!(ui.json("/api/search?q=f0&limit=7")["truncated"], true);
+    let exact = ui.json("/api/search?q=readme&limit=2");
+    assert_eq!((exact["results"].as_array().unwrap().len(), &exact["truncated"]), (2, &serde_json::json!(false)));
+    assert_eq!(ui.json("/api/search?q=readme&limit=1")["truncated"], true);
 
     // Diff of the two snapshots, whole and one file.
     let d = ui.json(&format!("/api/diff?a={}&b={}", ids[1], ids[0]));
@@ -369,6 +399,7 @@ fn ui_in_a_real_browser() {
         "text_content": std::fs::read_to_string(src.join("docs/readme.md")).unwrap(),
         "image_file": "pixel.png", "image_width": 1,
         "search": "readme", "search_hits": 2,
+        "hostile": HOSTILE.trim_start_matches("docs/"),
         "changes": [format!("removed {root}/docs/old.txt"), format!("added {root}/new.txt"), format!("modified {root}/notes.txt")],
     });
     let spec_file = env.path("spec.json");
@@ -379,4 +410,54 @@ fn ui_in_a_real_browser() {
     let (o, e) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(out.status.success(), "browser test failed (screenshots in {}):\n{o}\n{e}", shots.display());
     assert!(o.contains("all steps passed"), "{o}");
+}
+
+/// A damaged chunk in the middle of a download must not give a valid-looking archive or
+/// file: the response breaks off, and the browser marks the download failed.
+#[test]
+fn ui_damaged_data_breaks_the_download() {
+    let env = Env::new();
+    let store = env.store();
+    let (src, ids) = two_snapshots(&env, &store);
+    let biggest = util::packfiles(Path::new(&store)).into_iter().max_by_key(|p| p.metadata().unwrap().len()).unwrap();
+    let mut bytes = std::fs::read(&biggest).unwrap();
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0x55;
+    std::fs::write(&biggest, bytes).unwrap();
+    let ui = start_ui(&env, &store, &[]);
+    let fetch = |path: &str| -> Option<Vec<u8>> {
+        let mut r = agent()
+            .get(format!("{}{path}", ui.base))
+            .header("Authorization", format!("Bearer {}", ui.token))
+            .call()
+            .ok()?;
+        if r.status().as_u16() != 200 {
+            return None;
+        }
+        r.body_mut().with_config().limit(u64::MAX).read_to_vec().ok()
+    };
+    if let Some(zip) = fetch(&format!("/api/snapshots/{}/archive?path=/&format=zip", ids[1])) {
+        assert!(zip::ZipArchive::new(std::io::Cursor::new(zip)).is_err(), "a damaged store gave a readable zip");
+    }
+    if let Some(tgz) = fetch(&format!("/api/snapshots/{}/archive?path=/&format=tar.gz", ids[1])) {
+        let out = env.path("untar");
+        std::fs::create_dir_all(&out).unwrap();
+        let unpacked = tar::Archive::new(flate2::read::GzDecoder::new(&tgz[..])).unpack(&out);
+        assert!(unpacked.is_err(), "a damaged store gave a readable .tar.gz");
+    }
+    let whole: Vec<Option<Vec<u8>>> = ["docs/blob.bin", "docs/readme.md", "notes.txt"]
+        .iter()
+        .map(|f| fetch(&format!("/api/snapshots/{}/content?path={}", ids[1], enc(f))))
+        .collect();
+    // Whatever was served in full is the original; the damaged file is not served whole.
+    let originals: Vec<Vec<u8>> = ["docs/blob.bin", "docs/readme.md", "first version\n"]
+        .iter()
+        .map(|f| if f.contains('\n') { f.as_bytes().to_vec() } else { std::fs::read(src.join(f)).unwrap() })
+        .collect();
+    assert!(whole.iter().any(Option::is_none), "some download must fail on the damaged packfile");
+    for (got, want) in whole.iter().zip(&originals) {
+        if let Some(got) = got {
+            assert!(got == want, "a download that succeeded must be the original file");
+        }
+    }
 }

@@ -34,17 +34,30 @@ fn random_token() -> String {
     hex::encode(b)
 }
 
+/// A page only this user can read that sends the browser on to `url`: the browser's
+/// command line, which every local user can see, then names a file, not the token.
+fn redirect_file(url: &str) -> Option<tempfile::TempPath> {
+    use std::io::Write as _;
+    let mut f = tempfile::Builder::new().prefix("plakar-ui-").suffix(".html").tempfile().ok()?;
+    let page = format!(
+        "<!doctype html><meta http-equiv=\"refresh\" content=\"0;url={url}\"><a href=\"{url}\">plakar ui</a>\n"
+    );
+    f.write_all(page.as_bytes()).ok()?;
+    Some(f.into_temp_path())
+}
+
 /// Opens the page in the desktop's browser when there is a desktop.
-fn spawn_browser(url: &str) {
+fn spawn_browser(url: &str) -> Option<tempfile::TempPath> {
     let opener = if cfg!(target_os = "macos") {
         "open"
     } else if std::env::var_os("DISPLAY").is_some() || std::env::var_os("WAYLAND_DISPLAY").is_some() {
         "xdg-open"
     } else {
-        return;
+        return None;
     };
+    let file = redirect_file(url)?;
     let spawned = std::process::Command::new(opener)
-        .arg(url)
+        .arg(&*file)
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -52,6 +65,7 @@ fn spawn_browser(url: &str) {
     if spawned.is_err() {
         eprintln!("plakar ui: could not start {opener}; open the URL above yourself");
     }
+    Some(file)
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
@@ -88,7 +102,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     let host = if local.ip().is_unspecified() { "127.0.0.1".to_string() } else { local.ip().to_string() };
     let host = if host.contains(':') { format!("[{host}]") } else { host };
     let url = match &token {
-        Some(t) => format!("http://{host}:{}/?token={t}", local.port()),
+        Some(t) => format!("http://{host}:{}/#token={t}", local.port()),
         None => format!("http://{host}:{}/", local.port()),
     };
     {
@@ -100,9 +114,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
         );
         let _ = out.flush();
     }
-    if !a.no_spawn {
-        spawn_browser(&url);
-    }
+    // Kept until the server stops: the browser may read the file late.
+    let _redirect = if a.no_spawn { None } else { spawn_browser(&url) };
     let refresh = (!a.no_refresh).then_some(Duration::from_secs(10));
     ui::serve(repo, listener, ui::Options { token, refresh, cors: a.cors })?;
     Ok(0)

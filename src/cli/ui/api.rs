@@ -19,10 +19,11 @@ use std::io::Read;
 const MAX_RESULTS: usize = 1000;
 /// Files larger than this are not diffed line by line.
 const MAX_TEXT_DIFF: u64 = 4 << 20;
+const DIFF_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 pub async fn info(State(st): State<Shared>) -> ApiResult<Json<Value>> {
     blocking(move || {
-        let repo = st.fresh_repo()?;
+        let repo = st.repo();
         let i = store_info(&repo)?;
         let c = &repo.config;
         let headers = repo.headers()?;
@@ -57,7 +58,7 @@ pub struct ListQuery {
 
 pub async fn snapshots(State(st): State<Shared>, Query(q): Query<ListQuery>) -> ApiResult<Json<Value>> {
     blocking(move || {
-        let repo = st.fresh_repo()?;
+        let repo = st.repo();
         let mut hs = repo.headers()?;
         hs.reverse();
         let text = q.q.as_deref().unwrap_or("").to_lowercase();
@@ -130,11 +131,15 @@ pub async fn search(State(st): State<Shared>, Query(q): Query<SearchQuery>) -> A
         'snapshots: for h in &headers {
             let root = repo.lookup(h, b"/")?;
             walk(&repo, &root, b"", &mut |path, e| {
-                if hits.len() >= limit {
-                    truncated = true;
+                if truncated {
                     return Ok(false);
                 }
                 if path != b"/" && !path.is_empty() && m.is_match(e.name_lossy()) {
+                    if hits.len() >= limit {
+                        // One match more than asked for: the list is really cut short.
+                        truncated = true;
+                        return Ok(false);
+                    }
                     let mut v = entry_json(path, e);
                     v["snapshot"] = json!(h.id.to_hex());
                     v["short_id"] = json!(h.id.short());
@@ -163,7 +168,13 @@ fn text_of(repo: &crate::kloset::Repository, e: &crate::kloset::tree::Entry) -> 
         return Ok(None);
     }
     let mut b = Vec::new();
-    ChunkReader::new(repo, &e.chunks).read_to_end(&mut b).map_err(|e| ApiError::internal(e.to_string()))?;
+    ChunkReader::new(repo, &e.chunks)
+        .take(MAX_TEXT_DIFF + 1)
+        .read_to_end(&mut b)
+        .map_err(|e| ApiError::internal(e.to_string()))?;
+    if b.len() as u64 > MAX_TEXT_DIFF {
+        return Ok(None);
+    }
     Ok(String::from_utf8(b).ok().filter(|s| !s.contains('\0')))
 }
 
@@ -182,8 +193,9 @@ pub async fn diff(State(st): State<Shared>, Query(q): Query<DiffQuery>) -> ApiRe
                 if let (Some(ta), Some(tb)) = (text_of(&repo, &ea)?, text_of(&repo, &eb)?) {
                     let la = format!("{}:{}", ha.id.short(), String::from_utf8_lossy(&pa));
                     let lb = format!("{}:{}", hb.id.short(), String::from_utf8_lossy(&pb));
-                    out["unified"] =
-                        json!(similar::TextDiff::from_lines(&ta, &tb).unified_diff().header(&la, &lb).to_string());
+                    // Bounded: past the deadline the diff is correct but less minimal.
+                    let d = similar::TextDiff::configure().timeout(DIFF_TIMEOUT).diff_lines(&ta, &tb);
+                    out["unified"] = json!(d.unified_diff().header(&la, &lb).to_string());
                 }
             }
             return Ok(Json(out));

@@ -1,7 +1,10 @@
-//! The per-run token. The printed URL carries it once (`/?token=...`); opening it sets an
-//! HttpOnly, SameSite=Strict cookie named after the port, so two UIs on one host do not
-//! mix, and redirects to the bare page. API clients may send `Authorization: Bearer`.
-//! Anything else gets 401 and no data.
+//! The per-run token. The printed URL carries it in the fragment (`/#token=...`), which
+//! browsers never send to a server; the page keeps it in sessionStorage (scoped to this
+//! origin, port included, unlike cookies) and sends it as `Authorization: Bearer` on API
+//! calls, or as a `token` query parameter on links and images. The page's own assets hold
+//! no data and need no token; every /api call does: anything else gets 401 and no data.
+//! When bound to loopback, a request whose Host is not a loopback name is refused too, so
+//! a web page cannot reach the server through DNS rebinding even with -no-auth.
 
 use super::Shared;
 use axum::extract::{Request, State};
@@ -11,27 +14,32 @@ use axum::response::{IntoResponse, Response};
 
 pub struct Auth {
     token: Option<String>,
-    cookie: String,
+    /// Bound to a loopback address: only loopback Host names are served.
+    loopback: bool,
 }
 
 impl Auth {
-    pub fn new(token: Option<String>, port: u16) -> Self {
-        Self { token, cookie: format!("plakar_ui_{port}") }
+    pub fn new(token: Option<String>, loopback: bool) -> Self {
+        Self { token, loopback }
     }
 
     fn accepts(&self, headers: &HeaderMap, query_token: Option<&str>) -> bool {
         let Some(want) = &self.token else { return true };
         let bearer =
             headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
-        let cookie = headers
-            .get_all(header::COOKIE)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(';'))
-            .filter_map(|kv| kv.trim().split_once('='))
-            .find(|(k, _)| *k == self.cookie)
-            .map(|(_, v)| v);
-        [bearer, cookie, query_token].into_iter().flatten().any(|t| same(t.as_bytes(), want.as_bytes()))
+        [bearer, query_token].into_iter().flatten().any(|t| same(t.as_bytes(), want.as_bytes()))
+    }
+
+    fn host_ok(&self, headers: &HeaderMap) -> bool {
+        if !self.loopback {
+            return true;
+        }
+        let Some(host) = headers.get(header::HOST).and_then(|v| v.to_str().ok()) else { return false };
+        let name = match host.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => host.rsplit_once(':').map_or(host, |(h, _)| h),
+        };
+        matches!(name.to_ascii_lowercase().as_str(), "127.0.0.1" | "localhost" | "::1") || name.starts_with("127.")
     }
 }
 
@@ -45,26 +53,18 @@ fn query_token(q: Option<&str>) -> Option<String> {
     serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok()?.into_iter().find(|(k, _)| k == "token").map(|(_, v)| v)
 }
 
+fn deny(status: StatusCode, msg: &str) -> Response {
+    let body = serde_json::json!({ "error": msg }).to_string();
+    (status, [(header::CACHE_CONTROL, "no-store"), (header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
 pub async fn require(State(st): State<Shared>, req: Request, next: Next) -> Response {
-    let qt = query_token(req.uri().query());
-    if !st.auth.accepts(req.headers(), qt.as_deref()) {
-        let body = if req.uri().path().starts_with("/api/") {
-            "{\"error\":\"missing or wrong token: use the URL that plakar ui printed\"}"
-        } else {
-            "missing or wrong token: open the URL that `plakar ui` printed (it carries the token)\n"
-        };
-        return (StatusCode::UNAUTHORIZED, [(header::CACHE_CONTROL, "no-store")], body).into_response();
+    if !st.auth.host_ok(req.headers()) {
+        return deny(StatusCode::MISDIRECTED_REQUEST, "this server only answers to 127.0.0.1 or localhost");
     }
-    // The printed URL: keep the token in a cookie and drop it from the address bar.
-    if let (Some(t), "/", &Method::GET) = (&qt, req.uri().path(), req.method()) {
-        if st.auth.token.is_some() {
-            let c = format!("{}={t}; HttpOnly; SameSite=Strict; Path=/", st.auth.cookie);
-            let mut r = (StatusCode::SEE_OTHER, [(header::LOCATION, "/")]).into_response();
-            if let Ok(v) = HeaderValue::from_str(&c) {
-                r.headers_mut().insert(header::SET_COOKIE, v);
-            }
-            return r;
-        }
+    let api = req.uri().path().starts_with("/api/") || req.uri().path() == "/api";
+    if api && !st.auth.accepts(req.headers(), query_token(req.uri().query()).as_deref()) {
+        return deny(StatusCode::UNAUTHORIZED, "missing or wrong token: open the URL that plakar ui printed");
     }
     next.run(req).await
 }

@@ -28,6 +28,8 @@ impl TreeCache {
         }
         let t = Arc::new(repo.tree(id)?);
         let mut q = self.0.lock().expect("tree cache");
+        // Another request may have decoded the same tree meanwhile.
+        q.retain(|(k, _)| k != id);
         q.push_front((*id, t.clone()));
         q.truncate(CACHED_TREES);
         Ok(t)

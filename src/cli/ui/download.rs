@@ -146,14 +146,24 @@ pub async fn content(
         None => ("application/octet-stream", false),
     };
     let size = e.info.size;
+    // A file the backup could not read in full is served as far as it goes, without a
+    // length that would promise more.
+    let complete = e.error.is_none();
     let body = stream::body(move |w| {
-        std::io::copy(&mut ChunkReader::new(&repo, &e.chunks), w)?;
+        let r = ChunkReader::new(&repo, &e.chunks);
+        if complete {
+            std::io::copy(&mut Exact::new(r, size), w)?;
+        } else {
+            std::io::copy(&mut { r }, w)?;
+        }
         Ok(())
     });
     let mut r = body.into_response();
     let hs = r.headers_mut();
     hs.insert(h::CONTENT_TYPE, HeaderValue::from_static(mime));
-    hs.insert(h::CONTENT_LENGTH, HeaderValue::from(size));
+    if complete {
+        hs.insert(h::CONTENT_LENGTH, HeaderValue::from(size));
+    }
     hs.insert(h::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     hs.insert(h::CONTENT_SECURITY_POLICY, HeaderValue::from_static("sandbox; default-src 'none'"));
     hs.insert(h::CONTENT_DISPOSITION, disposition(if inline { "inline" } else { "attachment" }, &name));
@@ -210,6 +220,10 @@ fn entries(
     walk(repo, e, path, &mut |p, e| {
         let rel = p.strip_prefix(path).unwrap_or(p);
         let name = if rel.is_empty() { top.to_vec() } else { join(top, rel.strip_prefix(b"/").unwrap_or(rel)) };
+        // A file the backup could not read in full has no content of its recorded size.
+        if e.kind() == FileKind::File && e.error.is_some() {
+            return Ok(true);
+        }
         if let Err(err) = f(name, e) {
             failed = Some(err);
             return Err(crate::kloset::Error::Other("archive stopped".into()));
@@ -229,7 +243,7 @@ fn write_tar_gz(
     let gz = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
     let mut tar = tar::Builder::new(gz);
     tar.mode(tar::HeaderMode::Complete);
-    entries(repo, e, path, top, &mut |name, e| {
+    let written = entries(repo, e, path, top, &mut |name, e| {
         let mut hd = tar::Header::new_gnu();
         hd.set_mode(e.info.mode & 0o7777);
         hd.set_mtime(e.info.mtime_ns.max(0) as u64 / 1_000_000_000);
@@ -245,7 +259,7 @@ fn write_tar_gz(
             FileKind::File => {
                 hd.set_entry_type(tar::EntryType::Regular);
                 hd.set_size(e.info.size);
-                tar.append_data(&mut hd, name, ChunkReader::new(repo, &e.chunks))?;
+                tar.append_data(&mut hd, name, Exact::new(ChunkReader::new(repo, &e.chunks), e.info.size))?;
             }
             FileKind::Symlink => {
                 hd.set_entry_type(tar::EntryType::Symlink);
@@ -255,7 +269,12 @@ fn write_tar_gz(
             FileKind::Special => {}
         }
         Ok(())
-    })?;
+    });
+    if let Err(e) = written {
+        // Dropping the builder would write a valid-looking end of archive.
+        std::mem::forget(tar);
+        return Err(e);
+    }
     tar.into_inner()?.finish()?.flush()?;
     Ok(())
 }
@@ -283,12 +302,13 @@ fn write_zip(
 ) -> anyhow::Result<()> {
     use zip::write::SimpleFileOptions;
     let mut z = zip::ZipWriter::new_stream(w);
-    entries(repo, e, path, top, &mut |name, e| {
+    let written = entries(repo, e, path, top, &mut |name, e| {
         let name = String::from_utf8_lossy(&name).into_owned();
         let mut o = SimpleFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
             .unix_permissions(e.info.mode & 0o7777)
-            .large_file(e.info.size >= u32::MAX as u64);
+            // Deflate can grow incompressible data a little: switch to ZIP64 with a margin.
+            .large_file(e.info.size >= 0xF000_0000);
         if let Some(t) = zip_time(e.info.mtime_ns) {
             o = o.last_modified_time(t);
         }
@@ -296,13 +316,49 @@ fn write_zip(
             FileKind::Dir => z.add_directory(name, o)?,
             FileKind::File => {
                 z.start_file(name, o)?;
-                std::io::copy(&mut ChunkReader::new(repo, &e.chunks), &mut z)?;
+                std::io::copy(&mut Exact::new(ChunkReader::new(repo, &e.chunks), e.info.size), &mut z)?;
             }
             FileKind::Symlink => z.add_symlink(name, String::from_utf8_lossy(&e.info.target), o)?,
             FileKind::Special => {}
         }
         Ok(())
-    })?;
+    });
+    if let Err(e) = written {
+        // Dropping the writer would write a central directory: a valid-looking short zip.
+        std::mem::forget(z);
+        return Err(e);
+    }
     z.finish()?.flush()?;
     Ok(())
+}
+
+/// Hands out exactly `size` bytes or fails: an archive entry whose header promised more
+/// than the store gives back would silently shift every entry after it.
+struct Exact<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Exact<R> {
+    fn new(inner: R, size: u64) -> Self {
+        Self { inner, left: size }
+    }
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "file shorter in the store than recorded",
+            ));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
 }

@@ -1,7 +1,6 @@
 //! `plakar ui`: a small web server over one store. The page (embedded assets, no CDN) calls
-//! a JSON API under /api (docs/UI.md lists it). Every request carries the per-run token,
-//! as a cookie set when the printed URL is opened, a bearer header or a `token` query
-//! parameter; the repository is read-only here and every engine call runs on tokio's
+//! a JSON API under /api (docs/UI.md lists it). Every API request carries the per-run token
+//! (see auth.rs); the repository is read-only here and every engine call runs on tokio's
 //! blocking pool.
 
 mod api;
@@ -35,20 +34,22 @@ pub(crate) struct State {
 }
 
 impl State {
-    fn repo(&self) -> Arc<Repository> {
+    fn current(&self) -> Arc<Repository> {
         self.repo.read().expect("repo lock").clone()
     }
 
     /// The repository, read again if new snapshots may have landed since the last look.
-    fn fresh_repo(&self) -> crate::kloset::Result<Arc<Repository>> {
-        let Some(every) = self.refresh else { return Ok(self.repo()) };
+    fn repo(&self) -> Arc<Repository> {
+        let Some(every) = self.refresh else { return self.current() };
         let mut last = self.reloaded.lock().expect("reload lock");
         if last.elapsed() >= every {
-            let r = Arc::new(self.repo().reload()?);
-            *self.repo.write().expect("repo lock") = r;
+            // A store that cannot be read again right now keeps serving what it had.
+            if let Ok(r) = self.current().reload() {
+                *self.repo.write().expect("repo lock") = Arc::new(r);
+            }
             *last = Instant::now();
         }
-        Ok(self.repo())
+        self.current()
     }
 }
 
@@ -79,13 +80,13 @@ fn router(state: Shared, cors: bool) -> axum::Router {
 
 /// Serves until the process is stopped.
 pub fn serve(repo: Repository, listener: std::net::TcpListener, opts: Options) -> anyhow::Result<()> {
-    let port = listener.local_addr()?.port();
+    let loopback = listener.local_addr()?.ip().is_loopback();
     let state = Arc::new(State {
         repo: RwLock::new(Arc::new(repo)),
         reloaded: Mutex::new(Instant::now()),
         refresh: opts.refresh,
         trees: browse::TreeCache::default(),
-        auth: auth::Auth::new(opts.token, port),
+        auth: auth::Auth::new(opts.token, loopback),
     });
     let app = router(state, opts.cors);
     listener.set_nonblocking(true)?;

@@ -4,6 +4,25 @@
 
 const main = document.getElementById("main");
 
+// The token arrives once, in the fragment of the printed URL (never sent to the server);
+// it is kept in sessionStorage, which is scoped to this origin and port, and sent as a
+// bearer header (or a query parameter on links and images, which cannot carry headers).
+const TOKEN_KEY = "plakar-ui-token";
+{
+  const m = location.hash.match(/^#token=([^&/]*)/);
+  if (m) {
+    sessionStorage.setItem(TOKEN_KEY, decodeURIComponent(m[1]));
+    history.replaceState(null, "", location.pathname + "#/");
+  }
+}
+const token = () => sessionStorage.getItem(TOKEN_KEY) || "";
+
+// Views that finish after a newer one started (fast paging, typing) must not overwrite it.
+let renderId = 0;
+function show(my, ...nodes) {
+  if (my === renderId) main.replaceChildren(...nodes);
+}
+
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -34,18 +53,21 @@ function qs(params) {
 }
 
 async function api(path, params) {
-  const r = await fetch("/api/" + path + qs(params || {}), { credentials: "same-origin" });
+  const headers = token() ? { Authorization: "Bearer " + token() } : {};
+  const r = await fetch("/api/" + path + qs(params || {}), { headers, credentials: "omit" });
   let body;
   try { body = await r.json(); } catch (_) { body = { error: r.statusText }; }
   if (!r.ok) {
-    const e = new Error(body.error || r.statusText);
+    const e = new Error(r.status === 401
+      ? "This page needs the token from the URL that `plakar ui` printed: open that URL again."
+      : body.error || r.statusText);
     e.status = r.status;
     throw e;
   }
   return body;
 }
 
-function url(path, params) { return "/api/" + path + qs(params || {}); }
+function url(path, params) { return "/api/" + path + qs({ ...(params || {}), token: token() }); }
 
 function bytes(n) {
   const u = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"];
@@ -68,8 +90,8 @@ function snapLink(id, path, label, testid) {
   return el("a", { href: "#/snapshot/" + id + qs({ path }), "data-testid": testid }, label);
 }
 
-function fail(e) {
-  main.replaceChildren(el("h1", {}, "Something went wrong"), el("p", { class: "error", "data-testid": "error" }, e.message));
+function fail(my, e) {
+  show(my, el("h1", {}, "Something went wrong"), el("p", { class: "error", "data-testid": "error" }, e.message));
 }
 
 function setNav(name) {
@@ -78,6 +100,7 @@ function setNav(name) {
 
 // ---- snapshot list ----
 async function viewSnapshots(params) {
+  const my = renderId;
   setNav("snapshots");
   const q = params.get("q") || "", tag = params.get("tag") || "";
   const data = await api("snapshots", { q, tag });
@@ -96,7 +119,7 @@ async function viewSnapshots(params) {
     el("td", {}, s.tags.map(t => el("span", { class: "tag" }, t))),
     el("td", { class: "num" }, bytes(s.summary.size)),
     el("td", { class: "num" }, s.summary.files)));
-  main.replaceChildren(
+  show(my, 
     el("h1", {}, "Snapshots ", el("span", { class: "muted", id: "snap-count" }, `${data.snapshots.length} of ${data.total}`)),
     el("div", { class: "toolbar" }, text, tags, el("button", { on: { click: apply } }, "Filter")),
     rows.length ? el("table", { id: "snapshots" },
@@ -122,14 +145,15 @@ function crumbs(id, root, path) {
 const KIND = { dir: "▸", file: "·", symlink: "↪", special: "◆" };
 
 async function viewBrowse(id, params) {
+  const my = renderId;
   setNav("snapshots");
   const path = params.get("path") || "";
-  const offset = parseInt(params.get("offset") || "0", 10);
+  const offset = Math.max(0, parseInt(params.get("offset") || "0", 10) || 0);
   const filter = params.get("filter") || "";
   const limit = 500;
   const t = await api("snapshots/" + id + "/tree", { path, offset, limit, filter });
   const e = t.entry;
-  if (e.kind !== "dir") return viewFile(id, t);
+  if (e.kind !== "dir") return viewFile(my, id, t);
   const snap = await api("snapshots/" + id);
   const f = el("input", { id: "dir-filter", type: "search", placeholder: "Filter names…", value: filter });
   f.addEventListener("keydown", ev => { if (ev.key === "Enter") go("/snapshot/" + id, { path: e.path, filter: f.value }); });
@@ -144,7 +168,7 @@ async function viewBrowse(id, params) {
     el("td", { class: "mono muted" }, c.mode),
     el("td", { class: "mono muted" }, when(c.mtime))));
   const last = Math.min(offset + t.children.length, t.total);
-  main.replaceChildren(
+  show(my, 
     el("h1", {}, "Snapshot ", el("span", { class: "mono" }, snap.short_id), " ", el("span", { class: "muted" }, when(snap.timestamp) + " · " + snap.hostname)),
     crumbs(id, t.root, e.path),
     el("div", { class: "toolbar" }, f,
@@ -160,13 +184,13 @@ async function viewBrowse(id, params) {
       el("button", { id: "next-page", disabled: last >= t.total ? "disabled" : null, on: { click: () => page(offset + limit) } }, "Next ›")));
 }
 
-async function viewFile(id, t) {
+async function viewFile(my, id, t) {
   const e = t.entry;
   const p = await api("snapshots/" + id + "/preview", { path: e.path });
   let preview;
   if (p.preview === "text") {
     preview = [el("pre", { class: "preview", id: "preview-text" }, p.text),
-      p.truncated ? el("p", { class: "muted" }, "Showing the first " + bytes(p.text.length) + ".") : null];
+      p.truncated ? el("p", { class: "muted" }, "Showing the first " + bytes(new TextEncoder().encode(p.text).length) + ".") : null];
   } else if (p.preview === "image") {
     preview = el("img", { class: "preview", id: "preview-image", alt: e.name, src: url("snapshots/" + id + "/content", { path: e.path }) });
   } else if (e.kind === "file") {
@@ -174,7 +198,7 @@ async function viewFile(id, t) {
   } else {
     preview = el("p", { class: "muted" }, e.kind + (e.target ? " → " + e.target : ""));
   }
-  main.replaceChildren(
+  show(my, 
     el("h1", { class: "mono" }, e.name),
     crumbs(id, t.root, e.path),
     el("dl", { class: "meta" },
@@ -199,6 +223,7 @@ async function snapshotOptions(select, chosen, blank) {
 }
 
 async function viewSearch(params) {
+  const my = renderId;
   setNav("search");
   const q = params.get("q") || "", snap = params.get("snapshot") || "";
   const input = el("input", { id: "search-q", type: "search", placeholder: "Name or glob, e.g. *.conf", value: q });
@@ -207,7 +232,7 @@ async function viewSearch(params) {
   const run = () => go("/search", { q: input.value, snapshot: which.value });
   input.addEventListener("keydown", e => { if (e.key === "Enter") run(); });
   const results = el("div", { id: "search-results" });
-  main.replaceChildren(el("h1", {}, "Search"),
+  show(my, el("h1", {}, "Search"),
     el("div", { class: "toolbar" }, input, which, el("button", { id: "search-go", on: { click: run } }, "Search")), results);
   if (!q) return;
   const r = await api("search", { q, snapshot: snap });
@@ -222,6 +247,7 @@ async function viewSearch(params) {
 
 // ---- diff ----
 async function viewDiff(params) {
+  const my = renderId;
   setNav("diff");
   const a = params.get("a") || "", b = params.get("b") || "", path = params.get("path") || "";
   const sa = el("select", { id: "diff-a" }), sb = el("select", { id: "diff-b" });
@@ -231,7 +257,7 @@ async function viewDiff(params) {
   const p = el("input", { id: "diff-path", placeholder: "path (default: whole snapshot)", value: path });
   const run = () => go("/diff", { a: sa.value, b: sb.value, path: p.value });
   const out = el("div", { id: "diff-results" });
-  main.replaceChildren(el("h1", {}, "Compare snapshots"),
+  show(my, el("h1", {}, "Compare snapshots"),
     el("div", { class: "toolbar" }, "from", sa, "to", sb, p, el("button", { id: "diff-go", on: { click: run } }, "Compare")), out);
   if (!a || !b) return;
   const d = await api("diff", { a, b, path });
@@ -271,10 +297,11 @@ function chart(timeline) {
 }
 
 async function viewInfo() {
+  const my = renderId;
   setNav("info");
   const i = await api("info");
   const card = (k, v, id) => el("div", { class: "card", "data-testid": id }, el("div", { class: "v" }, v), el("div", { class: "k" }, k));
-  main.replaceChildren(el("h1", {}, "Store"),
+  show(my, el("h1", {}, "Store"),
     el("p", { class: "mono muted" }, i.location),
     el("div", { class: "grid", id: "info-cards" },
       card("snapshots", i.snapshots, "info-snapshots"),
@@ -297,6 +324,7 @@ async function viewInfo() {
 
 async function render() {
   const { parts, params } = route();
+  const my = ++renderId;
   main.setAttribute("aria-busy", "true");
   try {
     if (parts[0] === "snapshot" && parts[1]) await viewBrowse(parts[1], params);
@@ -305,7 +333,7 @@ async function render() {
     else if (parts[0] === "info") await viewInfo();
     else await viewSnapshots(params);
   } catch (e) {
-    fail(e);
+    fail(my, e);
   } finally {
     main.setAttribute("aria-busy", "false");
   }
