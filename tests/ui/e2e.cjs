@@ -67,6 +67,7 @@ const expect = (cond, what) => { if (!cond) throw new Error(`${step}: expected $
     await page.click(`[data-testid=entry][data-name="${spec.text_file}"] a`);
     const text = await page.textContent("#preview-text");
     expect(text === spec.text_content, "the text preview to show the file");
+    expect(!(await page.textContent("main")).includes("null"), "no stray null text in the page");
     await shot("3-text-preview");
 
     step = "download the file and compare its bytes";

@@ -20,7 +20,7 @@ const token = () => sessionStorage.getItem(TOKEN_KEY) || "";
 // Views that finish after a newer one started (fast paging, typing) must not overwrite it.
 let renderId = 0;
 function show(my, ...nodes) {
-  if (my === renderId) main.replaceChildren(...nodes);
+  if (my === renderId) main.replaceChildren(...nodes.flat().filter(n => n !== null && n !== undefined));
 }
 
 function el(tag, attrs, ...kids) {
@@ -210,7 +210,7 @@ async function viewFile(my, id, t) {
     el("div", { class: "toolbar" },
       e.kind === "file" ? el("a", { class: "button", id: "download", href: url("snapshots/" + id + "/content", { path: e.path, download: 1 }), download: e.name }, "Download") : null,
       el("a", { class: "button", href: "#/diff" + qs({ b: id, path: e.path }) }, "Compare with another snapshot")),
-    ...[preview].flat());
+    preview);
 }
 
 // ---- search ----
