@@ -133,6 +133,15 @@ fn two_snapshots(env: &Env, store: &str) -> (PathBuf, [String; 2]) {
     (src, [ids[0].clone(), ids[1].clone()])
 }
 
+/// A token that differs from `token` for certain: its first digit changed to another one
+/// (a fixed replacement digit would equal the real one in one run of sixteen).
+fn wrong_token(token: &str) -> String {
+    let first = if token.starts_with('0') { '1' } else { '0' };
+    let wrong = format!("{first}{}", &token[1..]);
+    assert_ne!(wrong, token);
+    wrong
+}
+
 #[test]
 fn ui_token_is_required() {
     let env = Env::new();
@@ -146,7 +155,7 @@ fn ui_token_is_required() {
         let sep = if path.contains('?') { '&' } else { '?' };
         for (how, req) in [
             ("no token", agent().get(format!("{}{path}", ui.base))),
-            ("a wrong token", agent().get(format!("{}{path}{sep}token=0{}", ui.base, &ui.token[1..]))),
+            ("a wrong token", agent().get(format!("{}{path}{sep}token={}", ui.base, wrong_token(&ui.token)))),
             ("a wrong bearer", agent().get(format!("{}{path}", ui.base)).header("Authorization", "Bearer nope")),
             ("a cookie", agent().get(format!("{}{path}", ui.base)).header("Cookie", format!("token={}", ui.token))),
         ] {
