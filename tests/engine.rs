@@ -245,7 +245,7 @@ fn restore_never_writes_outside_the_target() {
     let tid = repo.keys.mac(&tree.encode());
     packer.add(BlobType::Tree, tid, &tree.encode()).unwrap();
     let blobs = packer.finish().unwrap();
-    repo.write_state(&State { created: 0, blobs, deleted: vec![] }).unwrap();
+    repo.write_state(&State { created: 0, blobs, ..Default::default() }).unwrap();
     let repo = reopen(repo.store.clone());
     let root = Entry {
         name: b"x".to_vec(),
@@ -327,5 +327,5 @@ fn interrupted_sync_resumes_without_resending() {
     let imp = FsImporter::new(&data).unwrap();
     let snap = backup::backup(&new_repo(src_store.clone()), &imp, &Default::default(), &NoProgress).unwrap();
     let src = reopen(src_store);
-    assert_resumes(|dst| sync::sync(&src, dst, &[snap.id], &NoProgress).map(|n| assert_eq!(n, 1)));
+    assert_resumes(|dst| sync::sync(&src, dst, &[snap.id], false, &NoProgress).map(|r| assert_eq!(r.copied.len(), 1)));
 }

@@ -9,6 +9,8 @@ mod cron;
 mod decoders;
 mod drill;
 mod engine;
+mod safety;
+mod simulation;
 mod ftp;
 mod golden;
 mod layers;

@@ -44,10 +44,15 @@ impl Ctx {
     /// Opens another store (a sync peer): its configured passphrase, then -keyfile or
     /// $PLAKAR_PASSPHRASE, then a prompt.
     pub fn open_other(&self, loc: &str, prompt: &str) -> Result<Repository> {
+        Ok(self.unlock_other(loc, prompt)?.load(None)?)
+    }
+
+    /// Like `unlock`, for another store.
+    pub fn unlock_other(&self, loc: &str, prompt: &str) -> Result<Unlocked> {
         let store = location::open_store(loc, &self.config_dir())?;
         let cfg: RepoConfig = repo::read_config(store.as_ref())?;
         if !cfg.encrypted() {
-            return Ok(Repository::open(store, cfg, None)?);
+            return Ok(Unlocked::new(store, cfg, None)?);
         }
         let pass = match location::store_passphrase(loc, &self.config_dir())? {
             Some(p) => p,
@@ -56,7 +61,7 @@ impl Ctx {
                 None => passphrase::prompt(prompt)?,
             },
         };
-        Ok(Repository::open(store, cfg, Some(&pass))?)
+        Ok(Unlocked::new(store, cfg, Some(&pass))?)
     }
 
     /// The passphrase, without asking: -keyfile, then the store's configured `passphrase`
@@ -73,23 +78,57 @@ impl Ctx {
 
     /// Opens the store, asking for the passphrase (up to three times on a terminal).
     pub fn open(&self) -> Result<Repository> {
+        Ok(self.unlock()?.load(None)?)
+    }
+
+    /// This machine, as locks see it.
+    pub fn host(&self) -> Arc<dyn crate::kloset::host::Host> {
+        super::host::system(&self.config_dir())
+    }
+
+    /// Reads CONFIG and derives the keys, without reading the index (which a writer reads
+    /// only once it holds its lock).
+    pub fn unlock(&self) -> Result<Unlocked> {
         let store = self.store()?;
         let cfg: RepoConfig = repo::read_config(store.as_ref())?;
         if !cfg.encrypted() {
-            return Ok(Repository::open(store, cfg, None)?);
+            return Ok(Unlocked::new(store, cfg, None)?);
         }
         if let Some(p) = self.known_passphrase()? {
-            return Ok(Repository::open(store, cfg, Some(&p))?);
+            return Ok(Unlocked::new(store, cfg, Some(&p))?);
         }
         let mut last = None;
         for _ in 0..3 {
             let p = passphrase::prompt("repository passphrase: ")
                 .map_err(|e| anyhow::Error::new(Error::Auth(format!("failed to unlock repository: {e}"))))?;
             match cfg.unlock(Some(&p)) {
-                Ok(_) => return Ok(Repository::open(store, cfg, Some(&p))?),
+                Ok(_) => return Ok(Unlocked::new(store, cfg, Some(&p))?),
                 Err(e) => last = Some(e),
             }
         }
         Err(last.expect("three tries happened")).context("three wrong passphrases")
+    }
+}
+
+/// A store whose keys are derived and whose index is not read yet.
+pub struct Unlocked {
+    pub store: Arc<dyn crate::kloset::store::Store>,
+    pub config: RepoConfig,
+    pub keys: Arc<crate::kloset::crypto::Keys>,
+}
+
+impl Unlocked {
+    fn new(
+        store: Arc<dyn crate::kloset::store::Store>,
+        config: RepoConfig,
+        pass: Option<&[u8]>,
+    ) -> crate::kloset::Result<Self> {
+        let keys = Repository::unlock(&config, pass)?;
+        Ok(Self { store, config, keys })
+    }
+
+    /// Reads the index; `lease`: the lock it is read under.
+    pub fn load(self, lease: Option<crate::kloset::lock::Lease>) -> crate::kloset::Result<Repository> {
+        Repository::load(self.store, self.config, self.keys, lease)
     }
 }

@@ -2,10 +2,11 @@
 //! flags (`-to`, `-tag`) are rewritten to clap's `--to` before parsing, so both work.
 
 pub mod cmd;
-mod context;
+pub mod context;
 pub mod exit;
 pub mod format;
 mod globals;
+mod host;
 mod progress;
 pub mod report;
 mod snapref;

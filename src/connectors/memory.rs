@@ -2,7 +2,7 @@
 //! against.
 
 use crate::kloset::store::{Resource, Store, StoreError, StoreErrorKind, StoreResult};
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::sync::Mutex;
 
 type Key = (Resource, [u8; 32]);
@@ -10,7 +10,8 @@ type Key = (Resource, [u8; 32]);
 #[derive(Default)]
 pub struct MemoryStore {
     config: Mutex<Option<Vec<u8>>>,
-    objects: Mutex<HashMap<Key, Vec<u8>>>,
+    /// Sorted, so listings come in id order as from S3 (and a simulation replays).
+    objects: Mutex<BTreeMap<Key, Vec<u8>>>,
 }
 
 impl MemoryStore {

@@ -9,7 +9,6 @@
 use crate::kloset::id::BlobId;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
-use rand::RngCore;
 
 const NONCE_LEN: usize = 24;
 const TAG_LEN: usize = 16;
@@ -55,7 +54,7 @@ impl Keys {
         match &self.cipher {
             Some(c) => {
                 let mut nonce = [0u8; NONCE_LEN];
-                rand::thread_rng().fill_bytes(&mut nonce);
+                crate::kloset::rng::fill(&mut nonce);
                 let ct = c
                     .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: ad })
                     .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
@@ -134,7 +133,7 @@ pub fn derive_kek(passphrase: &[u8], salt: &[u8], p: KdfParams) -> Result<[u8; 3
 
 pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut b = [0u8; N];
-    rand::thread_rng().fill_bytes(&mut b);
+    crate::kloset::rng::fill(&mut b);
     b
 }
 

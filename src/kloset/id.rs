@@ -13,7 +13,7 @@ macro_rules! id_type {
         impl $name {
             pub fn random() -> Self {
                 let mut b = [0u8; 32];
-                rand::Rng::fill(&mut rand::thread_rng(), &mut b[..]);
+                crate::kloset::rng::fill(&mut b);
                 Self(b)
             }
             pub fn to_hex(&self) -> String {

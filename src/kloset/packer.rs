@@ -7,13 +7,14 @@ use crate::kloset::crypto::Keys;
 use crate::kloset::error::{Error, Result};
 use crate::kloset::id::BlobId;
 use crate::kloset::id::StateId;
-use crate::kloset::index::Index;
+use crate::kloset::index::{BlobKey, Index};
+use crate::kloset::lock::Lease;
 use crate::kloset::packfile::PackBuilder;
 use crate::kloset::state::{Record, State};
-use crate::kloset::store::{Resource, Store, StoreError};
+use crate::kloset::store::{Resource, Store, StoreError, StoreErrorKind};
 use crossbeam_channel::{bounded, Sender};
 use std::collections::HashSet;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -30,6 +31,11 @@ struct Shared {
     checkpoint_every: Option<Duration>,
     last_checkpoint: Mutex<Instant>,
     checkpoints: Mutex<Vec<StateId>>,
+    /// Set when an upload stopped because the lock was lost.
+    lost: AtomicBool,
+    /// The writer's lock: checkpoints are published through it, and uploads stop once it
+    /// is lost.
+    lease: Option<Lease>,
 }
 
 impl Shared {
@@ -44,15 +50,52 @@ impl Shared {
         if batch.is_empty() {
             return;
         }
-        let id = StateId::random();
-        let state = State { created: chrono::Utc::now().timestamp(), blobs: batch, deleted: vec![] };
-        match store.put(Resource::State, &id.0, &state.encode(keys, &id)) {
-            Ok(()) => {
+        let state = State { created: chrono::Utc::now().timestamp(), blobs: batch, ..Default::default() };
+        let published = match &self.lease {
+            Some(lease) => lease.publish(keys, &state).map_err(|e| e.to_string()),
+            None => {
+                let id = StateId::random();
+                store.put(Resource::State, &id.0, &state.encode(keys, &id)).map(|_| id).map_err(|e| e.to_string())
+            }
+        };
+        match published {
+            Ok(id) => {
                 self.checkpoints.lock().expect("lock").push(id);
                 *last = Instant::now();
             }
-            // Not fatal: the records go into the final state instead.
+            // Not fatal: the records go into the final state instead (which fails in turn
+            // if the lock was lost).
             Err(_) => self.records.lock().expect("lock").extend(state.blobs),
+        }
+    }
+
+    /// Stores one full packfile and records where its blobs went.
+    fn upload(&self, store: &dyn Store, keys: &Keys, stored: &AtomicU64, pack: PackBuilder) {
+        if self.failed.lock().expect("lock").is_some() {
+            return; // after a failure, drain so producers never block on a dead uploader
+        }
+        if let Some(lease) = self.lease.as_ref().filter(|l| l.lost()) {
+            let e = lease.check().expect_err("a lost lease fails its check");
+            self.failed.lock().expect("lock").get_or_insert(StoreError::new(StoreErrorKind::Other, e.to_string()));
+            self.lost.store(true, Ordering::SeqCst);
+            return;
+        }
+        let (id, bytes, entries) = pack.finish(keys);
+        match store.put(Resource::Packfile, &id.0, &bytes) {
+            Ok(()) => {
+                stored.fetch_add(bytes.len() as u64, Ordering::Relaxed);
+                self.records.lock().expect("lock").extend(entries.iter().map(|e| Record {
+                    kind: e.kind,
+                    id: e.id,
+                    pack: id,
+                    offset: e.offset,
+                    length: e.length,
+                }));
+                self.maybe_checkpoint(store, keys);
+            }
+            Err(e) => {
+                self.failed.lock().expect("lock").get_or_insert(e);
+            }
         }
     }
 }
@@ -65,7 +108,9 @@ pub struct Packer<'a> {
     /// Packfiles being filled: file content, and metadata (trees, snapshot headers) kept
     /// apart so a walk of the trees reads a few dense packfiles, not every one.
     current: [Mutex<PackBuilder>; 2],
-    seen: Mutex<HashSet<BlobId>>,
+    seen: Mutex<HashSet<BlobKey>>,
+    /// Inline mode (no uploader threads): the store and keys the caller uploads with.
+    inline: Option<(Arc<dyn Store>, Arc<Keys>)>,
     tx: Option<Sender<PackBuilder>>,
     workers: Vec<JoinHandle<()>>,
     shared: Arc<Shared>,
@@ -82,10 +127,13 @@ impl<'a> Packer<'a> {
         max_size: u64,
         uploaders: usize,
     ) -> Self {
-        Self::with_checkpoints(store, keys, index, level, max_size, uploaders, None)
+        Self::with_checkpoints(store, keys, index, level, max_size, uploaders, None, None)
     }
 
-    /// Same, writing a checkpoint state of the stored packfiles at most every `every`.
+    /// Same, writing a checkpoint state of the stored packfiles at most every `every`,
+    /// through the writer's lock when it has one. `uploaders` 0 uploads on the caller's
+    /// thread (a deterministic simulation needs one thread per operation).
+    #[allow(clippy::too_many_arguments)]
     pub fn with_checkpoints(
         store: Arc<dyn Store>,
         keys: Arc<Keys>,
@@ -94,6 +142,7 @@ impl<'a> Packer<'a> {
         max_size: u64,
         uploaders: usize,
         every: Option<Duration>,
+        lease: Option<Lease>,
     ) -> Self {
         // A rendezvous channel: a full packfile waits for a free uploader, so at most
         // `uploaders + 2` packfiles are in memory at once.
@@ -106,40 +155,24 @@ impl<'a> Packer<'a> {
             checkpoint_every: every,
             last_checkpoint: Mutex::new(Instant::now()),
             checkpoints: Mutex::new(Vec::new()),
+            lease,
+            lost: AtomicBool::new(false),
         });
         let stored_bytes = Arc::new(AtomicU64::new(0));
-        let workers = (0..uploaders.max(1))
+        let workers = (0..uploaders)
             .map(|_| {
                 let (rx, store, keys) = (rx.clone(), store.clone(), keys.clone());
                 let (sh, stored) = (shared.clone(), stored_bytes.clone());
-                std::thread::spawn(move || {
+                crate::kloset::rng::spawn(move || {
                     for pack in rx {
-                        // After a failure, drain so producers never block on a dead uploader.
-                        if sh.failed.lock().expect("lock").is_none() {
-                            let (id, bytes, entries) = pack.finish(&keys);
-                            match store.put(Resource::Packfile, &id.0, &bytes) {
-                                Ok(()) => {
-                                    stored.fetch_add(bytes.len() as u64, Ordering::Relaxed);
-                                    sh.records.lock().expect("lock").extend(entries.iter().map(|e| Record {
-                                        kind: e.kind,
-                                        id: e.id,
-                                        pack: id,
-                                        offset: e.offset,
-                                        length: e.length,
-                                    }));
-                                    sh.maybe_checkpoint(store.as_ref(), &keys);
-                                }
-                                Err(e) => {
-                                    sh.failed.lock().expect("lock").get_or_insert(e);
-                                }
-                            }
-                        }
+                        sh.upload(store.as_ref(), &keys, &stored, pack);
                         *sh.in_flight.lock().expect("lock") -= 1;
                         sh.landed.notify_all();
                     }
                 })
             })
             .collect();
+        let inline = (uploaders == 0).then(|| (store.clone(), keys.clone()));
         Self {
             index,
             keys,
@@ -147,6 +180,7 @@ impl<'a> Packer<'a> {
             max_size: max_size as usize,
             current: [Mutex::new(PackBuilder::new()), Mutex::new(PackBuilder::new())],
             seen: Mutex::new(HashSet::new()),
+            inline,
             tx: Some(tx),
             workers,
             shared,
@@ -159,14 +193,16 @@ impl<'a> Packer<'a> {
         &self.keys
     }
 
-    /// True when the store already has the blob or this run already packed it.
-    pub fn known(&self, id: &BlobId) -> bool {
-        self.index.contains(id) || self.seen.lock().expect("lock").contains(id)
+    /// True when the store has the blob where a writer may use it, or this run already
+    /// packed it.
+    pub fn known(&self, kind: BlobType, id: &BlobId) -> bool {
+        self.index.usable(kind, id) || self.seen.lock().expect("lock").contains(&(kind, *id))
     }
 
-    /// Stores a blob unless it is already known. Returns whether it was new.
+    /// Stores a blob unless it is already known (as the same type: a chunk never stands in
+    /// for a tree node with the same bytes). Returns whether it was new.
     pub fn add(&self, kind: BlobType, id: BlobId, plain: &[u8]) -> Result<bool> {
-        if self.index.contains(&id) || !self.seen.lock().expect("lock").insert(id) {
+        if self.index.usable(kind, &id) || !self.seen.lock().expect("lock").insert((kind, id)) {
             return Ok(false);
         }
         let encoded = blob::encode(&self.keys, kind, &id, plain, self.level);
@@ -177,7 +213,7 @@ impl<'a> Packer<'a> {
     /// Stores an already encoded blob (maintenance and sync copy blobs without decoding).
     pub fn add_encoded(&self, kind: BlobType, id: BlobId, encoded: &[u8]) -> Result<()> {
         self.check_failed()?;
-        self.seen.lock().expect("lock").insert(id);
+        self.seen.lock().expect("lock").insert((kind, id));
         self.new_blobs.fetch_add(1, Ordering::Relaxed);
         let full = {
             let mut cur = self.current[usize::from(kind != BlobType::Chunk)].lock().expect("lock");
@@ -195,6 +231,10 @@ impl<'a> Packer<'a> {
     }
 
     fn send(&self, pack: PackBuilder) -> Result<()> {
+        if let Some((store, keys)) = &self.inline {
+            self.shared.upload(store.as_ref(), keys, &self.stored_bytes, pack);
+            return self.check_failed();
+        }
         if let Some(tx) = &self.tx {
             *self.shared.in_flight.lock().expect("lock") += 1;
             if tx.send(pack).is_err() {
@@ -232,6 +272,11 @@ impl<'a> Packer<'a> {
     }
 
     fn check_failed(&self) -> Result<()> {
+        if self.shared.lost.load(Ordering::SeqCst) {
+            if let Some(l) = &self.shared.lease {
+                l.check()?;
+            }
+        }
         match &*self.shared.failed.lock().expect("lock") {
             Some(e) => Err(Error::Store(StoreError::new(e.kind, e.message.clone()))),
             None => Ok(()),

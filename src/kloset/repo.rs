@@ -7,6 +7,7 @@ use crate::kloset::crypto::Keys;
 use crate::kloset::error::{Error, Result};
 use crate::kloset::id::{BlobId, SnapshotId, StateId};
 use crate::kloset::index::{Index, Location};
+use crate::kloset::lock::{Fences, Lease};
 use crate::kloset::snapshot::Header;
 use crate::kloset::state::State;
 use crate::kloset::store::{Resource, Store, StoreErrorKind};
@@ -20,11 +21,19 @@ pub struct Repository {
     pub keys: Arc<Keys>,
     pub index: Index,
     pub states: Vec<StateId>,
+    /// States in the store that do not count: written under a lock that was taken over,
+    /// after it was (docs/LOCKING.md). Maintenance deletes them.
+    pub ignored_states: Vec<StateId>,
     /// Set for stores where a request costs a round trip.
     readahead: Option<crate::kloset::readahead::ReadAhead>,
     /// How often a backup or sync publishes what it has stored so far (a checkpoint
     /// state), so that an interrupted run is resumed rather than started over. None: never.
     pub checkpoint_every: Option<std::time::Duration>,
+    /// The lock this repository was loaded under, if any: states are published through it
+    /// (docs/LOCKING.md).
+    pub lease: Option<Lease>,
+    /// Packfile uploader threads of writers; 0 uploads on the caller's thread.
+    pub uploaders: usize,
 }
 
 /// Checkpoints cost one small state object each; a minute apart keeps their number low
@@ -61,19 +70,39 @@ pub fn create(store: &dyn Store, params: &CreateParams, passphrase: Option<&[u8]
 impl Repository {
     /// Unlocks the store and loads its index from every state.
     pub fn open(store: Arc<dyn Store>, config: RepoConfig, passphrase: Option<&[u8]>) -> Result<Self> {
+        let keys = Self::unlock(&config, passphrase)?;
+        Self::load(store, config, keys, None)
+    }
+
+    /// Derives the keys from the passphrase (the costly part of opening).
+    pub fn unlock(config: &RepoConfig, passphrase: Option<&[u8]>) -> Result<Arc<Keys>> {
         let master = config.unlock(passphrase)?;
-        let keys = Arc::new(Keys::new(&master, config.encrypted()));
-        Self::load(store, config, keys)
+        Ok(Arc::new(Keys::new(&master, config.encrypted())))
     }
 
     /// The same repository with its index read again, to see states written since it was
     /// opened (without deriving the key again).
     pub fn reload(&self) -> Result<Self> {
-        Self::load(self.store.clone(), self.config.clone(), self.keys.clone())
+        let mut r = Self::load(self.store.clone(), self.config.clone(), self.keys.clone(), self.lease.clone())?;
+        r.uploaders = self.uploaders;
+        r.checkpoint_every = self.checkpoint_every;
+        Ok(r)
     }
 
-    fn load(store: Arc<dyn Store>, config: RepoConfig, keys: Arc<Keys>) -> Result<Self> {
-        let ids: Vec<StateId> = store.list(Resource::State)?.into_iter().map(StateId).collect();
+    /// The same repository read again under a lock: its index is what the lock protects.
+    pub fn reload_under(&self, lease: Lease) -> Result<Self> {
+        Self::load(self.store.clone(), self.config.clone(), self.keys.clone(), Some(lease))
+    }
+
+    /// Loads the index from every state that counts (states of a lock that was taken over
+    /// count only when its fence lists them). A writer (`lease` set) completes fences left
+    /// half-written before it trusts anything.
+    pub fn load(store: Arc<dyn Store>, config: RepoConfig, keys: Arc<Keys>, lease: Option<Lease>) -> Result<Self> {
+        let fences = Fences::read(store.as_ref(), lease.is_some())?;
+        let (mut ids, mut ignored): (Vec<StateId>, Vec<StateId>) =
+            store.list(Resource::State)?.into_iter().map(StateId).partition(|s| fences.counts(s));
+        ids.sort();
+        ignored.sort();
         let states: Vec<State> = ids
             .par_iter()
             .map(|id| {
@@ -82,12 +111,20 @@ impl Repository {
                     .map_err(|e| Error::Corrupt(format!("state {} of {}: {e}", id.short(), store.location())))
             })
             .collect::<Result<_>>()?;
-        let mut index = Index::default();
-        for s in &states {
-            index.add_state(s);
-        }
+        let index = Index::from_states(&states);
         let readahead = store.remote().then(Default::default);
-        Ok(Self { store, config, keys, index, states: ids, readahead, checkpoint_every: Some(CHECKPOINT_EVERY) })
+        Ok(Self {
+            store,
+            config,
+            keys,
+            index,
+            states: ids,
+            ignored_states: ignored,
+            readahead,
+            checkpoint_every: Some(CHECKPOINT_EVERY),
+            lease,
+            uploaders: 2,
+        })
     }
 
     pub fn location(&self) -> String {
@@ -98,15 +135,15 @@ impl Repository {
         self.config.compression.as_ref().map(|c| c.level)
     }
 
-    pub fn locate(&self, id: &BlobId) -> Result<Location> {
-        self.index
-            .get(id)
-            .ok_or_else(|| Error::Corrupt(format!("blob {} is missing from the store's index", id.short())))
+    pub fn locate(&self, kind: BlobType, id: &BlobId) -> Result<Location> {
+        self.index.get(kind, id).ok_or_else(|| {
+            Error::Corrupt(format!("{} {} is missing from the store's index", kind.name(), id.short()))
+        })
     }
 
     /// Reads, authenticates and decodes one blob.
     pub fn get_blob(&self, kind: BlobType, id: &BlobId) -> Result<Vec<u8>> {
-        let loc = self.locate(id)?;
+        let loc = self.locate(kind, id)?;
         let (off, len) = (loc.offset as u64, loc.length as u64);
         let raw = match &self.readahead {
             Some(ra) => ra.read(self.store.as_ref(), &loc.pack, off, len),
@@ -140,7 +177,8 @@ impl Repository {
 
     /// Live snapshots, oldest first.
     pub fn headers(&self) -> Result<Vec<Header>> {
-        let ids = self.index.snapshots();
+        let mut ids = self.index.snapshots();
+        ids.sort();
         let mut hs: Vec<Header> = ids.par_iter().map(|id| self.header(id)).collect::<Result<_>>()?;
         hs.sort_by_key(|h| (h.timestamp_ns, h.id));
         Ok(hs)
@@ -199,7 +237,12 @@ impl Repository {
         }
     }
 
+    /// Publishes a state: through the lease when loaded under a lock (checked before and
+    /// after it lands), else as is (stores that take no locks, such as a ptar being written).
     pub fn write_state(&self, state: &State) -> Result<StateId> {
+        if let Some(lease) = &self.lease {
+            return lease.publish(&self.keys, state);
+        }
         let id = StateId::random();
         self.store.put(Resource::State, &id.0, &state.encode(&self.keys, &id))?;
         Ok(id)

@@ -1,13 +1,14 @@
 //! States: the record of one operation's effect on the store. A backup writes one state
 //! listing where each new blob lives (snapshots included, as blobs of type Snapshot); `rm`
 //! writes one listing deleted snapshots; maintenance replaces all states by one. The union
-//! of all states is the index.
+//! of all states is the index. Version 2 adds the packfiles a maintenance marked for
+//! deletion (see docs/LOCKING.md); version 1 states are still read.
 
 use crate::kloset::blob::BlobType;
 use crate::kloset::crypto::Keys;
 use crate::kloset::id::{BlobId, PackId, SnapshotId, StateId};
 
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 const RECORD_LEN: usize = 1 + 32 + 32 + 4 + 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,6 +25,9 @@ pub struct State {
     pub created: i64,
     pub blobs: Vec<Record>,
     pub deleted: Vec<SnapshotId>,
+    /// Packfiles marked for deletion by a maintenance: readable until they are deleted,
+    /// never used for deduplication.
+    pub doomed: Vec<PackId>,
 }
 
 fn ad(id: &StateId) -> Vec<u8> {
@@ -34,7 +38,9 @@ fn ad(id: &StateId) -> Vec<u8> {
 
 impl State {
     pub fn encode(&self, keys: &Keys, id: &StateId) -> Vec<u8> {
-        let mut b = Vec::with_capacity(24 + self.blobs.len() * RECORD_LEN + self.deleted.len() * 32);
+        let mut b = Vec::with_capacity(
+            28 + self.blobs.len() * RECORD_LEN + (self.deleted.len() + self.doomed.len()) * 32,
+        );
         b.extend_from_slice(&VERSION.to_le_bytes());
         b.extend_from_slice(&self.created.to_le_bytes());
         b.extend_from_slice(&(self.blobs.len() as u32).to_le_bytes());
@@ -49,6 +55,10 @@ impl State {
         for d in &self.deleted {
             b.extend_from_slice(&d.0);
         }
+        b.extend_from_slice(&(self.doomed.len() as u32).to_le_bytes());
+        for p in &self.doomed {
+            b.extend_from_slice(&p.0);
+        }
         keys.seal(&ad(id), &b)
     }
 
@@ -62,7 +72,7 @@ impl State {
     pub fn parse(b: &[u8]) -> Result<State, String> {
         let mut r = Reader { b, pos: 0 };
         let version = r.u32()?;
-        if version != VERSION {
+        if version != 1 && version != VERSION {
             return Err(format!("state version {version} is not supported"));
         }
         let created = r.u64()? as i64;
@@ -86,10 +96,18 @@ impl State {
         for _ in 0..nd {
             deleted.push(SnapshotId::from_slice(r.take(32)?).expect("32"));
         }
+        let mut doomed = Vec::new();
+        if version >= 2 {
+            let np = r.u32()? as usize;
+            doomed.reserve(np.min(b.len() / 32));
+            for _ in 0..np {
+                doomed.push(PackId::from_slice(r.take(32)?).expect("32"));
+            }
+        }
         if r.pos != b.len() {
             return Err("trailing bytes after the last record".into());
         }
-        Ok(State { created, blobs, deleted })
+        Ok(State { created, blobs, deleted, doomed })
     }
 }
 
@@ -130,6 +148,7 @@ mod tests {
                 length: 9,
             }],
             deleted: vec![SnapshotId([3; 32])],
+            doomed: vec![PackId([6; 32])],
         };
         let id = StateId([4; 32]);
         let enc = s.encode(&keys, &id);

@@ -21,13 +21,19 @@ pub struct Args {
     repair: bool,
     #[command(flatten)]
     filters: FilterArgs,
+    #[command(flatten)]
+    lock: crate::cli::cmd::locking::LockArgs,
     /// SNAPSHOT[:PATH]... (default: every snapshot)
     snapshots: Vec<String>,
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
-    let mut repo = ctx.open()?;
+    let mut repo;
+    // A repair writes: it reads the index under a lock, so a maintenance can neither run
+    // beside it nor delete what it lists again.
+    let _lock;
     if a.repair {
+        (repo, _lock) = crate::cli::cmd::locking::open_locked(ctx, false, &a.lock)?;
         let r = crate::kloset::ops::repair::relist(&repo)?;
         for id in &r.snapshots_recovered {
             println!("{}: listed again", id.short());
@@ -42,7 +48,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
                 String::new()
             }
         );
-        drop(repo);
+        repo = repo.reload()?;
+    } else {
         repo = ctx.open()?;
     }
     let mut targets = Vec::new();
@@ -72,8 +79,15 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     let progress = TermProgress::new("check", "check".into(), quiet, ctx.g.silent);
     let mut results = check::check(&repo, &targets, a.fast, &progress);
     progress.finish();
+    let mut bad_packs = Vec::new();
     if everything {
         results.extend(check::unlisted_snapshots(&repo)?);
+        if !a.fast {
+            bad_packs = check::pack_indexes(&repo)?;
+        }
+    }
+    for (pack, why) in &bad_packs {
+        eprintln!("packfile {}: KO ✘ {why}", pack.short());
     }
     let failed = results.iter().filter(|r| !r.ok()).count();
     if a.json || ctx.g.json {
@@ -98,6 +112,12 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     }
     if failed > 0 {
         return Err(exit::coded(exit::DATA, format!("check failed for {failed} snapshot(s)")));
+    }
+    if !bad_packs.is_empty() {
+        return Err(exit::coded(
+            exit::DATA,
+            format!("check failed: {} packfile(s) with a damaged index (the snapshots themselves read back)", bad_packs.len()),
+        ));
     }
     Ok(0)
 }

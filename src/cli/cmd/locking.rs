@@ -1,6 +1,7 @@
 //! `-lock-timeout` and opening a store under a lock. A run that meets a conflicting lock
 //! waits for it (bounded), so a backup started by cron while maintenance still runs goes
-//! ahead once it is done instead of failing at once.
+//! ahead once it is done instead of failing at once. A writer reads the index only once it
+//! holds its lock (docs/LOCKING.md).
 
 use crate::cli::{exit, time, Ctx};
 use crate::kloset::lock::{self, LockGuard};
@@ -48,19 +49,27 @@ pub fn wait_lock(ctx: &Ctx, store: Arc<dyn Store>, exclusive: bool, a: &LockArgs
             );
         }
     };
-    match lock::lock_wait(store, exclusive, timeout, &mut say) {
+    match lock::lock_wait(store, exclusive, timeout, ctx.host(), &mut say) {
         Ok((guard, waited)) => Ok((Some(guard), waited)),
         Err(Error::Store(e)) if e.kind == StoreErrorKind::Unsupported => Ok((None, false)),
         Err(e) => Err(e.into()),
     }
 }
 
-/// Opens the store and takes a lock on it. The store is opened again when the lock had to
-/// be waited for, or is exclusive: its index must be read under the lock, or maintenance
-/// could take the packfiles of a backup that finished meanwhile for leftovers.
+/// Opens the store and takes a lock on it, then reads its index: read before, it could
+/// name blobs a maintenance deletes while this run waits for the lock.
 pub fn open_locked(ctx: &Ctx, exclusive: bool, a: &LockArgs) -> Result<(Repository, Option<LockGuard>)> {
-    let repo = ctx.open()?;
-    let (guard, waited) = wait_lock(ctx, repo.store.clone(), exclusive, a)?;
-    let repo = if guard.is_some() && (waited || exclusive) { repo.reload()? } else { repo };
+    load_locked(ctx, ctx.unlock()?, exclusive, a)
+}
+
+/// Takes a lock on an unlocked store, then reads its index under it.
+pub fn load_locked(
+    ctx: &Ctx,
+    u: crate::cli::context::Unlocked,
+    exclusive: bool,
+    a: &LockArgs,
+) -> Result<(Repository, Option<LockGuard>)> {
+    let (guard, _) = wait_lock(ctx, u.store.clone(), exclusive, a)?;
+    let repo = u.load(guard.as_ref().map(|g| g.lease().clone()))?;
     Ok((repo, guard))
 }

@@ -68,7 +68,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
         let progress = TermProgress::new("ptar", "ptar".into(), ctx.g.quiet, ctx.g.silent);
         for src in &peers {
             let ids: Vec<_> = src.headers()?.into_iter().map(|h| h.id).collect();
-            sync::sync(src, &dst, &ids, &progress)?;
+            sync::sync(src, &dst, &ids, false, &progress)?;
             dst = Repository::open(writer.clone(), cfg.clone(), pass.as_deref())?;
         }
         for s in &a.sources {

@@ -22,7 +22,9 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     if a.snapshots.is_empty() && filter.is_empty() {
         return Err(exit::coded(exit::USAGE, "no filter specified, not going to remove everything"));
     }
-    let repo = ctx.open()?;
+    // Removing writes: the index is read under the lock (a preview takes none).
+    let applying = a.apply || !a.snapshots.is_empty();
+    let (repo, _lock) = if applying { locking::open_locked(ctx, false, &a.lock)? } else { (ctx.open()?, None) };
     let mut selected = Vec::new();
     for p in &a.snapshots {
         selected.push(repo.header(&repo.resolve(p)?)?);
@@ -43,7 +45,6 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
         }
         return Ok(0);
     }
-    let _lock = locking::wait_lock(ctx, repo.store.clone(), false, &a.lock)?;
     let ids: Vec<_> = selected.iter().map(|h| h.id).collect();
     rm::rm(&repo, &ids)?;
     if !ctx.g.quiet {

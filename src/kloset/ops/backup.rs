@@ -75,7 +75,7 @@ pub fn backup(repo: &Repository, imp: &dyn Importer, opts: &BackupOptions, progr
     let source = Source { kind: imp.kind().to_string(), origin: imp.origin(), directory: root_str.clone() };
     let parent = find_parent(repo, &source)?;
     let threads = if opts.concurrency > 0 { opts.concurrency } else { default_threads().max(imp.parallelism()) };
-    let uploaders = if opts.uploaders > 0 { opts.uploaders } else { 2 };
+    let uploaders = if opts.uploaders > 0 { opts.uploaders } else { repo.uploaders };
     let run = Run {
         repo,
         imp,
@@ -89,12 +89,15 @@ pub fn backup(repo: &Repository, imp: &dyn Importer, opts: &BackupOptions, progr
             repo.config.packfile_max_size,
             uploaders,
             repo.checkpoint_every,
+            repo.lease.clone(),
         ),
         counters: Counters::default(),
         errors: Mutex::new(Vec::new()),
     };
+    let rng = crate::kloset::rng::current();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
+        .start_handler(move |_| crate::kloset::rng::install(rng.clone()))
         .build()
         .map_err(|e| Error::Other(format!("cannot start worker threads: {e}")))?;
     let name = root.rsplit(|&b| b == b'/').find(|c| !c.is_empty()).unwrap_or(b"/").to_vec();
@@ -137,7 +140,7 @@ pub fn backup(repo: &Repository, imp: &dyn Importer, opts: &BackupOptions, progr
     run.packer.add(BlobType::Snapshot, header.id.as_blob(), &header.encode())?;
     let blobs = run.packer.finish()?;
     // The state is the commit point: until it exists, nothing of this backup is visible.
-    repo.write_state(&State { created: chrono::Utc::now().timestamp(), blobs, deleted: vec![] })?;
+    repo.write_state(&State { created: chrono::Utc::now().timestamp(), blobs, ..Default::default() })?;
     Ok(header)
 }
 
@@ -235,7 +238,7 @@ impl Run<'_> {
             && prev.info.mtime_ns == cur.mtime_ns
             && prev.info.ino == cur.ino
             && prev.info.mode == cur.mode
-            && prev.chunks.iter().all(|c| self.repo.index.contains(c))
+            && prev.chunks.iter().all(|c| self.repo.index.usable(BlobType::Chunk, c))
     }
 
     fn dir(&self, path: &[u8], prev: Option<&Tree>) -> std::result::Result<BlobId, DirError> {

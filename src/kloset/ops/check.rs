@@ -32,7 +32,8 @@ struct Checker<'a> {
     repo: &'a Repository,
     fast: bool,
     packs: Option<HashSet<PackId>>,
-    verified: Mutex<HashMap<BlobId, Option<String>>>,
+    /// Keyed by type and id: a chunk and a tree node may share an id.
+    verified: Mutex<HashMap<(BlobType, BlobId), Option<String>>>,
     progress: &'a dyn Progress,
 }
 
@@ -103,10 +104,10 @@ impl Checker<'_> {
 
     /// Verifies a blob once; returns what is wrong with it, if anything.
     fn verify(&self, kind: BlobType, id: &BlobId) -> Option<String> {
-        if let Some(r) = self.verified.lock().expect("lock").get(id) {
+        if let Some(r) = self.verified.lock().expect("lock").get(&(kind, *id)) {
             return r.clone();
         }
-        let r = match (&self.packs, self.repo.locate(id)) {
+        let r = match (&self.packs, self.repo.locate(kind, id)) {
             (_, Err(e)) => Some(e.to_string()),
             (Some(packs), Ok(loc)) => {
                 (!packs.contains(&loc.pack)).then(|| format!("packfile {} is missing", loc.pack.short()))
@@ -114,7 +115,7 @@ impl Checker<'_> {
             (None, Ok(_)) => self.repo.get_blob(kind, id).err().map(|e| e.to_string()),
         };
         let _ = self.fast;
-        self.verified.lock().expect("lock").insert(*id, r.clone());
+        self.verified.lock().expect("lock").insert((kind, *id), r.clone());
         r
     }
 }
@@ -128,7 +129,7 @@ pub fn unlisted_snapshots(repo: &Repository) -> crate::kloset::Result<Vec<Snapsh
     for (pack, entries) in crate::kloset::ops::repair::unlisted_packs(repo)? {
         for e in entries.unwrap_or_default().iter().filter(|e| e.kind == BlobType::Snapshot) {
             let id = SnapshotId(e.id.0);
-            if repo.index.deleted().contains(&id) || repo.index.contains(&e.id) {
+            if repo.index.deleted().contains(&id) || repo.index.has_snapshot_blob(&id) {
                 continue;
             }
             let why = format!(
@@ -137,6 +138,38 @@ pub fn unlisted_snapshots(repo: &Repository) -> crate::kloset::Result<Vec<Snapsh
                 pack.short()
             );
             out.push(SnapshotCheck { id, path: "/".into(), errors: vec![("/".into(), why)] });
+        }
+    }
+    Ok(out)
+}
+
+/// Packfiles whose own sealed index (what `check -repair` rebuilds from) is damaged or
+/// does not hold the records the states hold for them: (packfile, what is wrong). Packfiles
+/// already missing are reported by the blob checks; doomed ones are being deleted.
+pub fn pack_indexes(repo: &Repository) -> crate::kloset::Result<Vec<(PackId, String)>> {
+    use std::collections::BTreeMap;
+    let mut by_pack: BTreeMap<PackId, Vec<(BlobType, BlobId, u32, u32)>> = BTreeMap::new();
+    for (id, loc) in repo.index.entries() {
+        if !repo.index.doomed().contains(&loc.pack) {
+            by_pack.entry(loc.pack).or_default().push((loc.kind, id, loc.offset, loc.length));
+        }
+    }
+    let mut out = Vec::new();
+    for (pack, records) in by_pack {
+        let entries = match crate::kloset::ops::repair::pack_index(repo, &pack) {
+            Ok(Ok(e)) => e,
+            Ok(Err(why)) => {
+                out.push((pack, format!("its own index is damaged ({why}): `check -repair` could not rebuild from it")));
+                continue;
+            }
+            Err(crate::kloset::Error::Store(e)) if e.kind == crate::kloset::store::StoreErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let own: HashSet<(BlobType, BlobId, u32, u32)> =
+            entries.iter().map(|e| (e.kind, e.id, e.offset, e.length)).collect();
+        let wrong = records.iter().filter(|r| !own.contains(r)).count();
+        if wrong > 0 {
+            out.push((pack, format!("its own index does not list {wrong} blobs the states place in it")));
         }
     }
     Ok(out)

@@ -1,19 +1,30 @@
 //! Maintenance: find the blobs no live snapshot reaches, rewrite packfiles that hold any,
-//! replace every state by one, then delete what is no longer referenced. Runs under the
-//! exclusive lock, so packfiles that no state names are leftovers of interrupted backups.
+//! replace every state by one, then delete what is no longer referenced. It runs under the
+//! exclusive lock and follows the protocol of docs/LOCKING.md:
 //!
-//! Order matters for crash safety: new packfiles, then the new state (which carries every
-//! tombstone forward), then old states, then old packfiles. A crash at any point leaves
-//! every live blob reachable through some state whose packfile still exists.
+//! 1. Packfiles no state lists are read (their own sealed index) before anything is
+//!    decided: one that holds a snapshot nobody removed is a lost state's, and is listed
+//!    again (recovered), never deleted. The others are leftovers of interrupted runs.
+//! 2. Live blobs are copied out of packfiles that also hold dead ones, and out of
+//!    packfiles an earlier maintenance marked for deletion (a rescue: a snapshot that
+//!    references such a blob keeps it).
+//! 3. One new state is published through the lock: every live record, every removal, and
+//!    the packfiles to delete ("doomed"). From then on no writer deduplicates against a
+//!    doomed packfile. The lock is checked after the state lands: if it was taken over,
+//!    nothing is deleted and the run fails.
+//! 4. Only then are the old states and the doomed packfiles deleted. A crash at any point
+//!    leaves every live blob reachable through some state whose packfile still exists.
 
 use crate::kloset::blob::BlobType;
-use crate::kloset::error::Result;
-use crate::kloset::id::{BlobId, PackId};
+use crate::kloset::error::{Error, Result};
+use crate::kloset::id::{BlobId, PackId, SnapshotId, StateId};
+use crate::kloset::index::BlobKey;
+use crate::kloset::ops::repair;
 use crate::kloset::packer::Packer;
 use crate::kloset::repo::Repository;
 use crate::kloset::state::{Record, State};
 use crate::kloset::store::Resource;
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 
 /// (id, type, offset, length) of a blob still reachable.
 type LiveBlob = (BlobId, BlobType, u32, u32);
@@ -25,21 +36,41 @@ pub struct MaintenanceReport {
     pub packs_rewritten: u64,
     pub packs_deleted: u64,
     pub states_merged: u64,
+    /// Snapshots found in packfiles no state listed (a lost state), listed again.
+    pub snapshots_recovered: Vec<SnapshotId>,
+    /// Live blobs copied out of packfiles marked for deletion by an earlier run.
+    pub blobs_rescued: u64,
+    /// Blobs a live snapshot needs that no packfile holds (damage `check` reports).
+    pub blobs_missing: u64,
+    /// Deletion was left for the next run: states appeared that this run did not read.
+    pub deletion_deferred: bool,
 }
 
-fn reachable(repo: &Repository) -> Result<HashSet<BlobId>> {
+fn reachable(repo: &Repository, missing: &mut u64) -> Result<HashSet<BlobKey>> {
     let mut live = HashSet::new();
     let mut trees = Vec::new();
-    for id in repo.index.snapshots() {
-        live.insert(id.as_blob());
+    let mut snaps = repo.index.snapshots();
+    snaps.sort();
+    for id in snaps {
+        live.insert((BlobType::Snapshot, id.as_blob()));
         trees.push(repo.header(&id)?.root);
     }
     while let Some(t) = trees.pop() {
-        if !live.insert(t) {
+        if !live.insert((BlobType::Tree, t)) {
             continue; // shared subtree, already walked
         }
-        for e in repo.tree(&t)?.entries {
-            live.extend(e.chunks.iter().copied());
+        let tree = match repo.tree(&t) {
+            Ok(tree) => tree,
+            // A damaged or missing tree: what it reaches cannot be known, so nothing that
+            // could be it is dropped (its packfile is kept: see `maintenance`).
+            Err(Error::Corrupt(_)) => {
+                *missing += 1;
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        for e in tree.entries {
+            live.extend(e.chunks.iter().map(|c| (BlobType::Chunk, *c)));
             if let Some(s) = e.subtree {
                 trees.push(s);
             }
@@ -48,68 +79,164 @@ fn reachable(repo: &Repository) -> Result<HashSet<BlobId>> {
     Ok(live)
 }
 
+/// Unlisted packfiles that hold a snapshot no state lists and nobody removed: a lost
+/// state's. They are listed again before anything else is decided.
+fn recover_lost_states(repo: &Repository, report: &mut MaintenanceReport) -> Result<Option<Repository>> {
+    let mut recover = Vec::new();
+    for (pack, entries) in repair::unlisted_packs(repo)? {
+        let Ok(list) = &entries else { continue };
+        let holds_live_snapshot = list.iter().any(|e| {
+            let id = SnapshotId(e.id.0);
+            e.kind == BlobType::Snapshot && !repo.index.deleted().contains(&id) && !repo.index.has_snapshot_blob(&id)
+        });
+        if holds_live_snapshot {
+            recover.push((pack, entries));
+        }
+    }
+    if recover.is_empty() {
+        return Ok(None);
+    }
+    let r = repair::relist_packs(repo, recover)?;
+    report.snapshots_recovered = r.snapshots_recovered;
+    Ok(Some(repo.reload()?))
+}
+
+/// Deletes an object; one already gone (another maintenance got there first) is fine.
+fn delete(repo: &Repository, res: Resource, id: &[u8; 32]) -> Result<()> {
+    match repo.store.delete(res, id) {
+        Err(e) if e.kind != crate::kloset::store::StoreErrorKind::NotFound => Err(Error::Store(e)),
+        _ => Ok(()),
+    }
+}
+
 pub fn maintenance(repo: &Repository) -> Result<MaintenanceReport> {
-    let live = reachable(repo)?;
+    let mut report = MaintenanceReport::default();
+    let reloaded = recover_lost_states(repo, &mut report)?;
+    let repo = reloaded.as_ref().unwrap_or(repo);
+    let present: BTreeSet<PackId> = repo.store.list(Resource::Packfile)?.into_iter().map(PackId).collect();
+    let doomed_before: BTreeSet<PackId> = repo.index.doomed().iter().filter(|p| present.contains(p)).copied().collect();
+    let indexed: HashSet<PackId> = repo.index.packs().iter().copied().collect();
+    // Leftovers of interrupted runs (lost states were recovered above).
+    let orphans: Vec<PackId> =
+        present.iter().filter(|p| !indexed.contains(p) && !doomed_before.contains(p)).copied().collect();
+    let live = reachable(repo, &mut report.blobs_missing)?;
+
     // Per packfile: its live blobs and how many dead ones it holds.
-    let mut by_pack: HashMap<PackId, (Vec<LiveBlob>, usize)> = HashMap::new();
+    let mut by_pack: BTreeMap<PackId, (Vec<LiveBlob>, usize)> = BTreeMap::new();
     for (id, loc) in repo.index.entries() {
         let e = by_pack.entry(loc.pack).or_default();
-        if live.contains(&id) {
+        if live.contains(&(loc.kind, id)) {
             e.0.push((id, loc.kind, loc.offset, loc.length));
         } else {
             e.1 += 1;
         }
     }
-    // Listed before any new packfile is written: the new ones are not orphans.
-    let indexed: HashSet<PackId> = by_pack.keys().copied().collect();
-    let orphans: Vec<PackId> =
-        repo.store.list(Resource::Packfile)?.into_iter().map(PackId).filter(|p| !indexed.contains(p)).collect();
-    let mut report = MaintenanceReport::default();
+    // Blobs a snapshot reaches that the index has nowhere, or only in a doomed packfile:
+    // look for them in the own indexes of doomed and unlisted packfiles (a recovered
+    // snapshot's data) and copy them out.
+    let mut wanted: HashSet<BlobKey> =
+        live.iter().filter(|(k, id)| !repo.index.usable(*k, id)).copied().collect();
+    let mut rescue: BTreeMap<PackId, Vec<LiveBlob>> = BTreeMap::new();
+    if !wanted.is_empty() {
+        for pack in doomed_before.iter().chain(&orphans) {
+            let Ok(Ok(entries)) = repair::pack_index(repo, pack) else { continue };
+            for e in entries {
+                if wanted.remove(&(e.kind, e.id)) {
+                    rescue.entry(*pack).or_default().push((e.id, e.kind, e.offset, e.length));
+                }
+            }
+        }
+        report.blobs_missing += wanted.len() as u64;
+    }
     let mut keep: Vec<Record> = Vec::new();
-    let mut doomed: Vec<PackId> = Vec::new();
+    let mut doomed: BTreeSet<PackId> = doomed_before.clone();
     let empty = crate::kloset::index::Index::default();
-    let packer = Packer::new(repo.store.clone(), repo.keys.clone(), &empty, None, repo.config.packfile_max_size, 2);
+    let packer =
+        Packer::new(repo.store.clone(), repo.keys.clone(), &empty, None, repo.config.packfile_max_size, repo.uploaders);
+    let mut copies: BTreeMap<PackId, Vec<LiveBlob>> = rescue.clone();
     for (pack, (blobs, dead)) in &by_pack {
+        if doomed_before.contains(pack) {
+            // Marked by an earlier run: live blobs there were rescued above.
+            report.dropped_blobs += (blobs.len() + dead) as u64;
+            continue;
+        }
+        if !present.contains(pack) {
+            // Already gone (damage): live records are kept, so that `check` keeps naming
+            // the missing packfile; dead ones are dropped.
+            report.blobs_missing += blobs.len() as u64;
+            report.dropped_blobs += *dead as u64;
+            keep.extend(blobs.iter().map(|&(id, kind, offset, length)| Record { kind, id, pack: *pack, offset, length }));
+            continue;
+        }
         report.dropped_blobs += *dead as u64;
         report.live_blobs += blobs.len() as u64;
         if *dead == 0 {
-            keep.extend(blobs.iter().map(|&(id, kind, offset, length)| Record {
-                kind,
-                id,
-                pack: *pack,
-                offset,
-                length,
-            }));
+            keep.extend(blobs.iter().map(|&(id, kind, offset, length)| Record { kind, id, pack: *pack, offset, length }));
             continue;
         }
-        doomed.push(*pack);
-        if blobs.is_empty() {
-            continue;
+        doomed.insert(*pack);
+        if !blobs.is_empty() {
+            report.packs_rewritten += 1;
+            copies.entry(*pack).or_default().extend(blobs.iter().copied());
         }
-        report.packs_rewritten += 1;
+    }
+    report.blobs_rescued = rescue.values().map(|v| v.len() as u64).sum();
+    for (pack, blobs) in copies.iter_mut() {
+        // In packfile order: one sequential read, and the same new packfiles every time.
+        blobs.sort_by_key(|b| b.2);
+        let blobs = &*blobs;
         let data = repo.store.get(Resource::Packfile, &pack.0, None)?;
         for &(id, kind, offset, length) in blobs {
             let (s, e) = (offset as usize, offset as usize + length as usize);
-            let bytes = data.get(s..e).ok_or_else(|| {
-                crate::kloset::error::Error::Corrupt(format!("packfile {} is truncated; run check", pack.short()))
-            })?;
+            let bytes = data
+                .get(s..e)
+                .ok_or_else(|| Error::Corrupt(format!("packfile {} is truncated; run check", pack.short())))?;
             packer.add_encoded(kind, id, bytes)?;
         }
     }
     keep.extend(packer.finish()?);
-    if doomed.is_empty() && orphans.is_empty() && repo.states.len() <= 1 {
+    doomed.extend(orphans.iter().copied());
+    if report.blobs_missing > 0 {
+        // Something a snapshot needs could not be found: keep every packfile that might
+        // hold it (dropping nothing is always safe); `check` names the damage.
+        doomed.retain(|p| !by_pack.get(p).is_some_and(|(_, dead)| *dead > 0) && !orphans.contains(p));
+    }
+    if doomed.is_empty()
+        && repo.states.len() <= 1
+        && repo.ignored_states.is_empty()
+        && report.snapshots_recovered.is_empty()
+    {
         return Ok(report);
     }
-    let deleted: Vec<_> = repo.index.deleted().iter().copied().collect();
-    let new_state = repo.write_state(&State { created: chrono::Utc::now().timestamp(), blobs: keep, deleted })?;
-    for s in &repo.states {
+    let mut deleted: Vec<SnapshotId> = repo.index.deleted().iter().copied().collect();
+    deleted.sort();
+    let state = State {
+        created: chrono::Utc::now().timestamp(),
+        blobs: keep,
+        deleted,
+        doomed: doomed.iter().copied().collect(),
+    };
+    // The commit point: published through the lock and checked after it lands.
+    let new_state = repo.write_state(&state)?;
+    // States that appeared since this run read the index (a run that took this one's lock
+    // over after the check above) were written by runs that saw the doomed list; still,
+    // when any appeared, deleting is left for the next run.
+    let read: HashSet<StateId> =
+        repo.states.iter().chain(&repo.ignored_states).copied().chain([new_state]).collect();
+    let now: Vec<StateId> = repo.store.list(Resource::State)?.into_iter().map(StateId).collect();
+    if now.iter().any(|s| !read.contains(s)) {
+        report.deletion_deferred = true;
+        return Ok(report);
+    }
+    // Old states, and states of runs whose lock was taken over that do not count.
+    for s in repo.states.iter().chain(&repo.ignored_states) {
         if *s != new_state {
-            repo.store.delete(Resource::State, &s.0)?;
+            delete(repo, Resource::State, &s.0)?;
             report.states_merged += 1;
         }
     }
-    for p in doomed.iter().chain(&orphans) {
-        repo.store.delete(Resource::Packfile, &p.0)?;
+    for p in &doomed {
+        delete(repo, Resource::Packfile, &p.0)?;
         report.packs_deleted += 1;
     }
     Ok(report)

@@ -14,27 +14,34 @@ use std::collections::HashSet;
 /// A packfile's index, or why it cannot be read.
 pub type PackIndex = std::result::Result<Vec<PackEntry>, String>;
 
+/// Packfiles in the store that no state lists and no maintenance marked for deletion, in
+/// id order.
+pub fn unlisted(repo: &Repository) -> Result<Vec<PackId>> {
+    let indexed: HashSet<PackId> = repo.index.packs().iter().chain(repo.index.doomed()).copied().collect();
+    let mut orphans: Vec<PackId> =
+        repo.store.list(Resource::Packfile)?.into_iter().map(PackId).filter(|p| !indexed.contains(p)).collect();
+    orphans.sort();
+    Ok(orphans)
+}
+
+/// Reads a packfile's own sealed index (footer, then index: two ranged reads).
+/// Err(Store) when the store fails; Ok(Err(why)) when the packfile is damaged.
+pub fn pack_index(repo: &Repository, pack: &PackId) -> Result<PackIndex> {
+    let store = &repo.store;
+    let size = store.size(Resource::Packfile, &pack.0)?;
+    if size < FOOTER_LEN as u64 {
+        return Ok(Err("truncated".to_string()));
+    }
+    let footer = store.get(Resource::Packfile, &pack.0, Some((size - FOOTER_LEN as u64, FOOTER_LEN as u64)))?;
+    Ok(match index_range(&footer, size) {
+        Ok((off, len)) => open_index(&repo.keys, pack, &store.get(Resource::Packfile, &pack.0, Some((off, len)))?),
+        Err(e) => Err(e),
+    })
+}
+
 /// Packfiles no state lists, with their index.
 pub fn unlisted_packs(repo: &Repository) -> Result<Vec<(PackId, PackIndex)>> {
-    let indexed: HashSet<PackId> = repo.index.packs().iter().copied().collect();
-    let orphans: Vec<PackId> =
-        repo.store.list(Resource::Packfile)?.into_iter().map(PackId).filter(|p| !indexed.contains(p)).collect();
-    let store = &repo.store;
-    let mut out = Vec::with_capacity(orphans.len());
-    for pack in orphans {
-        let size = store.size(Resource::Packfile, &pack.0)?;
-        if size < FOOTER_LEN as u64 {
-            out.push((pack, Err("truncated".to_string())));
-            continue;
-        }
-        let footer = store.get(Resource::Packfile, &pack.0, Some((size - FOOTER_LEN as u64, FOOTER_LEN as u64)))?;
-        let entries = match index_range(&footer, size) {
-            Ok((off, len)) => open_index(&repo.keys, &pack, &store.get(Resource::Packfile, &pack.0, Some((off, len)))?),
-            Err(e) => Err(e),
-        };
-        out.push((pack, entries));
-    }
-    Ok(out)
+    unlisted(repo)?.into_iter().map(|p| Ok((p, pack_index(repo, &p)?))).collect()
 }
 
 #[derive(Debug, Default)]
@@ -46,9 +53,14 @@ pub struct RepairReport {
 
 /// Publishes the records of every readable unlisted packfile in one new state.
 pub fn relist(repo: &Repository) -> Result<RepairReport> {
+    relist_packs(repo, unlisted_packs(repo)?)
+}
+
+/// Publishes the records of the given readable packfiles in one new state.
+pub fn relist_packs(repo: &Repository, packs: Vec<(PackId, PackIndex)>) -> Result<RepairReport> {
     let mut report = RepairReport::default();
     let mut blobs = Vec::new();
-    for (pack, entries) in unlisted_packs(repo)? {
+    for (pack, entries) in packs {
         let Ok(entries) = entries else {
             report.packs_unreadable += 1;
             continue;
@@ -57,7 +69,7 @@ pub fn relist(repo: &Repository) -> Result<RepairReport> {
         for e in entries {
             if e.kind == crate::kloset::blob::BlobType::Snapshot {
                 let id = SnapshotId(e.id.0);
-                if !repo.index.contains(&e.id) && !repo.index.deleted().contains(&id) {
+                if !repo.index.has_snapshot_blob(&id) && !repo.index.deleted().contains(&id) {
                     report.snapshots_recovered.push(id);
                 }
             }
@@ -65,7 +77,7 @@ pub fn relist(repo: &Repository) -> Result<RepairReport> {
         }
     }
     if !blobs.is_empty() {
-        repo.write_state(&State { created: chrono::Utc::now().timestamp(), blobs, deleted: vec![] })?;
+        repo.write_state(&State { created: chrono::Utc::now().timestamp(), blobs, ..Default::default() })?;
     }
     Ok(report)
 }
