@@ -5,6 +5,11 @@
 //! that lets the engine build each directory's tree node as soon as its children are done,
 //! reuse the previous snapshot's node for the same directory, and spread directories over
 //! threads without a global sort (docs/adr/0001-importer-read-dir.md).
+//!
+//! The rule a backup keeps (docs/adr/0003-backup-honesty.md): every entry an importer lists
+//! ends in the snapshot as it is, or is reported with its reason. So an importer lists what
+//! it cannot represent too, as an entry whose `info` is the reason, and never drops an
+//! entry silently.
 
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read};
@@ -46,7 +51,10 @@ impl FileInfo {
     }
 }
 
-/// One child of a directory: its name and what we learned of it.
+/// One child of a directory: its name and what we learned of it, or why it cannot be
+/// backed up (the engine reports it). An entry with an empty name and an error is a problem
+/// with the listing itself, such as a line that cannot be read; it is reported against the
+/// directory.
 #[derive(Debug)]
 pub struct DirEntry {
     pub name: Vec<u8>,

@@ -240,6 +240,15 @@ impl Run<'_> {
 
     fn dir(&self, path: &[u8], prev: Option<&Tree>) -> std::result::Result<BlobId, DirError> {
         let mut children: Vec<DirEntry> = self.imp.read_dir(path).map_err(|e| DirError::Read(e.to_string()))?;
+        // A nameless entry is a problem with the listing itself: said against the directory.
+        children.retain(|c| match (&c.info, c.name.is_empty()) {
+            (Err(msg), true) => {
+                self.record_error(path, msg);
+                false
+            }
+            _ => true,
+        });
+        // Stable: entries of the same name stay in listing order.
         children.sort_by(|a, b| a.name.cmp(&b.name));
         if let Some(ex) = &self.opts.exclude {
             children.retain(|c| {
@@ -253,6 +262,21 @@ impl Run<'_> {
                 self.record_error(&join(path, &c.name), "unsafe file name from the source, skipped");
             }
             safe
+        });
+        // A tree holds one entry per name: the first listed is kept and each other one
+        // reported. Renaming them instead would restore files the source never had
+        // (docs/adr/0003-backup-honesty.md).
+        children.dedup_by(|later, first| {
+            let dup = later.name == first.name;
+            if dup {
+                let msg = format!(
+                    "listed more than once in its directory: this {} is skipped, the {} listed first is backed up",
+                    what(&later.info),
+                    what(&first.info)
+                );
+                self.record_error(&join(path, &later.name), &msg);
+            }
+            dup
         });
         let entries: Vec<Entry> = children
             .into_par_iter()
@@ -353,4 +377,15 @@ type FileContent = (Vec<BlobId>, u64, Vec<(String, String)>);
 enum FileError {
     Read(String),
     Fatal(Error),
+}
+
+/// What a listed entry is, for messages.
+fn what(info: &std::result::Result<FileInfo, String>) -> &'static str {
+    match info.as_ref().map(FileInfo::kind) {
+        Ok(FileKind::File) => "file",
+        Ok(FileKind::Dir) => "directory",
+        Ok(FileKind::Symlink) => "symbolic link",
+        Ok(FileKind::Special) => "special file",
+        Err(_) => "unreadable entry",
+    }
 }
