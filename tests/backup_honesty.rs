@@ -6,6 +6,7 @@
 //! lies (scripts/ftp-hostile.py).
 use crate::engine::{new_repo, reopen};
 use crate::util::*;
+use plakar::connectors::fs::FsImporter;
 use plakar::connectors::memory::MemoryStore;
 use plakar::kloset::importer::{DirEntry, FileInfo, FileKind, Importer};
 use plakar::kloset::ops::backup::{self, BackupOptions};
@@ -14,11 +15,12 @@ use plakar::kloset::reader::ChunkReader;
 use plakar::kloset::snapshot::Header;
 use plakar::kloset::tree::Entry;
 use plakar::kloset::Repository;
+use predicates::prelude::*;
 use std::collections::HashMap;
 use std::fs;
 use std::io::{self, BufRead, Read};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 // ---------------------------------------------------------------- in-memory sources
@@ -43,11 +45,13 @@ struct Fake {
     reads: Mutex<HashMap<Vec<u8>, Vec<Vec<u8>>>>,
     stats: Mutex<HashMap<Vec<u8>, Vec<FileInfo>>>,
     opens: AtomicUsize,
+    /// Whether the engine may stat a file again to see if it changed.
+    restat: bool,
 }
 
 impl Fake {
     fn new() -> Self {
-        Fake::default()
+        Fake { restat: true, ..Default::default() }
     }
     fn list(mut self, dir: &str, entries: Vec<(&str, Result<FileInfo, String>)>) -> Self {
         let e = entries.into_iter().map(|(n, i)| (n.as_bytes().to_vec(), i)).collect();
@@ -103,6 +107,9 @@ impl Importer for Fake {
         let mut reads = self.reads.lock().unwrap();
         let data = reads.get_mut(p).and_then(next).ok_or_else(|| io::Error::from(io::ErrorKind::NotFound))?;
         Ok(Box::new(io::Cursor::new(data)))
+    }
+    fn restat_after_read(&self) -> bool {
+        self.restat
     }
 }
 
@@ -172,6 +179,231 @@ fn listing_problems_are_reported_against_the_directory() {
     assert!(errors_about(&h, "/src").iter().any(|e| e.contains("\"junk\"")), "{:?}", h.errors);
     assert_eq!(errors_about(&h, "/src/a/b").len(), 1, "{:?}", h.errors);
     assert_eq!(h.summary.errors, 2);
+}
+
+#[test]
+fn a_file_that_keeps_changing_is_read_three_times_then_reported() {
+    let fake = || {
+        Fake::new()
+            .list("/src", vec![("f", Ok(file_info(4, 1)))])
+            .reads("/src/f", &[b"aaaa", b"bbbb", b"cccc", b"dddd"])
+            .stats("/src/f", vec![file_info(4, 2), file_info(4, 3), file_info(4, 4), file_info(4, 5)])
+    };
+    let imp = fake();
+    let (repo, h) = run(&imp, &Default::default());
+    assert_eq!(imp.opens.load(Ordering::SeqCst), 3);
+    let why = errors_about(&h, "/src/f");
+    assert!(why.len() == 1 && why[0].contains("file changed while it was read"), "{:?}", h.errors);
+    let f = repo.lookup(&h, b"/src/f").unwrap();
+    assert_eq!(content(&repo, &f), b"cccc", "the last read is stored");
+    assert!(f.error.is_some(), "marked, so the next backup reads it again");
+
+    // -no-changed-check: one read, stored as read, nothing reported.
+    let imp = fake();
+    let (repo, h) = run(&imp, &BackupOptions { no_changed_check: true, ..Default::default() });
+    assert_eq!((imp.opens.load(Ordering::SeqCst), h.summary.errors), (1, 0), "{:?}", h.errors);
+    assert_eq!(content(&repo, &repo.lookup(&h, b"/src/f").unwrap()), b"aaaa");
+}
+
+#[test]
+fn a_file_replaced_by_a_directory_while_read_is_reported() {
+    let imp = Fake::new()
+        .list("/src", vec![("f", Ok(file_info(4, 1)))])
+        .reads("/src/f", &[b"aaaa"])
+        .stats("/src/f", vec![dir_info()]);
+    let (repo, h) = run(&imp, &Default::default());
+    assert_eq!(imp.opens.load(Ordering::SeqCst), 1, "a directory is not read");
+    let why = errors_about(&h, "/src/f");
+    assert!(why.len() == 1 && why[0].contains("file changed while it was read"), "{:?}", h.errors);
+    let f = repo.lookup(&h, b"/src/f").unwrap();
+    assert_eq!((f.kind(), content(&repo, &f)), (FileKind::File, b"aaaa".to_vec()));
+}
+
+#[test]
+fn a_file_that_settles_is_stored_as_its_last_version() {
+    // Changed between the listing and the first read, then left alone.
+    let imp = Fake::new()
+        .list("/src", vec![("f", Ok(file_info(4, 1)))])
+        .reads("/src/f", &[b"aaaa", b"bbbbbb"])
+        .stats("/src/f", vec![file_info(6, 2)]);
+    let (repo, h) = run(&imp, &Default::default());
+    assert_eq!((imp.opens.load(Ordering::SeqCst), h.summary.errors), (2, 0), "{:?}", h.errors);
+    let f = repo.lookup(&h, b"/src/f").unwrap();
+    assert_eq!((content(&repo, &f), f.info.size, f.info.mtime_ns), (b"bbbbbb".to_vec(), 6, 2));
+    assert!(f.error.is_none());
+}
+
+#[test]
+fn fewer_bytes_than_announced_are_stored_and_reported() {
+    for restat in [true, false] {
+        let mut imp = Fake::new()
+            .list("/src", vec![("f", Ok(file_info(1_000_000, 1)))])
+            .reads("/src/f", &[b"sixsix"])
+            .stats("/src/f", vec![file_info(1_000_000, 1)]);
+        imp.restat = restat;
+        let (repo, h) = run(&imp, &Default::default());
+        let why = errors_about(&h, "/src/f");
+        assert!(why.len() == 1 && why[0].contains("1000000") && why[0].contains(" 6 "), "{:?}", h.errors);
+        let f = repo.lookup(&h, b"/src/f").unwrap();
+        assert_eq!((content(&repo, &f), f.info.size), (b"sixsix".to_vec(), 6), "what was read is kept");
+        assert_eq!(imp.opens.load(Ordering::SeqCst), 1, "a source that lies is not read again");
+    }
+}
+
+/// Reads real files, and truncates a file to 6 bytes once `after` bytes of it have been
+/// read (once in the run), as a program rewriting it would.
+struct ShrinkingFs {
+    fs: FsImporter,
+    after: usize,
+    done: Arc<AtomicBool>,
+}
+
+struct Shrinker {
+    inner: fs::File,
+    path: PathBuf,
+    read: usize,
+    after: usize,
+    done: Arc<AtomicBool>,
+}
+
+impl Read for Shrinker {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.read >= self.after && !self.done.swap(true, Ordering::SeqCst) {
+            fs::OpenOptions::new().write(true).open(&self.path)?.set_len(6)?;
+        }
+        let n = self.inner.read(buf)?;
+        self.read += n;
+        Ok(n)
+    }
+}
+
+impl Importer for ShrinkingFs {
+    fn kind(&self) -> &str {
+        self.fs.kind()
+    }
+    fn origin(&self) -> String {
+        self.fs.origin()
+    }
+    fn root(&self) -> Vec<u8> {
+        self.fs.root()
+    }
+    fn stat(&self, p: &[u8]) -> io::Result<FileInfo> {
+        self.fs.stat(p)
+    }
+    fn read_dir(&self, p: &[u8]) -> io::Result<Vec<DirEntry>> {
+        self.fs.read_dir(p)
+    }
+    fn open(&self, p: &[u8]) -> io::Result<Box<dyn Read + Send>> {
+        use std::os::unix::ffi::OsStrExt;
+        let path = PathBuf::from(std::ffi::OsStr::from_bytes(p));
+        let inner = fs::File::open(&path)?;
+        Ok(Box::new(Shrinker { inner, path, read: 0, after: self.after, done: self.done.clone() }))
+    }
+}
+
+#[test]
+fn a_local_file_that_shrinks_while_read_is_stored_as_one_version_or_reported() {
+    let env = Env::new();
+    let data = env.path("data");
+    fs::create_dir_all(&data).unwrap();
+    let original = noise(3 << 20, 5);
+    fs::write(data.join("f"), &original).unwrap();
+    let imp = ShrinkingFs { fs: FsImporter::new(&data).unwrap(), after: 1 << 20, done: Default::default() };
+    let (repo, h) = run(&imp, &Default::default());
+    let f = repo.lookup(&h, format!("{}/f", data.display()).as_bytes()).unwrap();
+    let stored = content(&repo, &f);
+    let now = fs::read(data.join("f")).unwrap();
+    let consistent = (stored == original || stored == now) && f.info.size == stored.len() as u64;
+    let reported = h.errors.iter().any(|(p, _)| p.ends_with("/f")) && f.error.is_some();
+    assert!(consistent || reported, "stored {} bytes, unreported: {:?}", stored.len(), h.errors);
+}
+
+// ---------------------------------------------------------------- a local file rewritten
+
+/// Rewrites `path` in place, all `a` then all `b`, until dropped.
+struct Writer {
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Writer {
+    fn start(path: &Path, size: usize) -> Writer {
+        use std::os::unix::fs::FileExt;
+        fs::write(path, vec![b'a'; size]).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let f = fs::OpenOptions::new().write(true).open(path).unwrap();
+        let s = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let bufs = [vec![b'a'; 1 << 20], vec![b'b'; 1 << 20]];
+            let mut v = 0;
+            while !s.load(Ordering::Relaxed) {
+                v = 1 - v;
+                for off in (0..size).step_by(1 << 20) {
+                    f.write_all_at(&bufs[v][..(size - off).min(1 << 20)], off as u64).unwrap();
+                }
+            }
+        });
+        Writer { stop, thread: Some(thread) }
+    }
+}
+
+impl Drop for Writer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A scratch directory in memory when the machine has one: the writer then rewrites the
+/// file far faster than the backup reads it.
+fn scratch() -> tempfile::TempDir {
+    tempfile::tempdir_in("/dev/shm").or_else(|_| tempfile::tempdir()).unwrap()
+}
+
+const BIG: usize = 24 << 20;
+
+#[test]
+fn a_file_rewritten_during_backup_is_consistent_or_reported() {
+    let env = Env::new();
+    env.create();
+    let dir = scratch();
+    let src = dir.path().join("src");
+    fs::create_dir(&src).unwrap();
+    let writer = Writer::start(&src.join("busy.bin"), BIG);
+    let out = env.at(&["backup", "-no-progress", src.to_str().unwrap()]).output().unwrap();
+    drop(writer);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    match out.status.code() {
+        Some(0) => {
+            let to = env.path("out");
+            env.at(&["restore", "-to", to.to_str().unwrap(), &env.latest()[..8]]).assert().success();
+            let got = fs::read(to.join("busy.bin")).unwrap();
+            assert_eq!(got.len(), BIG);
+            assert!(got.iter().all(|&b| b == got[0]), "exit 0, but the stored file mixes two versions");
+        }
+        Some(3) => assert!(
+            stderr.contains("KO ✘") && stderr.contains("busy.bin") && stderr.contains("file changed while it was read"),
+            "{stderr}"
+        ),
+        c => panic!("exit {c:?}: {stderr}"),
+    }
+}
+
+#[test]
+fn no_changed_check_accepts_a_file_rewritten_during_backup() {
+    let env = Env::new();
+    env.create();
+    let dir = scratch();
+    let src = dir.path().join("src");
+    fs::create_dir(&src).unwrap();
+    let writer = Writer::start(&src.join("busy.bin"), BIG);
+    env.at(&["backup", "-no-progress", "-no-changed-check", src.to_str().unwrap()])
+        .assert()
+        .success()
+        .stderr(predicate::str::contains("KO").not());
+    drop(writer);
 }
 
 // ---------------------------------------------------------------- an FTP server that lies
@@ -323,4 +555,27 @@ fn ftp_duplicate_names_are_reported() {
     let out = restored(&env, "out");
     assert_eq!(fs::read_to_string(out.join("x/inner")).unwrap(), "inner\n");
     assert_eq!(fs::read_to_string(out.join("y")).unwrap(), "y");
+}
+
+#[test]
+fn ftp_short_transfer_is_reported() {
+    let env = Env::new();
+    let home = env.path("ftp");
+    fs::create_dir_all(home.join("short")).unwrap();
+    fs::write(home.join("short/f.bin"), "sixsix").unwrap();
+    let spec = serde_json::json!({
+        "mlsd": { "/short": [format!("{}unique=1; f.bin", facts(1_000_000))] },
+        "mlst": { "/short/f.bin": format!("{}unique=1;", facts(1_000_000)) },
+    });
+    let Some(srv) = HostileFtp::start(&home, spec) else { return };
+    env.create();
+    srv.add_source(&env, "short", "short");
+    let (code, stderr) = backup_source(&env, "short");
+    assert_eq!(code, Some(3), "{stderr}");
+    assert!(
+        stderr.lines().any(|l| l.contains("KO ✘ /short/f.bin") && l.contains("1000000") && l.contains(" 6 ")),
+        "{stderr}"
+    );
+    let out = restored(&env, "out");
+    assert_eq!(fs::read_to_string(out.join("f.bin")).unwrap(), "sixsix", "what arrived is kept");
 }

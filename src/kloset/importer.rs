@@ -31,6 +31,10 @@ pub struct FileInfo {
     pub mode: u32,
     pub size: u64,
     pub mtime_ns: i64,
+    /// Last status change (ctime), where the source has one: with size and mtime, how the
+    /// engine notices a file rewritten while it is read. Not stored in snapshots.
+    #[serde(skip)]
+    pub ctime_ns: i64,
     pub dev: u64,
     pub ino: u64,
     pub nlink: u64,
@@ -84,6 +88,13 @@ pub trait Importer: Send + Sync {
     /// to be merged into its `extra`.
     fn open_with_info(&self, path: &[u8]) -> io::Result<Opened> {
         Ok((self.open(path)?, Vec::new()))
+    }
+    /// Whether `stat` describes a file as `read_dir` does, cheaply enough to be called
+    /// again after each file is read: the engine compares the two to notice a file that
+    /// changed while it was read. False where a read cannot tear (an object store's GET
+    /// returns one version) or where `stat` costs a directory listing.
+    fn restat_after_read(&self) -> bool {
+        true
     }
 }
 

@@ -102,6 +102,11 @@ impl Importer for FtpImporter {
         Ok(self.list(p)?.into_iter().map(|(name, info)| DirEntry { name: name.into_bytes(), info }).collect())
     }
 
+    /// With MLST, a file's facts cost one command; without it, a listing of its directory.
+    fn restat_after_read(&self) -> bool {
+        self.pool.features().mlst
+    }
+
     fn open(&self, path: &[u8]) -> io::Result<Box<dyn Read + Send>> {
         let p = text(path)?;
         let mut retried = false;
