@@ -320,7 +320,9 @@ fn a_local_file_that_shrinks_while_read_is_stored_as_one_version_or_reported() {
 
 // ---------------------------------------------------------------- a local file rewritten
 
-/// Rewrites `path` in place, all `a` then all `b`, until dropped.
+/// Rewrites `path` in place, all `a` then all `b`, until dropped. Each version is one
+/// write call, so that the file is rarely seen half-written while the writer waits for
+/// the processor: the backup could then read it whole and unchanged, mixed as it is.
 struct Writer {
     stop: Arc<AtomicBool>,
     thread: Option<std::thread::JoinHandle<()>>,
@@ -334,13 +336,12 @@ impl Writer {
         let f = fs::OpenOptions::new().write(true).open(path).unwrap();
         let s = stop.clone();
         let thread = std::thread::spawn(move || {
-            let bufs = [vec![b'a'; 1 << 20], vec![b'b'; 1 << 20]];
-            let mut v = 0;
-            while !s.load(Ordering::Relaxed) {
-                v = 1 - v;
-                for off in (0..size).step_by(1 << 20) {
-                    f.write_all_at(&bufs[v][..(size - off).min(1 << 20)], off as u64).unwrap();
+            let versions = [vec![b'a'; size], vec![b'b'; size]];
+            for v in versions.iter().cycle() {
+                if s.load(Ordering::Relaxed) {
+                    break;
                 }
+                f.write_all_at(v, 0).unwrap();
             }
         });
         Writer { stop, thread: Some(thread) }
