@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/ftp-server.sh start|stop|env
+# scripts/ftp-server.sh start|stop|env|hostile HOME SPEC
 # Runs pyftpdlib, a real FTP server, as a plain process on 127.0.0.1 for the tests, with a
 # throw-away user whose home is a directory under /tmp (the tests put files there and read
 # what restores write there). pyftpdlib is installed once per machine into a venv under
@@ -54,5 +54,11 @@ PY
     rm -f "$dir/pid"
     ;;
   env) cat "$dir/env" ;;
-  *) echo "usage: $0 start|stop|env" >&2; exit 64 ;;
+  hostile)
+    # A server that lies in its listings (scripts/ftp-hostile.py), in the foreground, for
+    # one test: `hostile HOME SPEC.json` prints its port, then serves until killed.
+    install
+    exec "$venv/bin/python" "$(dirname "$0")/ftp-hostile.py" "$2" "$3"
+    ;;
+  *) echo "usage: $0 start|stop|env|hostile HOME SPEC" >&2; exit 64 ;;
 esac

@@ -5,6 +5,11 @@
 //! that lets the engine build each directory's tree node as soon as its children are done,
 //! reuse the previous snapshot's node for the same directory, and spread directories over
 //! threads without a global sort (docs/adr/0001-importer-read-dir.md).
+//!
+//! The rule a backup keeps (docs/adr/0003-backup-honesty.md): every entry an importer lists
+//! ends in the snapshot as it is, or is reported with its reason. So an importer lists what
+//! it cannot represent too, as an entry whose `info` is the reason, and never drops an
+//! entry silently.
 
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read};
@@ -26,6 +31,10 @@ pub struct FileInfo {
     pub mode: u32,
     pub size: u64,
     pub mtime_ns: i64,
+    /// Last status change (ctime), where the source has one: with size and mtime, how the
+    /// engine notices a file rewritten while it is read. Not stored in snapshots.
+    #[serde(skip)]
+    pub ctime_ns: i64,
     pub dev: u64,
     pub ino: u64,
     pub nlink: u64,
@@ -46,7 +55,10 @@ impl FileInfo {
     }
 }
 
-/// One child of a directory: its name and what we learned of it.
+/// One child of a directory: its name and what we learned of it, or why it cannot be
+/// backed up (the engine reports it). An entry with an empty name and an error is a problem
+/// with the listing itself, such as a line that cannot be read; it is reported against the
+/// directory.
 #[derive(Debug)]
 pub struct DirEntry {
     pub name: Vec<u8>,
@@ -76,6 +88,13 @@ pub trait Importer: Send + Sync {
     /// to be merged into its `extra`.
     fn open_with_info(&self, path: &[u8]) -> io::Result<Opened> {
         Ok((self.open(path)?, Vec::new()))
+    }
+    /// Whether `stat` describes a file as `read_dir` does, cheaply enough to be called
+    /// again after each file is read: the engine compares the two to notice a file that
+    /// changed while it was read. False where a read cannot tear (an object store's GET
+    /// returns one version) or where `stat` costs a directory listing.
+    fn restat_after_read(&self) -> bool {
+        true
     }
 }
 

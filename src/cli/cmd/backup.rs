@@ -42,6 +42,9 @@ pub struct Args {
     /// Read every file, even those unchanged since the last snapshot
     #[arg(long)]
     no_parent: bool,
+    /// Store files that change while they are read as read, without reading them again or reporting them
+    #[arg(long)]
+    no_changed_check: bool,
     #[arg(long, hide = true)]
     no_progress: bool,
     #[arg(long, hide = true)]
@@ -116,6 +119,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
         no_parent: a.no_parent,
         concurrency: a.concurrency.unwrap_or(ctx.g.concurrency),
         uploaders: 0,
+        no_changed_check: a.no_changed_check,
     };
     let quiet = a.quiet || ctx.g.quiet;
     let silent = a.silent || ctx.g.silent;

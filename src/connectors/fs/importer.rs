@@ -59,6 +59,7 @@ impl FsImporter {
             mode: m.mode(),
             size: if kind == FileKind::File { m.len() } else { 0 },
             mtime_ns: m.mtime() * 1_000_000_000 + m.mtime_nsec(),
+            ctime_ns: m.ctime() * 1_000_000_000 + m.ctime_nsec(),
             dev: m.dev(),
             ino: m.ino(),
             nlink: m.nlink(),

@@ -4,7 +4,7 @@
 
 use super::config::FtpConfig;
 use super::errors::{connection_lost, path_error};
-use super::listing::{info_from_facts, parse_facts, parse_list_line};
+use super::listing::{info_from_facts, parse_facts, read_listing, Listed};
 use super::pool::{Conn, Pool, MAX_CONNECTIONS};
 use crate::kloset::importer::{DirEntry, FileInfo, FileKind, Importer};
 use std::io::{self, Read};
@@ -42,18 +42,12 @@ impl FtpImporter {
         Ok(Self { pool, root })
     }
 
-    fn list(&self, path: &str) -> io::Result<Vec<(String, FileInfo)>> {
+    /// Every entry of a listing, names the engine will refuse (`a/b`) and lines that cannot
+    /// be read included, so that each is reported rather than lost.
+    fn list(&self, path: &str) -> io::Result<Vec<Listed>> {
         let mlsd = self.pool.features().mlst;
         let lines = self.pool.run("listing", path, |f| if mlsd { f.mlsd(Some(path)) } else { f.list(Some(path)) })?;
-        let entries = lines.iter().filter_map(|l| {
-            if mlsd {
-                let (facts, name) = parse_facts(l)?;
-                Some((name.to_string(), info_from_facts(&facts)?))
-            } else {
-                parse_list_line(l)
-            }
-        });
-        Ok(entries.filter(|(n, _)| !n.is_empty() && n != "." && n != ".." && !n.contains('/')).collect())
+        Ok(read_listing(&lines, mlsd))
     }
 }
 
@@ -94,17 +88,23 @@ impl Importer for FtpImporter {
             return Ok(FileInfo { kind: Some(FileKind::Dir), mode: 0o040755, nlink: 1, ..Default::default() });
         };
         let parent = if parent.is_empty() { "/" } else { parent };
-        self.list(parent)?.into_iter().find(|(n, _)| n == name).map(|(_, i)| i).ok_or_else(|| {
+        let (_, info) = self.list(parent)?.into_iter().find(|(n, _)| n == name).ok_or_else(|| {
             io::Error::new(
                 io::ErrorKind::NotFound,
                 format!("{p}: no such file or directory on {}", self.pool.cfg.addr()),
             )
-        })
+        })?;
+        info.map_err(io::Error::other)
     }
 
     fn read_dir(&self, path: &[u8]) -> io::Result<Vec<DirEntry>> {
         let p = text(path)?;
-        Ok(self.list(p)?.into_iter().map(|(name, info)| DirEntry { name: name.into_bytes(), info: Ok(info) }).collect())
+        Ok(self.list(p)?.into_iter().map(|(name, info)| DirEntry { name: name.into_bytes(), info }).collect())
+    }
+
+    /// With MLST, a file's facts cost one command; without it, a listing of its directory.
+    fn restat_after_read(&self) -> bool {
+        self.pool.features().mlst
     }
 
     fn open(&self, path: &[u8]) -> io::Result<Box<dyn Read + Send>> {

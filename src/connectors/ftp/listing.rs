@@ -2,24 +2,101 @@
 //! unix.mode, unix.uid, unix.gid, unique) where the server has them, `LIST` lines (Unix
 //! `ls -l` or DOS style) otherwise. `LIST` times are only to the minute, or the day for old
 //! files, so a server without MLSD makes incremental backups read more.
+//!
+//! No line is dropped silently but noise (`.` and `..` as directories, `total N`): a line
+//! that cannot be read is returned as a problem that names it, so the backup reports it.
 
 use crate::kloset::importer::{FileInfo, FileKind};
 use chrono::NaiveDateTime;
 use std::time::UNIX_EPOCH;
 use suppaftp::list::{ListParser, PosixPexQuery};
 
-/// The facts of one MLSD/MLST line, keys lowercased, and the name after them.
+/// The facts of one MLSD/MLST line, keys lowercased, and the name after them; None when
+/// the line does not start with facts (`key=value;` each, RFC 3659 7.2).
 pub fn parse_facts(line: &str) -> Option<(Vec<(String, String)>, &str)> {
     let line = line.trim_start_matches(' ');
     // Facts hold no spaces; the name is everything after the first one (it may hold `;`).
     let (facts, name) = line.split_once(' ')?;
+    if !facts.ends_with(';') {
+        return None;
+    }
     let facts = facts
         .split(';')
         .filter(|f| !f.is_empty())
-        .filter_map(|f| f.split_once('='))
-        .map(|(k, v)| (k.to_ascii_lowercase(), v.to_string()))
-        .collect();
+        .map(|f| f.split_once('=').map(|(k, v)| (k.to_ascii_lowercase(), v.to_string())))
+        .collect::<Option<_>>()?;
     Some((facts, name))
+}
+
+/// One entry of a listing: its name and what the listing says of it, or why it cannot be
+/// backed up. A nameless entry is a problem with the listing itself (a line that cannot be
+/// read), as `Importer::read_dir` allows.
+pub type Listed = (String, Result<FileInfo, String>);
+
+/// What one listing line is.
+enum Line {
+    Entry(String, FileInfo),
+    /// `.` and `..` as MLSD's cdir and pdir, LIST's `total N`.
+    Noise,
+    Unreadable,
+}
+
+fn mlsd_line(line: &str) -> Line {
+    match parse_facts(line) {
+        None => Line::Unreadable,
+        Some((facts, name)) => match info_from_facts(&facts) {
+            Some(info) => Line::Entry(name.to_string(), info),
+            None => Line::Noise,
+        },
+    }
+}
+
+fn list_line(line: &str) -> Line {
+    if line.strip_prefix("total ").is_some_and(|n| n.trim().parse::<u64>().is_ok()) {
+        return Line::Noise;
+    }
+    match parse_list_line(line) {
+        Some((name, info)) => Line::Entry(name, info),
+        None => Line::Unreadable,
+    }
+}
+
+/// A directory's listing, MLSD lines when `mlsd`, `LIST` lines otherwise, as entries.
+///
+/// Servers send a line break in a name as is (pyftpdlib does), and clients split lines
+/// there: in MLSD, where every line starts with facts, a line without them continues the
+/// name before it, and that whole name is reported, since no FTP command can carry it. In
+/// `LIST`, whose formats vary, such a line is only reported as unreadable.
+pub fn read_listing(lines: &[String], mlsd: bool) -> Vec<Listed> {
+    let mut out: Vec<Listed> = Vec::new();
+    // The entry the previous line made, which a continuation line extends.
+    let mut last: Option<usize> = None;
+    for line in lines {
+        match if mlsd { mlsd_line(line) } else { list_line(line) } {
+            Line::Entry(name, info) if (name == "." || name == "..") && info.kind() == FileKind::Dir => last = None,
+            Line::Noise => last = None,
+            Line::Entry(name, _) if name.is_empty() => {
+                out.push((String::new(), Err(format!("the listing line {line:?} names no file; skipped"))));
+                last = None;
+            }
+            Line::Entry(name, info) => {
+                last = Some(out.len());
+                out.push((name, Ok(info)));
+            }
+            Line::Unreadable => match last.filter(|_| mlsd) {
+                Some(i) => {
+                    let (name, info) = &mut out[i];
+                    name.push('\n');
+                    name.push_str(line);
+                    *info = Err("the name holds a line break, which FTP commands cannot carry (the listing \
+                                 breaks it over several lines); not backed up"
+                        .into());
+                }
+                None => out.push((String::new(), Err(format!("cannot read the listing line {line:?}; skipped")))),
+            },
+        }
+    }
+    out
 }
 
 /// `YYYYMMDDHHMMSS[.sss]`, UTC, as nanoseconds since the epoch.
@@ -146,6 +223,10 @@ mod tests {
         let i = info_from_facts(&facts).unwrap();
         assert_eq!((i.kind(), i.target.as_slice()), (FileKind::Symlink, &b"/etc/x"[..]));
         assert!(info_from_facts(&parse_facts("type=cdir; .").unwrap().0).is_none());
+        // Not facts: no `;` at the end, or a fact without `=`.
+        assert!(parse_facts("line.txt").is_none());
+        assert!(parse_facts("two words").is_none());
+        assert!(parse_facts("type=file;junk; x").is_none());
         assert_eq!(format_time(1_704_164_645_999_999_999).unwrap(), "20240102030405");
     }
 
@@ -156,5 +237,61 @@ mod tests {
         let (_, i) = parse_list_line("drwxr-xr-x 2 0 0 4096 Nov 5 2018 dir").unwrap();
         assert_eq!((i.kind(), i.mode), (FileKind::Dir, 0o040755));
         assert!(parse_list_line("total 12").is_none());
+    }
+
+    fn lines(l: &[&str]) -> Vec<String> {
+        l.iter().map(|s| s.to_string()).collect()
+    }
+
+    fn shown(l: &[Listed]) -> Vec<(String, Result<FileKind, String>)> {
+        l.iter().map(|(n, i)| (n.clone(), i.as_ref().map(|i| i.kind()).map_err(|e| e.clone()))).collect()
+    }
+
+    #[test]
+    fn mlsd_listing_keeps_or_reports_every_line() {
+        let got = read_listing(
+            &lines(&[
+                "junk before any entry",
+                "type=cdir; /d",
+                "type=pdir; /",
+                "type=dir; .",
+                "type=dir; ..",
+                "type=file;size=1; ..",
+                "type=file;size=1; a/b",
+                "type=file;size=1; ",
+                "type=file;size=1; new",
+                "line.txt",
+                "and more",
+                "type=file;size=1; ok",
+            ]),
+            true,
+        );
+        let got = shown(&got);
+        assert_eq!(got.len(), 6, "{got:?}");
+        assert!(got[0].0.is_empty() && got[0].1.as_ref().unwrap_err().contains("\"junk before any entry\""));
+        assert_eq!(got[1], ("..".into(), Ok(FileKind::File)), "the engine refuses it, with a KO line");
+        assert_eq!(got[2], ("a/b".into(), Ok(FileKind::File)));
+        assert!(got[3].0.is_empty() && got[3].1.as_ref().unwrap_err().contains("names no file"));
+        assert_eq!(got[4].0, "new\nline.txt\nand more");
+        assert!(got[4].1.as_ref().unwrap_err().contains("line break"));
+        assert_eq!(got[5], ("ok".into(), Ok(FileKind::File)));
+    }
+
+    #[test]
+    fn list_listing_reports_unreadable_lines() {
+        let got = read_listing(
+            &lines(&[
+                "total 12",
+                "drwxr-xr-x 2 0 0 4096 Nov 5 2018 .",
+                "drwxr-xr-x 2 0 0 4096 Nov 5 2018 ..",
+                "-rw-r--r-- 1 0 0 5 Nov 5 2018 new",
+                "line.txt",
+            ]),
+            false,
+        );
+        let got = shown(&got);
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0], ("new".into(), Ok(FileKind::File)));
+        assert!(got[1].0.is_empty() && got[1].1.as_ref().unwrap_err().contains("\"line.txt\""));
     }
 }

@@ -69,6 +69,12 @@ impl Importer for S3Importer {
         REMOTE_PARALLELISM
     }
 
+    /// A GET returns one version of an object, whole: no read can tear. (A listed size
+    /// that the GET does not deliver is still reported.)
+    fn restat_after_read(&self) -> bool {
+        false
+    }
+
     fn stat(&self, path: &[u8]) -> io::Result<FileInfo> {
         if path == self.root.as_slice() {
             // Fails early, with a clear message, on a missing bucket or bad credentials.

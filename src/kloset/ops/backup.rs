@@ -34,6 +34,9 @@ pub struct BackupOptions {
     /// Worker threads for reading and chunking; 0 picks from the core count.
     pub concurrency: usize,
     pub uploaders: usize,
+    /// Store a file that changed while it was read as it was read, without reading it
+    /// again or reporting it.
+    pub no_changed_check: bool,
 }
 
 const MAX_ERRORS_KEPT: usize = 1000;
@@ -204,11 +207,15 @@ impl Run<'_> {
                     e.info.extra = p.info.extra.clone();
                 } else {
                     self.counters.files_read.fetch_add(1, Ordering::Relaxed);
-                    match self.file(path, e.info.size) {
-                        Ok((chunks, size, extra)) => {
-                            e.chunks = chunks;
-                            e.info.size = size;
-                            e.info.extra.extend(extra);
+                    match self.file(path, &mut e.info) {
+                        Ok(c) => {
+                            e.chunks = c.chunks;
+                            e.info.size = c.size;
+                            e.info.extra.extend(c.extra);
+                            if let Some(msg) = c.warning {
+                                self.record_error(path, &msg);
+                                e.error = Some(msg);
+                            }
                         }
                         Err(FileError::Fatal(err)) => return Err(err),
                         Err(FileError::Read(msg)) => {
@@ -243,6 +250,15 @@ impl Run<'_> {
 
     fn dir(&self, path: &[u8], prev: Option<&Tree>) -> std::result::Result<BlobId, DirError> {
         let mut children: Vec<DirEntry> = self.imp.read_dir(path).map_err(|e| DirError::Read(e.to_string()))?;
+        // A nameless entry is a problem with the listing itself: said against the directory.
+        children.retain(|c| match (&c.info, c.name.is_empty()) {
+            (Err(msg), true) => {
+                self.record_error(path, msg);
+                false
+            }
+            _ => true,
+        });
+        // Stable: entries of the same name stay in listing order.
         children.sort_by(|a, b| a.name.cmp(&b.name));
         if let Some(ex) = &self.opts.exclude {
             children.retain(|c| {
@@ -257,6 +273,21 @@ impl Run<'_> {
             }
             safe
         });
+        // A tree holds one entry per name: the first listed is kept and each other one
+        // reported. Renaming them instead would restore files the source never had
+        // (docs/adr/0003-backup-honesty.md).
+        children.dedup_by(|later, first| {
+            let dup = later.name == first.name;
+            if dup {
+                let msg = format!(
+                    "listed more than once in its directory: this {} is skipped, the {} listed first is backed up",
+                    what(&later.info),
+                    what(&first.info)
+                );
+                self.record_error(&join(path, &later.name), &msg);
+            }
+            dup
+        });
         let entries: Vec<Entry> = children
             .into_par_iter()
             .map(|c| {
@@ -269,8 +300,60 @@ impl Run<'_> {
         self.store_tree(&Tree { version: 1, entries }).map_err(DirError::Fatal)
     }
 
-    #[allow(clippy::type_complexity)]
-    fn file(&self, path: &[u8], size_hint: u64) -> std::result::Result<FileContent, FileError> {
+    /// Reads a file the listing described as `info`, and leaves in `info` the attributes of
+    /// the version read. A stat after each read must match the one before it, else the file
+    /// changed meanwhile and is read again, up to `MAX_READS` reads; and a file that did not
+    /// change must deliver the size it announced. Otherwise what was read last is stored
+    /// with a warning: reported, and read again by the next backup.
+    fn file(&self, path: &[u8], info: &mut FileInfo) -> std::result::Result<FileContent, FileError> {
+        let restat = self.imp.restat_after_read();
+        let mut before = info.clone();
+        let mut last: Option<FileContent> = None;
+        let mut reads = 0;
+        let (mut content, settled) = loop {
+            reads += 1;
+            let content = match self.read(path, before.size) {
+                Ok(c) => c,
+                Err(FileError::Read(msg)) if last.is_some() => {
+                    let mut c = last.expect("an earlier read");
+                    c.warning = Some(format!("file changed while it was read, then could not be read again: {msg}"));
+                    return Ok(c);
+                }
+                Err(e) => return Err(e),
+            };
+            // A file gone or unreadable once read is kept as read: nothing says it tore.
+            let Some(after) = restat.then(|| self.imp.stat(path).ok()).flatten() else {
+                break (content, true);
+            };
+            if same_version(&before, &after) {
+                before = after;
+                break (content, true);
+            }
+            // No more reads when asked for none, after the last one, or when the path is no
+            // longer a file (replaced by a directory or a link).
+            if self.opts.no_changed_check || reads == MAX_READS || after.kind() != FileKind::File {
+                break (content, false);
+            }
+            before = after;
+            last = Some(content);
+        };
+        if !settled && !self.opts.no_changed_check {
+            content.warning = Some(format!("file changed while it was read ({reads} reads); stored as last read"));
+        } else if settled && content.size != before.size {
+            content.warning = Some(format!(
+                "the source announced {} bytes and delivered {} bytes; stored as delivered",
+                before.size, content.size
+            ));
+        }
+        // The attributes of the version read (unsettled: those seen before the last read,
+        // so that the next backup does not take the file for unchanged).
+        let extra = std::mem::take(&mut info.extra);
+        *info = FileInfo { extra, ..before };
+        Ok(content)
+    }
+
+    /// Reads and chunks a file once.
+    fn read(&self, path: &[u8], size_hint: u64) -> std::result::Result<FileContent, FileError> {
         let read_err = |e: std::io::Error| FileError::Read(e.to_string());
         let (mut reader, extra) = self.imp.open_with_info(path).map_err(read_err)?;
         let ch = &self.repo.config.chunking;
@@ -286,7 +369,7 @@ impl Run<'_> {
                 chunks.push(self.chunk(data)?);
                 total += data.len() as u64;
             }
-            return Ok((chunks, total, extra));
+            return Ok(FileContent { chunks, size: total, extra, warning: None });
         }
         let stream = fastcdc::v2020::StreamCDC::new(
             std::io::Cursor::new(buf).chain(reader),
@@ -299,7 +382,7 @@ impl Run<'_> {
             chunks.push(self.chunk(&c.data)?);
             total += c.data.len() as u64;
         }
-        Ok((chunks, total, extra))
+        Ok(FileContent { chunks, size: total, extra, warning: None })
     }
 
     fn chunk(&self, data: &[u8]) -> std::result::Result<BlobId, FileError> {
@@ -350,8 +433,33 @@ enum DirError {
     Fatal(Error),
 }
 
-/// A file's chunks, its size as read, and attributes learned when opening it.
-type FileContent = (Vec<BlobId>, u64, Vec<(String, String)>);
+/// Reads of a file that keeps changing before it is stored as last read, with a warning.
+const MAX_READS: u32 = 3;
+
+/// A file as stored: its chunks, its size as read, attributes learned when opening it, and
+/// what is wrong with it, if anything (reported, and the file is read again next time).
+struct FileContent {
+    chunks: Vec<BlobId>,
+    size: u64,
+    extra: Vec<(String, String)>,
+    warning: Option<String>,
+}
+
+/// Whether two stats describe the same version of a file.
+fn same_version(a: &FileInfo, b: &FileInfo) -> bool {
+    (a.kind, a.size, a.mtime_ns, a.ctime_ns, a.dev, a.ino) == (b.kind, b.size, b.mtime_ns, b.ctime_ns, b.dev, b.ino)
+}
+
+/// What a listed entry is, for messages.
+fn what(info: &std::result::Result<FileInfo, String>) -> &'static str {
+    match info.as_ref().map(FileInfo::kind) {
+        Ok(FileKind::File) => "file",
+        Ok(FileKind::Dir) => "directory",
+        Ok(FileKind::Symlink) => "symbolic link",
+        Ok(FileKind::Special) => "special file",
+        Err(_) => "unreadable entry",
+    }
+}
 
 enum FileError {
     Read(String),
