@@ -82,8 +82,7 @@ pub fn restore(
             // A target that cannot link (or copy what it holds, as a put-only S3 key
             // cannot) gets the file's content again from the snapshot.
             let mut reader = ChunkReader::new(run.repo, &entry.chunks);
-            let again =
-                exp.store_file(&path, &mut reader, entry.info.size).and_then(|_| exp.set_metadata(&path, &entry.info));
+            let again = exp.store_file_with_metadata(&path, &mut reader, entry.info.size, &entry.info);
             if let Err(e2) = again {
                 run.fail(&path, &format!("cannot create hard link: {e}; nor write it as a copy: {e2}"));
             }
@@ -183,7 +182,7 @@ impl Run<'_> {
             }
         }
         let mut reader = ChunkReader::new(self.repo, &e.chunks);
-        let r = self.exp.store_file(path, &mut reader, e.info.size).and_then(|_| self.exp.set_metadata(path, &e.info));
+        let r = self.exp.store_file_with_metadata(path, &mut reader, e.info.size, &e.info);
         match r {
             Ok(()) => {
                 self.written.fetch_add(1, Ordering::Relaxed);
