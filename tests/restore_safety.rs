@@ -1,5 +1,5 @@
 //! Restore safety: nothing outside the target is touched when a directory is swapped for a
-//! symlink during the restore.
+//! symlink during the restore, and a single-file snapshot restores under its name.
 use crate::util::*;
 use plakar::connectors::fs::{FsExporter, FsImporter, FsStore};
 use plakar::kloset::config::CreateParams;
@@ -233,4 +233,44 @@ fn restore_refuses_a_directory_swapped_for_a_symlink_mid_restore() {
     assert!(last.contains("symlink"), "{last}");
     assert!(ko("d").is_some_and(|l| l.contains("symlink")), "{:?}", &stderr[2000..]);
     assert!(stdout.contains("with 2002 errors"), "{stdout}");
+}
+
+#[test]
+fn single_file_snapshot_restores_under_its_name() {
+    let env = Env::new();
+    let f = env.path("var/dump.sql");
+    fs::create_dir_all(f.parent().unwrap()).unwrap();
+    fs::write(&f, "CREATE TABLE t (x int);\n").unwrap();
+    chmod(&f, 0o640);
+    env.create();
+    let id = env.backup(&f);
+    let out = env.path("out");
+    env.at(&["restore", "-to", out.to_str().unwrap(), &id[..8]])
+        .assert()
+        .code(0)
+        .stdout(predicates::str::contains("without errors"));
+    assert_eq!(fs::read_to_string(out.join("dump.sql")).unwrap(), "CREATE TABLE t (x int);\n");
+    assert_eq!(mode(&out.join("dump.sql")), 0o640);
+    assert_eq!(fs::read_dir(&out).unwrap().count(), 1);
+}
+
+#[test]
+fn single_file_snapshot_drills() {
+    let env = Env::new();
+    let f = env.path("var/dump.sql");
+    fs::create_dir_all(f.parent().unwrap()).unwrap();
+    fs::write(&f, noise(300_000, 3)).unwrap();
+    env.create();
+    let id = env.backup(&f);
+    let out = env.path("drilled");
+    let o = env.at(&["drill", "-keep", "-to", out.to_str().unwrap(), &id[..8]]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("without errors") && stdout.contains("files: 1 of 1"), "{stdout}");
+    assert_eq!(fs::read(out.join("dump.sql")).unwrap(), fs::read(&f).unwrap());
+    // Against the live file too: unchanged.
+    let o = env.at(&["drill", "-against", f.to_str().unwrap(), &id[..8]]).output().unwrap();
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert_eq!(o.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
+    assert!(stdout.contains("changed: 0, added: 0"), "{stdout}");
 }

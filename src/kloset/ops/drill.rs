@@ -137,6 +137,9 @@ struct Drill<'a> {
     target: &'a Target<'a>,
     live: Option<&'a dyn Importer>,
     progress: &'a dyn Progress,
+    /// The drilled path is a file, restored under its name; the live tree, if any, is that
+    /// file itself.
+    single: bool,
     chunks: AtomicU64,
     bytes: AtomicU64,
     /// Children of live-tree directories, listed once each (by path under the root).
@@ -158,18 +161,22 @@ pub fn drill(
 ) -> Result<DrillReport> {
     let root_path = path.map(<[u8]>::to_vec).unwrap_or_else(|| h.source.directory.as_bytes().to_vec());
     let root = repo.lookup(h, &root_path)?;
+    // A snapshot of a single file is restored under the file's name, as restore does.
+    let single = root.kind() != FileKind::Dir && safe_name(&root.name);
     let d = Drill {
         repo,
         opts,
         target,
         live,
         progress,
+        single,
         chunks: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
         live_dirs: Mutex::new(HashMap::new()),
     };
     let nodes = Mutex::new(Vec::new());
-    d.collect(root, root_path.clone(), Vec::new(), &nodes);
+    let rel = if single { root.name.clone() } else { Vec::new() };
+    d.collect(root, root_path.clone(), rel, &nodes);
     let mut nodes = nodes.into_inner().expect("lock");
     nodes.sort_by(|a, b| a.rel.cmp(&b.rel));
     let mut report = DrillReport { root: String::from_utf8_lossy(&root_path).into_owned(), ..Default::default() };
@@ -465,9 +472,10 @@ impl Drill<'_> {
 
     /// How the live tree differs from the snapshot at this path, if it does.
     fn compare_live(&self, live: &dyn Importer, n: &Node, lengths: Option<&[u32]>) -> Option<String> {
-        let p = if n.rel.is_empty() { live.root() } else { join(&live.root(), &n.rel) };
+        let rel: &[u8] = if self.single { b"" } else { &n.rel };
+        let p = if rel.is_empty() { live.root() } else { join(&live.root(), rel) };
         let want = &n.entry.info;
-        let got = match self.live_info(live, &n.rel) {
+        let got = match self.live_info(live, rel) {
             Ok(i) => i,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Some("deleted since the snapshot".into()),
             Err(e) => return Some(format!("cannot be read in the live tree: {e}")),

@@ -53,7 +53,8 @@ fn is_full(e: &std::io::Error) -> bool {
 }
 
 /// Restores `entry` at `dest` (relative to the exporter's root; empty means the root
-/// itself, which receives the entry's children).
+/// itself, which receives the entry's children, or, when the entry is not a directory, a
+/// snapshot of a single file, the entry under its own name).
 pub fn restore(
     repo: &Repository,
     entry: &Entry,
@@ -76,7 +77,13 @@ pub fn restore(
         denied: AtomicU64::new(0),
         written: AtomicU64::new(0),
     };
-    run.entry(entry, dest);
+    if !dest.is_empty() || entry.kind() == FileKind::Dir {
+        run.entry(entry, dest);
+    } else if safe_name(&entry.name) {
+        run.entry(entry, &entry.name);
+    } else {
+        run.fail(&entry.name, "unsafe name in snapshot, not restored");
+    }
     for (path, first, entry) in std::mem::take(&mut *run.deferred.lock().expect("lock")) {
         if let Err(e) = exp.hardlink(&path, &first) {
             // A target that cannot link (or copy what it holds, as a put-only S3 key
