@@ -1,5 +1,6 @@
 //! Restore safety: nothing outside the target is touched when a directory is swapped for a
-//! symlink during the restore, and a single-file snapshot restores under its name.
+//! symlink during the restore, a single-file snapshot restores under its name, and entries
+//! recorded with a backup-time error fail the restore instead of passing silently.
 use crate::util::*;
 use plakar::connectors::fs::{FsExporter, FsImporter, FsStore};
 use plakar::kloset::config::CreateParams;
@@ -273,4 +274,81 @@ fn single_file_snapshot_drills() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert_eq!(o.status.code(), Some(0), "{stdout}{}", String::from_utf8_lossy(&o.stderr));
     assert!(stdout.contains("changed: 0, added: 0"), "{stdout}");
+}
+
+/// A tree with every kind of backup-time error: a directory that could not be listed, a
+/// file that could not be read (one empty, one not), an entry that could not be described.
+fn tree_with_errors(data: &Path) {
+    sample_tree(data);
+    fs::create_dir_all(data.join("unlistable")).unwrap();
+    fs::write(data.join("unlistable/inside"), "never seen").unwrap();
+    fs::write(data.join("unreadable.txt"), "secret").unwrap();
+    fs::write(data.join("unreadable-empty"), "").unwrap();
+    fs::write(data.join("unstatable"), "?").unwrap();
+}
+
+#[test]
+fn entries_with_backup_time_errors_fail_the_restore() {
+    let env = Env::new();
+    let data = env.path("data");
+    tree_with_errors(&data);
+    assert_eq!(flaky_backup(&env, &data), 4);
+    let id = env.latest();
+    let out = env.path("out");
+    let o = env.at(&["restore", "-to", out.to_str().unwrap(), &id[..8]]).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stdout.contains("with 4 errors"), "{stdout}");
+    for p in ["unlistable", "unreadable.txt", "unreadable-empty", "unstatable"] {
+        let line = format!("{}: KO ✘ {p}: ", &id[..8]);
+        assert!(stderr.contains(&line) && stderr.contains("at backup time"), "{line} in {stderr}");
+    }
+    // What could be restored is: the rest of the tree, and the directory itself, empty.
+    assert_eq!(fs::read_to_string(out.join("sub/passwd")).unwrap(), "root:x:0:0:root:/root:/bin/bash\n");
+    assert!(out.join("unlistable").is_dir() && fs::read_dir(out.join("unlistable")).unwrap().count() == 0);
+    assert!(!out.join("unreadable.txt").exists() && !out.join("unreadable-empty").exists());
+
+    // The directory alone, as a subtree.
+    let o = env
+        .at(&["restore", "-to", env.path("out2").to_str().unwrap(), &format!("{}:unlistable", &id[..8])])
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("KO ✘ unlistable: "));
+    assert!(env.path("out2/unlistable").is_dir());
+
+    // Drill says the same.
+    fs::create_dir_all(env.path("tmp")).unwrap();
+    let o = env.at(&["drill", &id[..8]]).env("TMPDIR", env.path("tmp")).output().unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.status.code(), Some(3), "{stdout}{stderr}");
+    assert!(stdout.contains("with 4 unreadable files"), "{stdout}");
+    for p in ["unlistable", "unreadable.txt", "unreadable-empty", "unstatable"] {
+        assert!(stderr.contains(&format!("{p}: ")), "{p} in {stderr}");
+    }
+}
+
+/// The same with a real `plakar backup` of a directory made unreadable by its mode. Root
+/// reads it anyway, so this variant only runs for other users; the engine-crafted test
+/// above covers root.
+#[test]
+fn directory_unreadable_by_mode_fails_the_restore() {
+    if unsafe { libc::geteuid() } == 0 {
+        eprintln!("skipped: running as root, which lists a mode 000 directory anyway");
+        return;
+    }
+    let env = Env::new();
+    let data = env.path("data");
+    sample_tree(&data);
+    fs::create_dir_all(data.join("locked")).unwrap();
+    fs::write(data.join("locked/inside"), "x").unwrap();
+    chmod(&data.join("locked"), 0o000);
+    env.create();
+    env.at(&["backup", data.to_str().unwrap()]).assert().code(3);
+    chmod(&data.join("locked"), 0o755);
+    let id = env.latest();
+    let o = env.at(&["restore", "-to", env.path("out").to_str().unwrap(), &id[..8]]).output().unwrap();
+    assert_eq!(o.status.code(), Some(3), "{}", String::from_utf8_lossy(&o.stdout));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("KO ✘ locked: "));
+    assert!(env.path("out/locked").is_dir());
 }

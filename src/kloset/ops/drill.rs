@@ -19,6 +19,7 @@ use crate::kloset::error::Result;
 use crate::kloset::exporter::Exporter;
 use crate::kloset::id::BlobId;
 use crate::kloset::importer::{join, FileInfo, FileKind, Importer};
+use crate::kloset::ops::restore::dir_unreadable;
 use crate::kloset::progress::Progress;
 use crate::kloset::reader::ChunkReader;
 use crate::kloset::repo::Repository;
@@ -200,7 +201,7 @@ pub fn drill(
             (None, e) => match d.target.exporter.create_dir(&n.rel) {
                 Err(err) => Status::Failed(format!("cannot create the directory: {err}")),
                 Ok(()) => match e {
-                    Some(m) => Status::Unreadable(format!("directory could not be read at backup time ({m})")),
+                    Some(m) => Status::Unreadable(dir_unreadable(m)),
                     None => Status::Ok,
                 },
             },
@@ -374,12 +375,10 @@ impl Drill<'_> {
         let e = &n.entry;
         let mut lengths = None;
         let st = match e.kind() {
-            k if e.error.is_some() && (k == FileKind::Special || e.chunks.is_empty() && e.info.size > 0) => {
-                Status::Unreadable(format!(
-                    "not in the snapshot: it could not be read at backup time ({})",
-                    e.error.as_deref().unwrap_or_default()
-                ))
-            }
+            _ if e.error.is_some() => Status::Unreadable(format!(
+                "not in the snapshot: it could not be read at backup time ({})",
+                e.error.as_deref().unwrap_or_default()
+            )),
             FileKind::File => match self.file(n) {
                 Ok(l) => {
                     lengths = Some(l);

@@ -1,6 +1,9 @@
 //! Restore: walk the snapshot tree from the requested path and hand each entry to the
 //! exporter, several files at a time. Every chunk is authenticated and its id checked as
 //! it is read; a damaged file is reported and skipped, and the rest is still restored.
+//! An entry recorded with a backup-time error (a directory that could not be listed, a file
+//! that could not be read) is reported too: what the snapshot holds of it is restored (the
+//! directory, empty), but the restore does not claim to be complete.
 
 use crate::kloset::error::Result;
 use crate::kloset::exporter::Exporter;
@@ -45,6 +48,11 @@ struct Run<'a> {
     full: std::sync::atomic::AtomicBool,
     denied: AtomicU64,
     written: AtomicU64,
+}
+
+/// Why a directory recorded with a backup-time error is incomplete; drill says the same.
+pub fn dir_unreadable(msg: &str) -> String {
+    format!("directory could not be read at backup time, its contents are not in the snapshot ({msg})")
 }
 
 fn is_full(e: &std::io::Error) -> bool {
@@ -129,6 +137,15 @@ impl Run<'_> {
     fn entry(&self, e: &Entry, path: &[u8]) {
         match e.kind() {
             FileKind::Dir => self.dir(e, path),
+            // Not read at backup time (or not even described, then recorded without a kind):
+            // nothing of it to restore.
+            kind if e.error.is_some() => {
+                if kind == FileKind::File {
+                    self.files.fetch_add(1, Ordering::Relaxed);
+                }
+                let msg = e.error.as_deref().unwrap_or_default();
+                self.fail(path, &format!("not in the snapshot: it could not be read at backup time ({msg})"));
+            }
             FileKind::File => self.file(e, path),
             FileKind::Symlink => {
                 self.links.fetch_add(1, Ordering::Relaxed);
@@ -146,6 +163,9 @@ impl Run<'_> {
         self.dirs.fetch_add(1, Ordering::Relaxed);
         if let Err(err) = self.exp.create_dir(path) {
             return self.fail_io(path, &err);
+        }
+        if let Some(msg) = &e.error {
+            self.fail(path, &dir_unreadable(msg));
         }
         let Some(sub) = e.subtree else { return };
         let tree = match self.repo.tree(&sub) {
@@ -182,11 +202,6 @@ impl Run<'_> {
                 return;
             }
             m.insert((e.info.dev, e.info.ino), path.to_vec());
-        }
-        if let Some(msg) = &e.error {
-            if e.chunks.is_empty() && e.info.size > 0 {
-                return self.fail(path, &format!("not in the snapshot: it could not be read at backup time ({msg})"));
-            }
         }
         let mut reader = ChunkReader::new(self.repo, &e.chunks);
         let r = self.exp.store_file_with_metadata(path, &mut reader, e.info.size, &e.info);
