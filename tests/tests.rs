@@ -16,6 +16,7 @@ mod ftp;
 mod golden;
 mod layers;
 mod reliability;
+mod restore_safety;
 mod roundtrip;
 mod s3;
 mod s3_cluster;

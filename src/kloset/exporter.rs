@@ -9,6 +9,14 @@ pub trait Exporter: Send + Sync {
     fn create_dir(&self, path: &[u8]) -> io::Result<()>;
     /// Writes a whole file; the target sees the complete file or none of it.
     fn store_file(&self, path: &[u8], data: &mut dyn Read, size: u64) -> io::Result<()>;
+    /// Writes a whole file with its metadata. A target that can give a file its metadata
+    /// before the file appears under its name (fs: through the temporary file's descriptor)
+    /// does so, and nobody can swap the file in between; by default, `store_file` then
+    /// `set_metadata`.
+    fn store_file_with_metadata(&self, path: &[u8], data: &mut dyn Read, size: u64, info: &FileInfo) -> io::Result<()> {
+        self.store_file(path, data, size)?;
+        self.set_metadata(path, info)
+    }
     fn symlink(&self, path: &[u8], target: &[u8]) -> io::Result<()>;
     /// Makes `path` another name for the already restored `existing`.
     fn hardlink(&self, path: &[u8], existing: &[u8]) -> io::Result<()>;

@@ -1,49 +1,225 @@
-//! Restores into a local directory. Files are written to a temporary name and renamed into
-//! place, so an interrupted restore never leaves a half-written file under the real name;
-//! runs of zeros become holes, so sparse files stay sparse. Existing files at the same
-//! paths are replaced; other files in the target are left alone.
+//! Restores into a local directory, and never outside it. The target is opened once; every
+//! path under it is reached from that descriptor one component at a time, each opened with
+//! `O_NOFOLLOW | O_DIRECTORY`, so a directory that someone who can write in the target
+//! swaps for a symlink (or a file) during the restore is refused and reported, never
+//! followed. Entries are created relative to their parent's descriptor (`mkdirat`,
+//! `symlinkat`, `linkat`) and their metadata is set through a descriptor opened with
+//! `O_NOFOLLOW` (a symlink's own through its parent, with `AT_SYMLINK_NOFOLLOW`).
+//!
+//! Files are written to a temporary name created with `O_CREAT | O_EXCL | O_NOFOLLOW`,
+//! given their owner, mode and times through that descriptor when the engine passes them
+//! along, and renamed into place in the same directory: an interrupted restore never leaves
+//! a half-written file under the real name, and nobody can swap the file between its
+//! writing and its metadata. Runs of zeros become holes, so sparse files stay sparse.
+//! Existing entries at the same paths are replaced (a symlink where the snapshot has a
+//! directory is removed, not followed); other files in the target are left alone.
+//! docs/RESTORE.md states the guarantee and its limits.
 
 use crate::kloset::exporter::Exporter;
 use crate::kloset::importer::{FileInfo, FileKind};
-use filetime::FileTime;
-use std::ffi::OsStr;
+use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
+use rustix::io::Errno;
 use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
-use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 
 pub struct FsExporter {
-    root: PathBuf,
+    /// The target directory, opened once.
+    root: OwnedFd,
     chown: bool,
     permissions: bool,
 }
 
 const BLOCK: usize = 64 << 10;
 
+/// Directories on the way are opened only to be walked through, which needs no read
+/// permission where the system allows it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const WALK: OFlags = OFlags::PATH;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const WALK: OFlags = OFlags::RDONLY;
+
+/// A directory of the target: the root, or one reached by walking from it.
+struct Dir<'a> {
+    root: &'a OwnedFd,
+    fd: Option<OwnedFd>,
+}
+
+impl AsFd for Dir<'_> {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.fd.as_ref().unwrap_or(self.root).as_fd()
+    }
+}
+
+/// The components of a path under the target. The engine never passes `.`, `..` or empty
+/// ones; they are refused here all the same.
+fn components(path: &[u8]) -> io::Result<Vec<&[u8]>> {
+    let p = path.strip_prefix(b"/").unwrap_or(path);
+    if p.is_empty() {
+        return Ok(vec![]);
+    }
+    let v: Vec<&[u8]> = p.split(|&b| b == b'/').collect();
+    if v.iter().any(|c| c.is_empty() || *c == b"." || *c == b"..") {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "unsafe path, not restored"));
+    }
+    Ok(v)
+}
+
+fn kind_at(dir: impl AsFd, name: &[u8]) -> io::Result<FileType> {
+    let st = rustix::fs::statat(dir, name, AtFlags::SYMLINK_NOFOLLOW)?;
+    Ok(FileType::from_raw_mode(st.st_mode))
+}
+
+/// The error for a path component that is not a directory (`ELOOP` or `ENOTDIR` from an
+/// open with `O_NOFOLLOW | O_DIRECTORY`): it is named, and never followed.
+fn refused(dir: impl AsFd, shown: &[&[u8]], e: Errno) -> io::Error {
+    if e != Errno::LOOP && e != Errno::NOTDIR {
+        return e.into();
+    }
+    let what = match kind_at(dir, shown.last().copied().unwrap_or_default()) {
+        Ok(FileType::Symlink) => "a symlink",
+        _ => "not a directory",
+    };
+    io::Error::other(format!(
+        "{} is {what}, not followed (was the target changed during the restore?)",
+        String::from_utf8_lossy(&shown.join(&b'/'))
+    ))
+}
+
+fn times(info: &FileInfo) -> Timestamps {
+    let t = Timespec {
+        tv_sec: info.mtime_ns.div_euclid(1_000_000_000),
+        tv_nsec: info.mtime_ns.rem_euclid(1_000_000_000) as _,
+    };
+    Timestamps { last_access: t, last_modification: t }
+}
+
+fn owner(info: &FileInfo) -> (Option<rustix::fs::Uid>, Option<rustix::fs::Gid>) {
+    // -1 means "leave as is" to chown.
+    (
+        (info.uid != u32::MAX).then(|| rustix::fs::Uid::from_raw(info.uid)),
+        (info.gid != u32::MAX).then(|| rustix::fs::Gid::from_raw(info.gid)),
+    )
+}
+
 impl FsExporter {
     pub fn new(root: &Path, permissions: bool) -> io::Result<Self> {
         fs::create_dir_all(root)?;
+        // The target itself is whatever the caller named, a symlink to a directory included.
+        let root = rustix::fs::open(root, WALK | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
         // Ownership can only be given away by root.
         let chown = unsafe { libc::geteuid() } == 0;
-        Ok(Self { root: root.to_path_buf(), chown, permissions })
+        Ok(Self { root, chown, permissions })
     }
 
-    fn path(&self, p: &[u8]) -> PathBuf {
-        let rel = OsStr::from_bytes(p.strip_prefix(b"/").unwrap_or(p));
-        if rel.is_empty() {
-            self.root.clone()
-        } else {
-            self.root.join(rel)
+    /// Opens the directory `comps` names under the target, never following a symlink;
+    /// `create` makes the missing ones.
+    fn walk(&self, comps: &[&[u8]], create: bool) -> io::Result<Dir<'_>> {
+        let flags = WALK | OFlags::DIRECTORY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut dir = Dir { root: &self.root, fd: None };
+        for (i, c) in comps.iter().enumerate() {
+            let next = match rustix::fs::openat(&dir, *c, flags, Mode::empty()) {
+                Err(Errno::NOENT) if create => match rustix::fs::mkdirat(&dir, *c, Mode::from_raw_mode(0o777)) {
+                    Ok(()) | Err(Errno::EXIST) => rustix::fs::openat(&dir, *c, flags, Mode::empty()),
+                    Err(e) => Err(e),
+                },
+                r => r,
+            };
+            dir.fd = Some(next.map_err(|e| refused(&dir, &comps[..=i], e))?);
+        }
+        Ok(dir)
+    }
+
+    /// The directory holding `path`, and the name of `path` in it.
+    fn parent<'p>(&self, path: &'p [u8]) -> io::Result<(Dir<'_>, &'p [u8])> {
+        let comps = components(path)?;
+        let Some((name, dirs)) = comps.split_last() else {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "the target itself is not a file"));
+        };
+        Ok((self.walk(dirs, false)?, name))
+    }
+
+    /// Owner, mode and times, through a descriptor of the very file.
+    fn apply(&self, fd: BorrowedFd, info: &FileInfo) -> io::Result<()> {
+        if self.chown && self.permissions {
+            let (u, g) = owner(info);
+            rustix::fs::fchown(fd, u, g)?;
+        }
+        // After the owner: chown clears set-id bits.
+        if self.permissions && info.mode != 0 {
+            rustix::fs::fchmod(fd, Mode::from_raw_mode(info.mode & 0o7777))?;
+        }
+        rustix::fs::futimens(fd, &times(info))?;
+        Ok(())
+    }
+
+    fn write(&self, path: &[u8], data: &mut dyn Read, size: u64, info: Option<&FileInfo>) -> io::Result<()> {
+        let comps = components(path)?;
+        let Some((name, dirs)) = comps.split_last() else {
+            return Err(io::Error::other("a directory is in the way"));
+        };
+        let dir = self.walk(dirs, false)?;
+        let tmp = format!(".plakar-restore-{}", hex::encode(crate::kloset::crypto::random_bytes::<6>()));
+        // Private while written when its mode is set before it gets its name.
+        let mode = if info.is_some() && self.permissions { 0o600 } else { 0o666 };
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let mut f = File::from(rustix::fs::openat(&dir, tmp.as_str(), flags, Mode::from_raw_mode(mode))?);
+        let res = (|| {
+            let n = copy_sparse(data, &mut f)?;
+            if n != size {
+                return Err(io::Error::other(format!("expected {size} bytes, restored {n}")));
+            }
+            if let Some(i) = info {
+                self.apply(f.as_fd(), i)?;
+            }
+            if kind_at(&dir, name).is_ok_and(|k| k == FileType::Directory) {
+                return Err(io::Error::other("a directory is in the way"));
+            }
+            Ok(rustix::fs::renameat(&dir, tmp.as_str(), &dir, *name)?)
+        })();
+        if res.is_err() {
+            let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), AtFlags::empty());
+        }
+        res
+    }
+
+    /// Removes whatever is at `name` in `dir` unless it is a directory.
+    fn clear(dir: &Dir, name: &[u8]) -> io::Result<()> {
+        match kind_at(dir, name) {
+            Ok(FileType::Directory) => Ok(()),
+            Ok(_) => Ok(rustix::fs::unlinkat(dir, name, AtFlags::empty())?),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
-    /// Removes whatever is at `p` unless it is a directory.
-    fn clear(p: &Path) -> io::Result<()> {
-        match fs::symlink_metadata(p) {
-            Ok(m) if !m.is_dir() => fs::remove_file(p),
-            _ => Ok(()),
+    /// Metadata of an entry its owner (not root) may not open for reading, a directory
+    /// restored without its read bit for one: an `O_PATH` descriptor needs no permission,
+    /// and /proc/self/fd/N leads to that very inode, whatever happens to its name.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn apply_unreadable(&self, dir: &Dir, comps: &[&[u8]], info: &FileInfo) -> io::Result<()> {
+        let name = comps.last().copied().unwrap_or_default();
+        let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let fd = rustix::fs::openat(dir, name, flags, Mode::empty())?;
+        if FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) == FileType::Symlink {
+            return Err(refused(dir, comps, Errno::LOOP));
         }
+        let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        if self.chown && self.permissions {
+            let (u, g) = owner(info);
+            rustix::fs::chown(proc.as_str(), u, g)?;
+        }
+        if self.permissions && info.mode != 0 {
+            rustix::fs::chmod(proc.as_str(), Mode::from_raw_mode(info.mode & 0o7777))?;
+        }
+        rustix::fs::utimensat(rustix::fs::CWD, proc.as_str(), &times(info), AtFlags::empty())?;
+        Ok(())
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn apply_unreadable(&self, _: &Dir, _: &[&[u8]], _: &FileInfo) -> io::Result<()> {
+        Err(Errno::ACCESS.into())
     }
 }
 
@@ -81,68 +257,72 @@ fn copy_sparse(src: &mut dyn Read, f: &mut File) -> io::Result<u64> {
 
 impl Exporter for FsExporter {
     fn create_dir(&self, path: &[u8]) -> io::Result<()> {
-        let p = self.path(path);
-        match fs::symlink_metadata(&p) {
-            Ok(m) if m.is_dir() => Ok(()),
-            Ok(_) => {
-                fs::remove_file(&p)?;
-                fs::create_dir_all(&p)
+        let comps = components(path)?;
+        let Some((name, dirs)) = comps.split_last() else { return Ok(()) };
+        let dir = self.walk(dirs, true)?;
+        let mode = Mode::from_raw_mode(0o777);
+        match rustix::fs::mkdirat(&dir, *name, mode) {
+            Err(Errno::EXIST) if kind_at(&dir, name)? != FileType::Directory => {
+                // A file or a symlink in the way: replaced, never followed.
+                rustix::fs::unlinkat(&dir, *name, AtFlags::empty())?;
+                Ok(rustix::fs::mkdirat(&dir, *name, mode)?)
             }
-            Err(_) => fs::create_dir_all(&p),
+            Err(Errno::EXIST) => Ok(()),
+            r => Ok(r?),
         }
     }
 
     fn store_file(&self, path: &[u8], data: &mut dyn Read, size: u64) -> io::Result<()> {
-        let dest = self.path(path);
-        let dir = dest.parent().unwrap_or(&self.root);
-        let tmp = dir.join(format!(".plakar-restore-{}", hex::encode(crate::kloset::crypto::random_bytes::<6>())));
-        let res = (|| {
-            let mut f = File::options().write(true).create_new(true).open(&tmp)?;
-            let n = copy_sparse(data, &mut f)?;
-            if n != size {
-                return Err(io::Error::other(format!("expected {size} bytes, restored {n}")));
-            }
-            drop(f);
-            if fs::symlink_metadata(&dest).map(|m| m.is_dir()).unwrap_or(false) {
-                return Err(io::Error::other("a directory is in the way"));
-            }
-            fs::rename(&tmp, &dest)
-        })();
-        if res.is_err() {
-            let _ = fs::remove_file(&tmp);
-        }
-        res
+        self.write(path, data, size, None)
+    }
+
+    fn store_file_with_metadata(&self, path: &[u8], data: &mut dyn Read, size: u64, info: &FileInfo) -> io::Result<()> {
+        self.write(path, data, size, Some(info))
     }
 
     fn symlink(&self, path: &[u8], target: &[u8]) -> io::Result<()> {
-        let p = self.path(path);
-        Self::clear(&p)?;
-        std::os::unix::fs::symlink(OsStr::from_bytes(target), &p)
+        let (dir, name) = self.parent(path)?;
+        Self::clear(&dir, name)?;
+        Ok(rustix::fs::symlinkat(target, &dir, name)?)
     }
 
     fn hardlink(&self, path: &[u8], existing: &[u8]) -> io::Result<()> {
-        let p = self.path(path);
-        Self::clear(&p)?;
-        fs::hard_link(self.path(existing), &p)
+        let (dir, name) = self.parent(path)?;
+        let (from, old) = self.parent(existing)?;
+        Self::clear(&dir, name)?;
+        // Without AT_SYMLINK_FOLLOW: a symlink swapped in at `existing` is linked itself.
+        Ok(rustix::fs::linkat(&from, old, &dir, name, AtFlags::empty())?)
     }
 
     fn set_metadata(&self, path: &[u8], info: &FileInfo) -> io::Result<()> {
-        let p = self.path(path);
-        let link = info.kind() == FileKind::Symlink;
-        if self.chown && self.permissions {
-            std::os::unix::fs::lchown(&p, Some(info.uid), Some(info.gid))?;
+        let comps = components(path)?;
+        let Some((name, dirs)) = comps.split_last() else {
+            let fd = rustix::fs::openat(
+                &self.root,
+                ".",
+                OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
+                Mode::empty(),
+            )?;
+            return self.apply(fd.as_fd(), info);
+        };
+        let dir = self.walk(dirs, false)?;
+        if info.kind() == FileKind::Symlink {
+            // A symlink has no mode of its own on Linux: its owner and times are set on the
+            // link, by name in its (already checked) parent.
+            if self.chown && self.permissions {
+                let (u, g) = owner(info);
+                rustix::fs::chownat(&dir, *name, u, g, AtFlags::SYMLINK_NOFOLLOW)?;
+            }
+            return Ok(rustix::fs::utimensat(&dir, *name, &times(info), AtFlags::SYMLINK_NOFOLLOW)?);
         }
-        if !link && self.permissions && info.mode != 0 {
-            fs::set_permissions(&p, fs::Permissions::from_mode(info.mode & 0o7777))?;
+        let mut flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
+        if info.kind() == FileKind::Dir {
+            flags |= OFlags::DIRECTORY;
         }
-        let t = FileTime::from_unix_time(
-            info.mtime_ns.div_euclid(1_000_000_000),
-            info.mtime_ns.rem_euclid(1_000_000_000) as u32,
-        );
-        if link {
-            filetime::set_symlink_file_times(&p, t, t)
-        } else {
-            filetime::set_file_times(&p, t, t)
+        match rustix::fs::openat(&dir, *name, flags, Mode::empty()) {
+            Ok(fd) => self.apply(fd.as_fd(), info),
+            Err(Errno::ACCESS) => self.apply_unreadable(&dir, &comps, info),
+            Err(e) => Err(refused(&dir, &comps, e)),
         }
     }
 

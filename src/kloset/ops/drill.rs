@@ -19,6 +19,7 @@ use crate::kloset::error::Result;
 use crate::kloset::exporter::Exporter;
 use crate::kloset::id::BlobId;
 use crate::kloset::importer::{join, FileInfo, FileKind, Importer};
+use crate::kloset::ops::restore::dir_unreadable;
 use crate::kloset::progress::Progress;
 use crate::kloset::reader::ChunkReader;
 use crate::kloset::repo::Repository;
@@ -137,6 +138,9 @@ struct Drill<'a> {
     target: &'a Target<'a>,
     live: Option<&'a dyn Importer>,
     progress: &'a dyn Progress,
+    /// The drilled path is a file, restored under its name; the live tree, if any, is that
+    /// file itself.
+    single: bool,
     chunks: AtomicU64,
     bytes: AtomicU64,
     /// Children of live-tree directories, listed once each (by path under the root).
@@ -158,18 +162,22 @@ pub fn drill(
 ) -> Result<DrillReport> {
     let root_path = path.map(<[u8]>::to_vec).unwrap_or_else(|| h.source.directory.as_bytes().to_vec());
     let root = repo.lookup(h, &root_path)?;
+    // A snapshot of a single file is restored under the file's name, as restore does.
+    let single = root.kind() != FileKind::Dir && safe_name(&root.name);
     let d = Drill {
         repo,
         opts,
         target,
         live,
         progress,
+        single,
         chunks: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
         live_dirs: Mutex::new(HashMap::new()),
     };
     let nodes = Mutex::new(Vec::new());
-    d.collect(root, root_path.clone(), Vec::new(), &nodes);
+    let rel = if single { root.name.clone() } else { Vec::new() };
+    d.collect(root, root_path.clone(), rel, &nodes);
     let mut nodes = nodes.into_inner().expect("lock");
     nodes.sort_by(|a, b| a.rel.cmp(&b.rel));
     let mut report = DrillReport { root: String::from_utf8_lossy(&root_path).into_owned(), ..Default::default() };
@@ -193,7 +201,7 @@ pub fn drill(
             (None, e) => match d.target.exporter.create_dir(&n.rel) {
                 Err(err) => Status::Failed(format!("cannot create the directory: {err}")),
                 Ok(()) => match e {
-                    Some(m) => Status::Unreadable(format!("directory could not be read at backup time ({m})")),
+                    Some(m) => Status::Unreadable(dir_unreadable(m)),
                     None => Status::Ok,
                 },
             },
@@ -367,12 +375,10 @@ impl Drill<'_> {
         let e = &n.entry;
         let mut lengths = None;
         let st = match e.kind() {
-            k if e.error.is_some() && (k == FileKind::Special || e.chunks.is_empty() && e.info.size > 0) => {
-                Status::Unreadable(format!(
-                    "not in the snapshot: it could not be read at backup time ({})",
-                    e.error.as_deref().unwrap_or_default()
-                ))
-            }
+            _ if e.error.is_some() => Status::Unreadable(format!(
+                "not in the snapshot: it could not be read at backup time ({})",
+                e.error.as_deref().unwrap_or_default()
+            )),
             FileKind::File => match self.file(n) {
                 Ok(l) => {
                     lengths = Some(l);
@@ -465,9 +471,10 @@ impl Drill<'_> {
 
     /// How the live tree differs from the snapshot at this path, if it does.
     fn compare_live(&self, live: &dyn Importer, n: &Node, lengths: Option<&[u32]>) -> Option<String> {
-        let p = if n.rel.is_empty() { live.root() } else { join(&live.root(), &n.rel) };
+        let rel: &[u8] = if self.single { b"" } else { &n.rel };
+        let p = if rel.is_empty() { live.root() } else { join(&live.root(), rel) };
         let want = &n.entry.info;
-        let got = match self.live_info(live, &n.rel) {
+        let got = match self.live_info(live, rel) {
             Ok(i) => i,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Some("deleted since the snapshot".into()),
             Err(e) => return Some(format!("cannot be read in the live tree: {e}")),

@@ -1,6 +1,9 @@
 //! Restore: walk the snapshot tree from the requested path and hand each entry to the
 //! exporter, several files at a time. Every chunk is authenticated and its id checked as
 //! it is read; a damaged file is reported and skipped, and the rest is still restored.
+//! An entry recorded with a backup-time error (a directory that could not be listed, a file
+//! that could not be read) is reported too: what the snapshot holds of it is restored (the
+//! directory, empty), but the restore does not claim to be complete.
 
 use crate::kloset::error::Result;
 use crate::kloset::exporter::Exporter;
@@ -47,13 +50,19 @@ struct Run<'a> {
     written: AtomicU64,
 }
 
+/// Why a directory recorded with a backup-time error is incomplete; drill says the same.
+pub fn dir_unreadable(msg: &str) -> String {
+    format!("directory could not be read at backup time, its contents are not in the snapshot ({msg})")
+}
+
 fn is_full(e: &std::io::Error) -> bool {
     matches!(e.kind(), std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded)
         || matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
 }
 
 /// Restores `entry` at `dest` (relative to the exporter's root; empty means the root
-/// itself, which receives the entry's children).
+/// itself, which receives the entry's children, or, when the entry is not a directory, a
+/// snapshot of a single file, the entry under its own name).
 pub fn restore(
     repo: &Repository,
     entry: &Entry,
@@ -76,14 +85,19 @@ pub fn restore(
         denied: AtomicU64::new(0),
         written: AtomicU64::new(0),
     };
-    run.entry(entry, dest);
+    if !dest.is_empty() || entry.kind() == FileKind::Dir {
+        run.entry(entry, dest);
+    } else if safe_name(&entry.name) {
+        run.entry(entry, &entry.name);
+    } else {
+        run.fail(&entry.name, "unsafe name in snapshot, not restored");
+    }
     for (path, first, entry) in std::mem::take(&mut *run.deferred.lock().expect("lock")) {
         if let Err(e) = exp.hardlink(&path, &first) {
             // A target that cannot link (or copy what it holds, as a put-only S3 key
             // cannot) gets the file's content again from the snapshot.
             let mut reader = ChunkReader::new(run.repo, &entry.chunks);
-            let again =
-                exp.store_file(&path, &mut reader, entry.info.size).and_then(|_| exp.set_metadata(&path, &entry.info));
+            let again = exp.store_file_with_metadata(&path, &mut reader, entry.info.size, &entry.info);
             if let Err(e2) = again {
                 run.fail(&path, &format!("cannot create hard link: {e}; nor write it as a copy: {e2}"));
             }
@@ -123,6 +137,15 @@ impl Run<'_> {
     fn entry(&self, e: &Entry, path: &[u8]) {
         match e.kind() {
             FileKind::Dir => self.dir(e, path),
+            // Not read at backup time (or not even described, then recorded without a kind):
+            // nothing of it to restore.
+            kind if e.error.is_some() => {
+                if kind == FileKind::File {
+                    self.files.fetch_add(1, Ordering::Relaxed);
+                }
+                let msg = e.error.as_deref().unwrap_or_default();
+                self.fail(path, &format!("not in the snapshot: it could not be read at backup time ({msg})"));
+            }
             FileKind::File => self.file(e, path),
             FileKind::Symlink => {
                 self.links.fetch_add(1, Ordering::Relaxed);
@@ -140,6 +163,9 @@ impl Run<'_> {
         self.dirs.fetch_add(1, Ordering::Relaxed);
         if let Err(err) = self.exp.create_dir(path) {
             return self.fail_io(path, &err);
+        }
+        if let Some(msg) = &e.error {
+            self.fail(path, &dir_unreadable(msg));
         }
         let Some(sub) = e.subtree else { return };
         let tree = match self.repo.tree(&sub) {
@@ -177,13 +203,8 @@ impl Run<'_> {
             }
             m.insert((e.info.dev, e.info.ino), path.to_vec());
         }
-        if let Some(msg) = &e.error {
-            if e.chunks.is_empty() && e.info.size > 0 {
-                return self.fail(path, &format!("not in the snapshot: it could not be read at backup time ({msg})"));
-            }
-        }
         let mut reader = ChunkReader::new(self.repo, &e.chunks);
-        let r = self.exp.store_file(path, &mut reader, e.info.size).and_then(|_| self.exp.set_metadata(path, &e.info));
+        let r = self.exp.store_file_with_metadata(path, &mut reader, e.info.size, &e.info);
         match r {
             Ok(()) => {
                 self.written.fetch_add(1, Ordering::Relaxed);
