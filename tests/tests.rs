@@ -19,4 +19,5 @@ mod s3_cluster;
 mod s3_region;
 mod s3_tls;
 mod sftp;
+mod store_guards;
 mod ui;
