@@ -23,4 +23,5 @@ mod s3_cluster;
 mod s3_region;
 mod s3_tls;
 mod sftp;
+mod store_guards;
 mod ui;

@@ -176,6 +176,12 @@ pub fn io_to_engine(e: std::io::Error, what: &str) -> anyhow::Error {
 }
 
 /// The passphrase a configured store carries (`passphrase`, or `passphrase_cmd`'s output).
+/// Whether the config gives the store a `passphrase` or `passphrase_cmd`, without running it.
+pub fn store_has_passphrase(s: &str, config_dir: &Path) -> Result<bool> {
+    let (_, opts) = resolve(s, Kind::Store, config_dir)?;
+    Ok(opts.contains_key("passphrase") || opts.contains_key("passphrase_cmd"))
+}
+
 pub fn store_passphrase(s: &str, config_dir: &Path) -> Result<Option<Vec<u8>>> {
     let (_, opts) = resolve(s, Kind::Store, config_dir)?;
     if let Some(p) = opts.get("passphrase") {

@@ -2,5 +2,6 @@
 //! objects. No printing and no argument parsing here.
 pub mod config;
 pub mod dirs;
+pub mod known_stores;
 pub mod location;
 pub mod passphrase;

@@ -1,9 +1,13 @@
 //! What every command needs: the global flags, the store location, the config directory,
-//! and a way to open the repository with a passphrase.
+//! and a way to open the repository with a passphrase. Every open goes through
+//! `app::known_stores`, so a CONFIG swapped for a plaintext one is refused before anything
+//! is read from or written to the store.
 
 use super::globals::Globals;
+use crate::app::known_stores::{self, Given, KnownStores};
 use crate::app::{config::Config, dirs, location, passphrase};
 use crate::kloset::config::RepoConfig;
+use crate::kloset::store::Store;
 use crate::kloset::{repo, Error, Repository};
 use anyhow::{Context as _, Result};
 use std::path::PathBuf;
@@ -33,7 +37,7 @@ impl Ctx {
         self.g.config_dir.clone().unwrap_or_else(dirs::config_dir)
     }
 
-    pub fn store(&self) -> Result<Arc<dyn crate::kloset::store::Store>> {
+    pub fn store(&self) -> Result<Arc<dyn Store>> {
         location::open_store(&self.store_loc, &self.config_dir())
     }
 
@@ -51,6 +55,14 @@ impl Ctx {
     pub fn unlock_other(&self, loc: &str, prompt: &str) -> Result<Unlocked> {
         let store = location::open_store(loc, &self.config_dir())?;
         let cfg: RepoConfig = repo::read_config(store.as_ref())?;
+        self.guard(store.as_ref(), &cfg, loc)?;
+        let (location, seen) = (store.location(), cfg.clone());
+        let repo = self.unlock_other(store, cfg, loc, prompt)?;
+        self.remember(&location, &seen);
+        Ok(repo)
+    }
+
+    fn unlock_other(&self, store: Arc<dyn Store>, cfg: RepoConfig, loc: &str, prompt: &str) -> Result<Repository> {
         if !cfg.encrypted() {
             return Ok(Unlocked::new(store, cfg, None)?);
         }
@@ -76,6 +88,35 @@ impl Ctx {
         Ok(passphrase::non_interactive(None)?.map(|(p, _)| p))
     }
 
+    /// Where a passphrase for the store at `loc` would come from, if one is given; a
+    /// `passphrase_cmd` is not run to find out.
+    fn passphrase_given(&self, loc: &str) -> Result<Option<Given>> {
+        if self.g.keyfile.is_some() {
+            return Ok(Some(Given::Keyfile));
+        }
+        if location::store_has_passphrase(loc, &self.config_dir())? {
+            return Ok(Some(Given::Configured));
+        }
+        // An empty passphrase opens no encrypted store, so it expects no encryption.
+        Ok(std::env::var_os("PLAKAR_PASSPHRASE").filter(|p| !p.is_empty()).map(|_| Given::Env))
+    }
+
+    /// Refuses a plaintext CONFIG where encryption was seen or is expected.
+    fn guard(&self, store: &dyn Store, cfg: &RepoConfig, loc: &str) -> Result<()> {
+        let dir = self.config_dir();
+        KnownStores::load(&dir)?.check(&dir, &store.location(), cfg, self.passphrase_given(loc)?)
+    }
+
+    /// Remembers a store just created or opened. Failing to is not a reason to stop a
+    /// backup (a read-only home under systemd's ProtectHome, say), only to say so.
+    pub fn remember(&self, location: &str, cfg: &RepoConfig) {
+        if let Err(e) = known_stores::remember(&self.config_dir(), location, cfg) {
+            if !self.g.silent {
+                eprintln!("plakar: warning: {e:#}: this store will not be recognised if its CONFIG is replaced");
+            }
+        }
+    }
+
     /// Opens the store, asking for the passphrase (up to three times on a terminal).
     pub fn open(&self) -> Result<Repository> {
         Ok(self.unlock()?.load(None)?)
@@ -91,6 +132,14 @@ impl Ctx {
     pub fn unlock(&self) -> Result<Unlocked> {
         let store = self.store()?;
         let cfg: RepoConfig = repo::read_config(store.as_ref())?;
+        self.guard(store.as_ref(), &cfg, &self.store_loc)?;
+        let (location, seen) = (store.location(), cfg.clone());
+        let repo = self.unlock(store, cfg)?;
+        self.remember(&location, &seen);
+        Ok(repo)
+    }
+
+    fn unlock(&self, store: Arc<dyn Store>, cfg: RepoConfig) -> Result<Repository> {
         if !cfg.encrypted() {
             return Ok(Unlocked::new(store, cfg, None)?);
         }

@@ -40,6 +40,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
             None => Some(passphrase::new_passphrase(ctx.g.keyfile.as_deref())?),
         }
     };
-    repo::create(store.as_ref(), &params, pass.as_deref())?;
+    let cfg = repo::create(store.as_ref(), &params, pass.as_deref())?;
+    ctx.remember(&store.location(), &cfg);
     Ok(0)
 }
