@@ -50,7 +50,12 @@ static VALID: LazyLock<Valid> = LazyLock::new(|| {
         offset: 8 + i as u32,
         length: 100,
     };
-    let state = State { created: 1_700_000_000, blobs: (0..3).map(rec).collect(), deleted: vec![SnapshotId([9; 32])], doomed: vec![] };
+    let state = State {
+        created: 1_700_000_000,
+        blobs: (0..3).map(rec).collect(),
+        deleted: vec![SnapshotId([9; 32])],
+        doomed: vec![],
+    };
     let mut pb = PackBuilder::with_id(PACK_ID);
     pb.add(BlobType::Chunk, BlobId([1; 32]), b"chunk bytes");
     pb.add(BlobType::Tree, BlobId([2; 32]), b"tree bytes");

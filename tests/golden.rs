@@ -47,7 +47,12 @@ fn blob_pack_state_tree_encodings() {
     };
     golden("state-plaintext.hex", &st.encode(&k, &StateId([3; 32])));
     // Stores written before version 2 (no doomed packfiles) are still read.
-    let v1 = hex::decode(std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/state-v1-plaintext.hex")).unwrap().trim()).unwrap();
+    let v1 = hex::decode(
+        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/state-v1-plaintext.hex"))
+            .unwrap()
+            .trim(),
+    )
+    .unwrap();
     let old = State::decode(&k, &StateId([3; 32]), &v1).unwrap();
     assert_eq!(old, State { doomed: vec![], ..st.clone() });
     let tree = Tree {

@@ -10,8 +10,8 @@ use plakar::kloset::progress::NoProgress;
 use plakar::kloset::store::Store;
 use plakar::kloset::tree::Tree;
 use plakar::kloset::Repository;
-use std::path::Path;
 use predicates::prelude::*;
+use std::path::Path;
 use std::sync::Arc;
 
 /// The bytes of an empty directory's tree node.
@@ -209,8 +209,7 @@ fn a_backup_whose_lock_was_taken_over_commits_nothing() {
     let (cfg, keys) = keys_of(&store);
     let host_a = FakeHost::new("host-a", 4242, -20 * 60, true);
     let guard_a = lock::lock(store.clone(), false, host_a).unwrap();
-    let mut repo_a =
-        Repository::load(store.clone(), cfg.clone(), keys.clone(), Some(guard_a.lease().clone())).unwrap();
+    let mut repo_a = Repository::load(store.clone(), cfg.clone(), keys.clone(), Some(guard_a.lease().clone())).unwrap();
     repo_a.uploaders = 0;
     let (reached_tx, reached) = std::sync::mpsc::channel();
     let (open, open_rx) = std::sync::mpsc::channel();
@@ -236,7 +235,7 @@ fn a_backup_whose_lock_was_taken_over_commits_nothing() {
         open.send(()).unwrap();
         t.join().unwrap()
     });
-    let err = result.err().expect("the backup must not commit after losing its lock");
+    let err = result.expect_err("the backup must not commit after losing its lock");
     assert_eq!(err.kind(), ErrorKind::Locked, "{err}");
     drop(guard_a);
     let repo = reopen(store.clone());

@@ -57,12 +57,12 @@ impl Ctx {
         let cfg: RepoConfig = repo::read_config(store.as_ref())?;
         self.guard(store.as_ref(), &cfg, loc)?;
         let (location, seen) = (store.location(), cfg.clone());
-        let repo = self.unlock_other(store, cfg, loc, prompt)?;
+        let repo = self.derive_other(store, cfg, loc, prompt)?;
         self.remember(&location, &seen);
         Ok(repo)
     }
 
-    fn unlock_other(&self, store: Arc<dyn Store>, cfg: RepoConfig, loc: &str, prompt: &str) -> Result<Repository> {
+    fn derive_other(&self, store: Arc<dyn Store>, cfg: RepoConfig, loc: &str, prompt: &str) -> Result<Unlocked> {
         if !cfg.encrypted() {
             return Ok(Unlocked::new(store, cfg, None)?);
         }
@@ -134,12 +134,12 @@ impl Ctx {
         let cfg: RepoConfig = repo::read_config(store.as_ref())?;
         self.guard(store.as_ref(), &cfg, &self.store_loc)?;
         let (location, seen) = (store.location(), cfg.clone());
-        let repo = self.unlock(store, cfg)?;
+        let repo = self.derive(store, cfg)?;
         self.remember(&location, &seen);
         Ok(repo)
     }
 
-    fn unlock(&self, store: Arc<dyn Store>, cfg: RepoConfig) -> Result<Repository> {
+    fn derive(&self, store: Arc<dyn Store>, cfg: RepoConfig) -> Result<Unlocked> {
         if !cfg.encrypted() {
             return Ok(Unlocked::new(store, cfg, None)?);
         }

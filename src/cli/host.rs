@@ -32,7 +32,9 @@ pub fn host_id(config_dir: &Path) -> String {
     });
     match written {
         Ok(()) => id,
-        Err(_) => std::fs::read_to_string(&path).map(|s| s.trim().to_string()).ok().filter(|s| valid(s)).unwrap_or_default(),
+        Err(_) => {
+            std::fs::read_to_string(&path).map(|s| s.trim().to_string()).ok().filter(|s| valid(s)).unwrap_or_default()
+        }
     }
 }
 

@@ -412,10 +412,8 @@ fn attempt(lease: &Lease, obs: &mut Observer) -> Result<Attempt> {
         if !(lease.exclusive || info.exclusive) {
             continue; // shared locks do not conflict: leave them be
         }
-        let dead_here = info
-            .holder
-            .as_ref()
-            .is_some_and(|h| me.same_process_space(h) && h.pid != me.pid && !host.pid_alive(h.pid));
+        let dead_here =
+            info.holder.as_ref().is_some_and(|h| me.same_process_space(h) && h.pid != me.pid && !host.pid_alive(h.pid));
         // What is watched: the lock and its heartbeat (absent counts as a state too).
         let mut seen = b.clone();
         if other[0] == LOCK_TAG {

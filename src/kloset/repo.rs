@@ -136,9 +136,9 @@ impl Repository {
     }
 
     pub fn locate(&self, kind: BlobType, id: &BlobId) -> Result<Location> {
-        self.index.get(kind, id).ok_or_else(|| {
-            Error::Corrupt(format!("{} {} is missing from the store's index", kind.name(), id.short()))
-        })
+        self.index
+            .get(kind, id)
+            .ok_or_else(|| Error::Corrupt(format!("{} {} is missing from the store's index", kind.name(), id.short())))
     }
 
     /// Reads, authenticates and decodes one blob.

@@ -38,9 +38,8 @@ fn ad(id: &StateId) -> Vec<u8> {
 
 impl State {
     pub fn encode(&self, keys: &Keys, id: &StateId) -> Vec<u8> {
-        let mut b = Vec::with_capacity(
-            28 + self.blobs.len() * RECORD_LEN + (self.deleted.len() + self.doomed.len()) * 32,
-        );
+        let mut b =
+            Vec::with_capacity(28 + self.blobs.len() * RECORD_LEN + (self.deleted.len() + self.doomed.len()) * 32);
         b.extend_from_slice(&VERSION.to_le_bytes());
         b.extend_from_slice(&self.created.to_le_bytes());
         b.extend_from_slice(&(self.blobs.len() as u32).to_le_bytes());

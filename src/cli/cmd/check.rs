@@ -116,7 +116,10 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     if !bad_packs.is_empty() {
         return Err(exit::coded(
             exit::DATA,
-            format!("check failed: {} packfile(s) with a damaged index (the snapshots themselves read back)", bad_packs.len()),
+            format!(
+                "check failed: {} packfile(s) with a damaged index (the snapshots themselves read back)",
+                bad_packs.len()
+            ),
         ));
     }
     Ok(0)

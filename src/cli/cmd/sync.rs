@@ -34,11 +34,7 @@ fn copy(ctx: &Ctx, src: Unlocked, dst: Unlocked, a: &Args, only: Option<&str>) -
     progress.finish();
     let r = r?;
     for (old, new) in r.copied.iter().filter(|(o, n)| o != n) {
-        eprintln!(
-            "plakar: sync: snapshot {} had been removed from {to}: copied again as {}",
-            old.short(),
-            new.short()
-        );
+        eprintln!("plakar: sync: snapshot {} had been removed from {to}: copied again as {}", old.short(), new.short());
     }
     if !r.removed_there.is_empty() && !ctx.g.silent {
         eprintln!(

@@ -159,7 +159,10 @@ pub fn pack_indexes(repo: &Repository) -> crate::kloset::Result<Vec<(PackId, Str
         let entries = match crate::kloset::ops::repair::pack_index(repo, &pack) {
             Ok(Ok(e)) => e,
             Ok(Err(why)) => {
-                out.push((pack, format!("its own index is damaged ({why}): `check -repair` could not rebuild from it")));
+                out.push((
+                    pack,
+                    format!("its own index is damaged ({why}): `check -repair` could not rebuild from it"),
+                ));
                 continue;
             }
             Err(crate::kloset::Error::Store(e)) if e.kind == crate::kloset::store::StoreErrorKind::NotFound => continue,

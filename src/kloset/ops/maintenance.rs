@@ -134,8 +134,7 @@ pub fn maintenance(repo: &Repository) -> Result<MaintenanceReport> {
     // Blobs a snapshot reaches that the index has nowhere, or only in a doomed packfile:
     // look for them in the own indexes of doomed and unlisted packfiles (a recovered
     // snapshot's data) and copy them out.
-    let mut wanted: HashSet<BlobKey> =
-        live.iter().filter(|(k, id)| !repo.index.usable(*k, id)).copied().collect();
+    let mut wanted: HashSet<BlobKey> = live.iter().filter(|(k, id)| !repo.index.usable(*k, id)).copied().collect();
     let mut rescue: BTreeMap<PackId, Vec<LiveBlob>> = BTreeMap::new();
     if !wanted.is_empty() {
         for pack in doomed_before.iter().chain(&orphans) {
@@ -165,13 +164,25 @@ pub fn maintenance(repo: &Repository) -> Result<MaintenanceReport> {
             // the missing packfile; dead ones are dropped.
             report.blobs_missing += blobs.len() as u64;
             report.dropped_blobs += *dead as u64;
-            keep.extend(blobs.iter().map(|&(id, kind, offset, length)| Record { kind, id, pack: *pack, offset, length }));
+            keep.extend(blobs.iter().map(|&(id, kind, offset, length)| Record {
+                kind,
+                id,
+                pack: *pack,
+                offset,
+                length,
+            }));
             continue;
         }
         report.dropped_blobs += *dead as u64;
         report.live_blobs += blobs.len() as u64;
         if *dead == 0 {
-            keep.extend(blobs.iter().map(|&(id, kind, offset, length)| Record { kind, id, pack: *pack, offset, length }));
+            keep.extend(blobs.iter().map(|&(id, kind, offset, length)| Record {
+                kind,
+                id,
+                pack: *pack,
+                offset,
+                length,
+            }));
             continue;
         }
         doomed.insert(*pack);
@@ -199,7 +210,7 @@ pub fn maintenance(repo: &Repository) -> Result<MaintenanceReport> {
     if report.blobs_missing > 0 {
         // Something a snapshot needs could not be found: keep every packfile that might
         // hold it (dropping nothing is always safe); `check` names the damage.
-        doomed.retain(|p| !by_pack.get(p).is_some_and(|(_, dead)| *dead > 0) && !orphans.contains(p));
+        doomed.retain(|p| by_pack.get(p).is_none_or(|(_, dead)| *dead == 0) && !orphans.contains(p));
     }
     if doomed.is_empty()
         && repo.states.len() <= 1
@@ -221,8 +232,7 @@ pub fn maintenance(repo: &Repository) -> Result<MaintenanceReport> {
     // States that appeared since this run read the index (a run that took this one's lock
     // over after the check above) were written by runs that saw the doomed list; still,
     // when any appeared, deleting is left for the next run.
-    let read: HashSet<StateId> =
-        repo.states.iter().chain(&repo.ignored_states).copied().chain([new_state]).collect();
+    let read: HashSet<StateId> = repo.states.iter().chain(&repo.ignored_states).copied().chain([new_state]).collect();
     let now: Vec<StateId> = repo.store.list(Resource::State)?.into_iter().map(StateId).collect();
     if now.iter().any(|s| !read.contains(s)) {
         report.deletion_deferred = true;
