@@ -64,6 +64,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     let res = (|| -> Result<()> {
         let params = CreateParams { encrypted: !a.plaintext, compression: !a.no_compression, ..Default::default() };
         let cfg = repo::create(writer.as_ref(), &params, pass.as_deref())?;
+        ctx.remember(&crate::kloset::store::Store::location(writer.as_ref()), &cfg);
         let mut dst = Repository::open(writer.clone(), cfg.clone(), pass.as_deref())?;
         let progress = TermProgress::new("ptar", "ptar".into(), ctx.g.quiet, ctx.g.silent);
         for src in &peers {
