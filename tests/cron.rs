@@ -148,12 +148,37 @@ fn stale_locks_do_not_hold_a_run_back() {
     sample_tree(&data);
     env.create();
     env.backup(&data);
-    // Left by a process of this host that is gone.
-    write_lock(&env, &plakar::kloset::hostname(), 4_000_000, true, 0);
+    // Left by a process of this very host (its host id, boot and pid namespace) that is gone:
+    // taken over at once.
+    let host_id = fs::read_to_string(env.path("home/.config/plakar/host-id")).unwrap();
+    let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let pidns = fs::read_link("/proc/self/ns/pid").unwrap().display().to_string();
+    let body = serde_json::json!({"version": 2, "hostname": "here", "pid": 4_000_000, "time": 0,
+        "exclusive": true, "holder": {"hostname": "here", "host_id": host_id.trim(), "boot_id": boot_id.trim(),
+        "pidns": pidns, "pid": 4_000_000}, "seq": 0});
+    fs::write(env.path("store/locks").join(format!("4c{}", "ab".repeat(31))), body.to_string()).unwrap();
     env.at(&["drill", "-lock-timeout", "0"]).env("TMPDIR", env.path("")).assert().success();
-    // A lease not refreshed for an hour, from another host.
+    // From another host, however old its time says it is: respected until this machine has
+    // watched it unchanged for 10 minutes, which runs remember between them.
     write_lock(&env, "some-other-host", 1, true, 3600);
+    env.at(&["maintenance", "-lock-timeout", "0"])
+        .assert()
+        .code(75)
+        .stderr(predicate::str::contains("watched unchanged for 10 minutes"));
+    let mem_dir = env.path("home/.cache/plakar/locks");
+    let mem = fs::read_dir(&mem_dir).unwrap().next().unwrap().unwrap().path();
+    let mut m: serde_json::Value = serde_json::from_slice(&fs::read(&mem).unwrap()).unwrap();
+    for (_, seen) in m["seen"].as_object_mut().unwrap() {
+        let since = seen[1].as_u64().unwrap();
+        seen[1] = serde_json::json!(since.saturating_sub(11 * 60 * 1000));
+    }
+    fs::write(&mem, m.to_string()).unwrap();
     env.at(&["maintenance", "-lock-timeout", "0"]).assert().success();
     env.at(&["backup", "-lock-timeout", "0", data.to_str().unwrap()]).assert().success();
-    assert!(fs::read_dir(env.path("store/locks")).unwrap().next().is_none(), "stale locks are removed");
+    let left: Vec<String> = fs::read_dir(env.path("store/locks"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("46"))
+        .collect();
+    assert!(left.is_empty(), "stale locks are removed (fences stay): {left:?}");
 }

@@ -490,10 +490,14 @@ pub fn lock_wait(
                     return Err(Error::Locked(format!(
                         "the store is locked by {}{waited_for}; try again when it is done, or wait longer with \
                          -lock-timeout (a lock that stops changing is taken for abandoned once it has been \
-                         watched unchanged for {} minutes; this machine has watched this one for {}s)",
+                         watched unchanged for {} minutes{})",
                         holder(&info),
                         LEASE.as_secs() / 60,
-                        age.as_secs()
+                        if age.as_secs() >= 60 {
+                            format!("; this machine has watched this one for {} minutes", age.as_secs() / 60)
+                        } else {
+                            String::new()
+                        }
                     )));
                 }
                 if !waited {

@@ -50,6 +50,13 @@ struct Run<'a> {
     written: AtomicU64,
 }
 
+/// A file whose backup-time error is a warning about content that was stored anyway: its
+/// chunks hold what was read (a file that could not be read at all has none; one that
+/// delivered nothing is reported as not stored, which errs on the side of saying so).
+fn stored_with_warning(e: &Entry) -> bool {
+    e.kind() == FileKind::File && !e.chunks.is_empty()
+}
+
 /// Why a directory recorded with a backup-time error is incomplete; drill says the same.
 pub fn dir_unreadable(msg: &str) -> String {
     format!("directory could not be read at backup time, its contents are not in the snapshot ({msg})")
@@ -138,8 +145,9 @@ impl Run<'_> {
         match e.kind() {
             FileKind::Dir => self.dir(e, path),
             // Not read at backup time (or not even described, then recorded without a kind):
-            // nothing of it to restore.
-            kind if e.error.is_some() => {
+            // nothing of it to restore. A file stored with a warning (changed while read, a
+            // short delivery) has its content as read, and is restored as recorded.
+            kind if e.error.is_some() && !stored_with_warning(e) => {
                 if kind == FileKind::File {
                     self.files.fetch_add(1, Ordering::Relaxed);
                 }
