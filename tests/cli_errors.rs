@@ -200,16 +200,10 @@ fn live_exclusive_lock_blocks_and_dead_local_one_does_not() {
         .stderr(predicate::str::contains("some-other-host"));
     // A lock of a process of this very host (host id, boot, pid namespace) that is gone is
     // taken over at once; the hostname alone proves nothing (containers share one).
-    let host_id = fs::read_to_string(env.path("home/.config/plakar/host-id")).unwrap();
-    let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
-    let pidns = fs::read_link("/proc/self/ns/pid").unwrap().display().to_string();
-    let body = serde_json::json!({"version": 2, "hostname": "here", "pid": 4_000_000, "time": 0,
-        "exclusive": true, "holder": {"hostname": "here", "host_id": host_id.trim(), "boot_id": boot_id.trim(),
-        "pidns": pidns, "pid": 4_000_000}, "seq": 0});
     for f in fs::read_dir(env.path("store/locks")).unwrap() {
         fs::remove_file(f.unwrap().path()).unwrap();
     }
-    fs::write(env.path("store/locks").join(format!("4c{}", "ab".repeat(31))), body.to_string()).unwrap();
+    write_dead_local_lock(&env);
     env.at(&["backup", "-lock-timeout", "0", data.to_str().unwrap()]).assert().success();
     env.at(&["maintenance"]).assert().success();
 }

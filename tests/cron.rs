@@ -150,13 +150,7 @@ fn stale_locks_do_not_hold_a_run_back() {
     env.backup(&data);
     // Left by a process of this very host (its host id, boot and pid namespace) that is gone:
     // taken over at once.
-    let host_id = fs::read_to_string(env.path("home/.config/plakar/host-id")).unwrap();
-    let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
-    let pidns = fs::read_link("/proc/self/ns/pid").unwrap().display().to_string();
-    let body = serde_json::json!({"version": 2, "hostname": "here", "pid": 4_000_000, "time": 0,
-        "exclusive": true, "holder": {"hostname": "here", "host_id": host_id.trim(), "boot_id": boot_id.trim(),
-        "pidns": pidns, "pid": 4_000_000}, "seq": 0});
-    fs::write(env.path("store/locks").join(format!("4c{}", "ab".repeat(31))), body.to_string()).unwrap();
+    write_dead_local_lock(&env);
     env.at(&["drill", "-lock-timeout", "0"]).env("TMPDIR", env.path("")).assert().success();
     // From another host, however old its time says it is: respected until this machine has
     // watched it unchanged for 10 minutes, which runs remember between them.

@@ -294,3 +294,15 @@ impl Drop for SmallDisk {
         let _ = std::process::Command::new("umount").arg(&self.0).status();
     }
 }
+
+/// Writes into the store of `env` an exclusive lock held by a process of this very host
+/// (its host id, boot and pid namespace) that no longer runs: plakar takes it over at once.
+pub fn write_dead_local_lock(env: &Env) {
+    let host_id = fs::read_to_string(env.path("home/.config/plakar/host-id")).unwrap();
+    let boot_id = fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap();
+    let pidns = fs::read_link("/proc/self/ns/pid").unwrap().display().to_string();
+    let body = serde_json::json!({"version": 2, "hostname": "here", "pid": 4_000_000, "time": 0,
+        "exclusive": true, "holder": {"hostname": "here", "host_id": host_id.trim(), "boot_id": boot_id.trim(),
+        "pidns": pidns, "pid": 4_000_000}, "seq": 0});
+    fs::write(env.path("store/locks").join(format!("4c{}", "ab".repeat(31))), body.to_string()).unwrap();
+}

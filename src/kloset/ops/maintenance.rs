@@ -101,6 +101,11 @@ fn recover_lost_states(repo: &Repository, report: &mut MaintenanceReport) -> Res
     Ok(Some(repo.reload()?))
 }
 
+/// The records of live blobs left where they are.
+fn records(pack: PackId, blobs: &[LiveBlob]) -> impl Iterator<Item = Record> + '_ {
+    blobs.iter().map(move |&(id, kind, offset, length)| Record { kind, id, pack, offset, length })
+}
+
 /// Deletes an object; one already gone (another maintenance got there first) is fine.
 fn delete(repo: &Repository, res: Resource, id: &[u8; 32]) -> Result<()> {
     match repo.store.delete(res, id) {
@@ -164,25 +169,13 @@ pub fn maintenance(repo: &Repository) -> Result<MaintenanceReport> {
             // the missing packfile; dead ones are dropped.
             report.blobs_missing += blobs.len() as u64;
             report.dropped_blobs += *dead as u64;
-            keep.extend(blobs.iter().map(|&(id, kind, offset, length)| Record {
-                kind,
-                id,
-                pack: *pack,
-                offset,
-                length,
-            }));
+            keep.extend(records(*pack, blobs));
             continue;
         }
         report.dropped_blobs += *dead as u64;
         report.live_blobs += blobs.len() as u64;
         if *dead == 0 {
-            keep.extend(blobs.iter().map(|&(id, kind, offset, length)| Record {
-                kind,
-                id,
-                pack: *pack,
-                offset,
-                length,
-            }));
+            keep.extend(records(*pack, blobs));
             continue;
         }
         doomed.insert(*pack);
