@@ -55,6 +55,8 @@ static VALID: LazyLock<Valid> = LazyLock::new(|| {
         blobs: (0..3).map(rec).collect(),
         deleted: vec![SnapshotId([9; 32])],
         doomed: vec![],
+        parents: vec![plakar::kloset::StateId([4; 32])],
+        flags: 0,
     };
     let mut pb = PackBuilder::with_id(PACK_ID);
     pb.add(BlobType::Chunk, BlobId([1; 32]), b"chunk bytes");

@@ -245,7 +245,7 @@ fn restore_never_writes_outside_the_target() {
     let tid = repo.keys.mac(&tree.encode());
     packer.add(BlobType::Tree, tid, &tree.encode()).unwrap();
     let blobs = packer.finish().unwrap();
-    repo.write_state(&State { created: 0, blobs, ..Default::default() }).unwrap();
+    repo.write_state(State { created: 0, blobs, ..Default::default() }).unwrap();
     let repo = reopen(repo.store.clone());
     let root = Entry {
         name: b"x".to_vec(),

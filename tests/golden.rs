@@ -44,17 +44,18 @@ fn blob_pack_state_tree_encodings() {
         blobs: vec![Record { kind: BlobType::Chunk, id, pack: PackId([7; 32]), offset: 8, length: enc.len() as u32 }],
         deleted: vec![SnapshotId([9; 32])],
         doomed: vec![PackId([5; 32])],
+        parents: vec![StateId([4; 32])],
+        flags: 0,
     };
     golden("state-plaintext.hex", &st.encode(&k, &StateId([3; 32])));
-    // Stores written before version 2 (no doomed packfiles) are still read.
-    let v1 = hex::decode(
-        std::fs::read_to_string(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden/state-v1-plaintext.hex"))
-            .unwrap()
-            .trim(),
-    )
-    .unwrap();
-    let old = State::decode(&k, &StateId([3; 32]), &v1).unwrap();
-    assert_eq!(old, State { doomed: vec![], ..st.clone() });
+    // States written before version 3 (no lineage) and version 2 (no doomed packfiles)
+    // are still read.
+    let old = |name: &str| {
+        let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/golden").join(name);
+        State::decode(&k, &StateId([3; 32]), &hex::decode(std::fs::read_to_string(p).unwrap().trim()).unwrap()).unwrap()
+    };
+    assert_eq!(old("state-v2-plaintext.hex"), State { parents: vec![], ..st.clone() });
+    assert_eq!(old("state-v1-plaintext.hex"), State { doomed: vec![], parents: vec![], ..st.clone() });
     let tree = Tree {
         version: 1,
         entries: vec![Entry {

@@ -267,8 +267,9 @@ fn live_locks_are_not_broken_by_skew_or_a_shared_hostname() {
     assert_eq!(fences, 1, "taking a lock over leaves a fence");
 }
 
-/// Finding 4: a lost state (its object deleted) and a maintenance before any repair: the
-/// maintenance must list the snapshot again, not delete its packfiles as leftovers.
+/// Finding 4: a lost state (its object deleted after a later state was built on it) and a
+/// maintenance before any repair: the maintenance must list the snapshot again, not delete
+/// its packfiles as leftovers.
 #[test]
 fn maintenance_recovers_a_lost_state_instead_of_deleting_it() {
     let env = Env::new();
@@ -278,11 +279,15 @@ fn maintenance_recovers_a_lost_state_instead_of_deleting_it() {
     let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
     let repo = new_repo(store.clone());
     let h = backup_dir(&repo, &data);
-    for s in store.list(Resource::State).unwrap() {
+    let first = store.list(Resource::State).unwrap();
+    std::fs::write(data.join("later.bin"), noise(100_000, 5)).unwrap();
+    let later = backup_dir(&reopen(store.clone()), &data);
+    for s in first {
         store.delete(Resource::State, &s).unwrap();
     }
     let repo = reopen(store.clone());
-    assert!(repo.index.snapshots().is_empty());
+    assert_eq!(repo.index.snapshots(), vec![later.id]);
+    assert_eq!(repo.lost_states.len(), 1, "the later state names the lost one");
     let r = maintenance::maintenance(&repo).unwrap();
     assert_eq!(r.snapshots_recovered, vec![h.id]);
     let repo = reopen(store.clone());
@@ -310,7 +315,7 @@ fn doomed_packfiles_are_never_deduplicated_against() {
     // Doom every packfile by hand, as a maintenance would before deleting them.
     let packs: Vec<_> = store.list(Resource::Packfile).unwrap().into_iter().map(plakar::kloset::PackId).collect();
     let st = plakar::kloset::state::State { doomed: packs.clone(), ..Default::default() };
-    repo.write_state(&st).unwrap();
+    repo.write_state(st).unwrap();
     let repo = reopen(store.clone());
     let h2 = backup_dir(&repo, &a);
     assert!(h2.summary.chunks_new > 0, "chunks in doomed packfiles are stored again");

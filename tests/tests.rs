@@ -11,6 +11,7 @@ mod decoders;
 mod drill;
 mod engine;
 mod ftp;
+mod full_disk;
 mod golden;
 mod layers;
 mod reliability;

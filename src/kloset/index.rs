@@ -8,7 +8,7 @@
 //! may be gone before the writer commits.
 
 use crate::kloset::blob::BlobType;
-use crate::kloset::id::{BlobId, PackId, SnapshotId};
+use crate::kloset::id::{BlobId, PackId, SnapshotId, StateId};
 use crate::kloset::state::{Record, State};
 use std::collections::{HashMap, HashSet};
 
@@ -37,6 +37,9 @@ pub struct Index {
     blobs: HashMap<BlobKey, Slot>,
     deleted: HashSet<SnapshotId>,
     doomed: HashSet<PackId>,
+    /// The states this index was read from that no other names as a parent: what the
+    /// next state is built on (lineage.rs).
+    pub heads: Vec<StateId>,
 }
 
 impl Index {

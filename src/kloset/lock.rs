@@ -346,6 +346,12 @@ impl Fences {
         Ok(Fences(out))
     }
 
+    /// Whether a state was written under a lock that was taken over. Such a state may have
+    /// been deleted by its own writer (a retraction), even one its fence lists.
+    pub fn fenced(&self, state: &StateId) -> bool {
+        self.0.contains_key(&state_prefix(state))
+    }
+
     /// Whether a state counts: not written under a fenced lock, or listed by its fence.
     pub fn counts(&self, state: &StateId) -> bool {
         match self.0.get(&state_prefix(state)) {

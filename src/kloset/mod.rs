@@ -11,6 +11,7 @@ pub mod host;
 pub mod id;
 pub mod importer;
 pub mod index;
+pub mod lineage;
 pub mod lock;
 pub mod ops;
 pub mod packer;

@@ -31,6 +31,8 @@ struct Shared {
     checkpoint_every: Option<Duration>,
     last_checkpoint: Mutex<Instant>,
     checkpoints: Mutex<Vec<StateId>>,
+    /// The parents of checkpoint states: the heads of the index the writer read.
+    heads: Vec<StateId>,
     /// Set when an upload stopped because the lock was lost.
     lost: AtomicBool,
     /// The writer's lock: checkpoints are published through it, and uploads stop once it
@@ -50,7 +52,12 @@ impl Shared {
         if batch.is_empty() {
             return;
         }
-        let state = State { created: chrono::Utc::now().timestamp(), blobs: batch, ..Default::default() };
+        let state = State {
+            created: chrono::Utc::now().timestamp(),
+            blobs: batch,
+            parents: self.heads.clone(),
+            ..Default::default()
+        };
         let published = match &self.lease {
             Some(lease) => lease.publish(keys, &state).map_err(|e| e.to_string()),
             None => {
@@ -155,6 +162,7 @@ impl<'a> Packer<'a> {
             checkpoint_every: every,
             last_checkpoint: Mutex::new(Instant::now()),
             checkpoints: Mutex::new(Vec::new()),
+            heads: index.heads.clone(),
             lease,
             lost: AtomicBool::new(false),
         });

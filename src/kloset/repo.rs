@@ -7,6 +7,7 @@ use crate::kloset::crypto::Keys;
 use crate::kloset::error::{Error, Result};
 use crate::kloset::id::{BlobId, SnapshotId, StateId};
 use crate::kloset::index::{Index, Location};
+use crate::kloset::lineage::Lineage;
 use crate::kloset::lock::{Fences, Lease};
 use crate::kloset::snapshot::Header;
 use crate::kloset::state::State;
@@ -24,6 +25,8 @@ pub struct Repository {
     /// States in the store that do not count: written under a lock that was taken over,
     /// after it was (docs/LOCKING.md). Maintenance deletes them.
     pub ignored_states: Vec<StateId>,
+    /// States that counted states were built on and that are gone: damage (lineage.rs).
+    pub lost_states: Vec<(StateId, StateId)>,
     /// Set for stores where a request costs a round trip.
     readahead: Option<crate::kloset::readahead::ReadAhead>,
     /// How often a backup or sync publishes what it has stored so far (a checkpoint
@@ -111,7 +114,13 @@ impl Repository {
                     .map_err(|e| Error::Corrupt(format!("state {} of {}: {e}", id.short(), store.location())))
             })
             .collect::<Result<_>>()?;
-        let index = Index::from_states(&states);
+        let mut index = Index::from_states(&states);
+        let present: std::collections::HashSet<StateId> = ids.iter().chain(&ignored).copied().collect();
+        let with_ids: Vec<(StateId, &State)> = ids.iter().copied().zip(&states).collect();
+        // A state of a lock that was taken over may have been retracted by its writer (even
+        // one the fence lists, when the listing came between its put and its deletion).
+        let lineage = Lineage::of(&with_ids, &present, |s| fences.fenced(s));
+        index.heads = lineage.heads;
         let readahead = store.remote().then(Default::default);
         Ok(Self {
             store,
@@ -120,6 +129,7 @@ impl Repository {
             index,
             states: ids,
             ignored_states: ignored,
+            lost_states: lineage.missing,
             readahead,
             checkpoint_every: Some(CHECKPOINT_EVERY),
             lease,
@@ -239,9 +249,14 @@ impl Repository {
 
     /// Publishes a state: through the lease when loaded under a lock (checked before and
     /// after it lands), else as is (stores that take no locks, such as a ptar being written).
-    pub fn write_state(&self, state: &State) -> Result<StateId> {
+    /// Publishes a state (through the lock, if held). One that names no parents is built
+    /// on the heads of the index this repository read.
+    pub fn write_state(&self, mut state: State) -> Result<StateId> {
+        if state.parents.is_empty() {
+            state.parents = self.index.heads.clone();
+        }
         if let Some(lease) = &self.lease {
-            return lease.publish(&self.keys, state);
+            return lease.publish(&self.keys, &state);
         }
         let id = StateId::random();
         self.store.put(Resource::State, &id.0, &state.encode(&self.keys, &id))?;

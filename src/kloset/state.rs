@@ -2,13 +2,17 @@
 //! listing where each new blob lives (snapshots included, as blobs of type Snapshot); `rm`
 //! writes one listing deleted snapshots; maintenance replaces all states by one. The union
 //! of all states is the index. Version 2 adds the packfiles a maintenance marked for
-//! deletion (see docs/LOCKING.md); version 1 states are still read.
+//! deletion (see docs/LOCKING.md). Version 3 adds the state's lineage: the states it was
+//! built on, so that `check` can tell a lost state from a commit that never finished
+//! (docs/LOCKING.md, "Lineage"). Versions 1 and 2 are still read.
 
 use crate::kloset::blob::BlobType;
 use crate::kloset::crypto::Keys;
 use crate::kloset::id::{BlobId, PackId, SnapshotId, StateId};
 
-pub const VERSION: u32 = 2;
+pub const VERSION: u32 = 3;
+/// `State::flags`: a maintenance's merged state; its parents were deleted on purpose.
+pub const MERGE: u32 = 1;
 const RECORD_LEN: usize = 1 + 32 + 32 + 4 + 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +32,12 @@ pub struct State {
     /// Packfiles marked for deletion by a maintenance: readable until they are deleted,
     /// never used for deduplication.
     pub doomed: Vec<PackId>,
+    /// The states this one was built on: the heads of the index its writer read (the
+    /// states no other state names as a parent). For a maintenance's merged state, every
+    /// state it replaced.
+    pub parents: Vec<StateId>,
+    /// `MERGE`, or 0.
+    pub flags: u32,
 }
 
 fn ad(id: &StateId) -> Vec<u8> {
@@ -38,8 +48,9 @@ fn ad(id: &StateId) -> Vec<u8> {
 
 impl State {
     pub fn encode(&self, keys: &Keys, id: &StateId) -> Vec<u8> {
-        let mut b =
-            Vec::with_capacity(28 + self.blobs.len() * RECORD_LEN + (self.deleted.len() + self.doomed.len()) * 32);
+        let mut b = Vec::with_capacity(
+            36 + self.blobs.len() * RECORD_LEN + (self.deleted.len() + self.doomed.len() + self.parents.len()) * 32,
+        );
         b.extend_from_slice(&VERSION.to_le_bytes());
         b.extend_from_slice(&self.created.to_le_bytes());
         b.extend_from_slice(&(self.blobs.len() as u32).to_le_bytes());
@@ -58,6 +69,11 @@ impl State {
         for p in &self.doomed {
             b.extend_from_slice(&p.0);
         }
+        b.extend_from_slice(&self.flags.to_le_bytes());
+        b.extend_from_slice(&(self.parents.len() as u32).to_le_bytes());
+        for p in &self.parents {
+            b.extend_from_slice(&p.0);
+        }
         keys.seal(&ad(id), &b)
     }
 
@@ -71,7 +87,7 @@ impl State {
     pub fn parse(b: &[u8]) -> Result<State, String> {
         let mut r = Reader { b, pos: 0 };
         let version = r.u32()?;
-        if version != 1 && version != VERSION {
+        if !(1..=VERSION).contains(&version) {
             return Err(format!("state version {version} is not supported"));
         }
         let created = r.u64()? as i64;
@@ -103,10 +119,19 @@ impl State {
                 doomed.push(PackId::from_slice(r.take(32)?).expect("32"));
             }
         }
+        let (mut flags, mut parents) = (0, Vec::new());
+        if version >= 3 {
+            flags = r.u32()?;
+            let n = r.u32()? as usize;
+            parents.reserve(n.min(b.len() / 32));
+            for _ in 0..n {
+                parents.push(StateId::from_slice(r.take(32)?).ok_or("bad state id")?);
+            }
+        }
         if r.pos != b.len() {
             return Err("trailing bytes after the last record".into());
         }
-        Ok(State { created, blobs, deleted, doomed })
+        Ok(State { created, blobs, deleted, doomed, parents, flags })
     }
 }
 
@@ -148,6 +173,8 @@ mod tests {
             }],
             deleted: vec![SnapshotId([3; 32])],
             doomed: vec![PackId([6; 32])],
+            parents: vec![StateId([7; 32]), StateId([8; 32])],
+            flags: MERGE,
         };
         let id = StateId([4; 32]);
         let enc = s.encode(&keys, &id);

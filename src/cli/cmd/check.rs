@@ -39,9 +39,10 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
             println!("{}: listed again", id.short());
         }
         println!(
-            "repair: {} packfiles listed again, {} snapshots recovered{}",
+            "repair: {} packfiles listed again, {} snapshots recovered{}{}",
             r.packs_relisted,
             r.snapshots_recovered.len(),
+            if r.lost_states > 0 { format!(", {} lost states accounted for", r.lost_states) } else { String::new() },
             if r.packs_unreadable > 0 {
                 format!(", {} damaged unlisted packfiles left for maintenance", r.packs_unreadable)
             } else {
@@ -81,7 +82,20 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     progress.finish();
     let mut bad_packs = Vec::new();
     if everything {
-        results.extend(check::unlisted_snapshots(&repo)?);
+        let unlisted = check::unlisted_snapshots(&repo)?;
+        let damage = check::lost_states(&repo, &unlisted);
+        if damage.is_empty() && !ctx.g.silent {
+            // Not damage: nothing reported these committed (issue 20).
+            for (id, pack) in &unlisted {
+                eprintln!(
+                    "{}: not committed: a backup whose commit did not finish (full disk, killed, lock taken over) \
+                     left it in packfile {}; `maintenance` deletes it, `check -repair` lists it again",
+                    id.short(),
+                    pack.short()
+                );
+            }
+        }
+        results.extend(damage);
         if !a.fast {
             bad_packs = check::pack_indexes(&repo)?;
         }

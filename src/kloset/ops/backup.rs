@@ -143,7 +143,7 @@ pub fn backup(repo: &Repository, imp: &dyn Importer, opts: &BackupOptions, progr
     run.packer.add(BlobType::Snapshot, header.id.as_blob(), &header.encode())?;
     let blobs = run.packer.finish()?;
     // The state is the commit point: until it exists, nothing of this backup is visible.
-    repo.write_state(&State { created: chrono::Utc::now().timestamp(), blobs, ..Default::default() })?;
+    repo.write_state(State { created: chrono::Utc::now().timestamp(), blobs, ..Default::default() })?;
     Ok(header)
 }
 

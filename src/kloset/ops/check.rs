@@ -120,27 +120,61 @@ impl Checker<'_> {
     }
 }
 
-/// Snapshots whose header sits in a packfile that no state lists: a state object was lost,
-/// or a backup was killed while committing. Only unlisted packfiles are read, and only
-/// their index.
-pub fn unlisted_snapshots(repo: &Repository) -> crate::kloset::Result<Vec<SnapshotCheck>> {
+/// Snapshots whose header sits in a packfile that no state lists, with that packfile.
+/// Only unlisted packfiles are read, and only their index. In a store where no state was
+/// lost (`Repository::lost_states`), these are leftovers of commits that did not finish
+/// (a full disk, a kill, a lock taken over): nothing reported them committed, and
+/// maintenance deletes them. Otherwise they may be a lost state's.
+pub fn unlisted_snapshots(repo: &Repository) -> crate::kloset::Result<Vec<(SnapshotId, PackId)>> {
     let mut out = Vec::new();
     // A damaged unlisted packfile is garbage from an interrupted run: maintenance drops it.
     for (pack, entries) in crate::kloset::ops::repair::unlisted_packs(repo)? {
         for e in entries.unwrap_or_default().iter().filter(|e| e.kind == BlobType::Snapshot) {
             let id = SnapshotId(e.id.0);
-            if repo.index.deleted().contains(&id) || repo.index.has_snapshot_blob(&id) {
-                continue;
+            if !repo.index.deleted().contains(&id) && !repo.index.has_snapshot_blob(&id) {
+                out.push((id, pack));
             }
-            let why = format!(
-                "snapshot is in packfile {} but no state lists it: a state object is missing, or a backup was \
-                 killed while committing; `check -repair` lists it again",
-                pack.short()
-            );
-            out.push(SnapshotCheck { id, path: "/".into(), errors: vec![("/".into(), why)] });
         }
     }
     Ok(out)
+}
+
+/// States that counted states were built on and that are gone, as check results: damage.
+/// With them, snapshots in unlisted packfiles may be theirs, and are reported too.
+pub fn lost_states(repo: &Repository, unlisted: &[(SnapshotId, PackId)]) -> Vec<SnapshotCheck> {
+    if repo.lost_states.is_empty() {
+        return vec![];
+    }
+    let mut out: Vec<SnapshotCheck> = repo
+        .lost_states
+        .iter()
+        .map(|(lost, child)| SnapshotCheck {
+            id: SnapshotId(lost.0),
+            path: "/".into(),
+            errors: vec![(
+                "/".into(),
+                format!(
+                    "state {} is missing (state {} was built on it): the snapshots it committed are gone from \
+                     the index; `check -repair` lists again what its packfiles still hold",
+                    lost.short(),
+                    child.short()
+                ),
+            )],
+        })
+        .collect();
+    out.extend(unlisted.iter().map(|(id, pack)| SnapshotCheck {
+        id: *id,
+        path: "/".into(),
+        errors: vec![(
+            "/".into(),
+            format!(
+                "snapshot is in packfile {} but no state lists it, and a state is missing: it may be the missing \
+                 state's; `check -repair` lists it again",
+                pack.short()
+            ),
+        )],
+    }));
+    out
 }
 
 /// Packfiles whose own sealed index (what `check -repair` rebuilds from) is damaged or

@@ -2,9 +2,10 @@
 //! replace every state by one, then delete what is no longer referenced. It runs under the
 //! exclusive lock and follows the protocol of docs/LOCKING.md:
 //!
-//! 1. Packfiles no state lists are read (their own sealed index) before anything is
-//!    decided: one that holds a snapshot nobody removed is a lost state's, and is listed
-//!    again (recovered), never deleted. The others are leftovers of interrupted runs.
+//! 1. Packfiles no state lists are leftovers of runs that did not commit (a full disk, a
+//!    kill, a lock taken over), unless a state was lost (lineage.rs): then those holding
+//!    a snapshot nobody removed may be the lost state's, and are listed again
+//!    (recovered), never deleted.
 //! 2. Live blobs are copied out of packfiles that also hold dead ones, and out of
 //!    packfiles an earlier maintenance marked for deletion (a rescue: a snapshot that
 //!    references such a blob keeps it).
@@ -22,7 +23,7 @@ use crate::kloset::index::BlobKey;
 use crate::kloset::ops::repair;
 use crate::kloset::packer::Packer;
 use crate::kloset::repo::Repository;
-use crate::kloset::state::{Record, State};
+use crate::kloset::state::{Record, State, MERGE};
 use crate::kloset::store::Resource;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 
@@ -79,9 +80,14 @@ fn reachable(repo: &Repository, missing: &mut u64) -> Result<HashSet<BlobKey>> {
     Ok(live)
 }
 
-/// Unlisted packfiles that hold a snapshot no state lists and nobody removed: a lost
-/// state's. They are listed again before anything else is decided.
+/// When a state was lost (a counted state names it, and it is gone), unlisted packfiles
+/// that hold a snapshot no state lists and nobody removed may be its: they are listed
+/// again before anything else is decided. Without a lost state, they are what a commit
+/// that did not finish left, and are deleted like any leftover.
 fn recover_lost_states(repo: &Repository, report: &mut MaintenanceReport) -> Result<Option<Repository>> {
+    if repo.lost_states.is_empty() {
+        return Ok(None);
+    }
     let mut recover = Vec::new();
     for (pack, entries) in repair::unlisted_packs(repo)? {
         let Ok(list) = &entries else { continue };
@@ -219,9 +225,12 @@ pub fn maintenance(repo: &Repository) -> Result<MaintenanceReport> {
         blobs: keep,
         deleted,
         doomed: doomed.iter().copied().collect(),
+        // It replaces every state it read: they are deleted on purpose, not lost.
+        parents: repo.states.clone(),
+        flags: MERGE,
     };
     // The commit point: published through the lock and checked after it lands.
-    let new_state = repo.write_state(&state)?;
+    let new_state = repo.write_state(state)?;
     // States that appeared since this run read the index (a run that took this one's lock
     // over after the check above) were written by runs that saw the doomed list; still,
     // when any appeared, deleting is left for the next run.

@@ -7,7 +7,7 @@ use crate::kloset::error::Result;
 use crate::kloset::id::{PackId, SnapshotId};
 use crate::kloset::packfile::{index_range, open_index, PackEntry, FOOTER_LEN};
 use crate::kloset::repo::Repository;
-use crate::kloset::state::{Record, State};
+use crate::kloset::state::{Record, State, MERGE};
 use crate::kloset::store::Resource;
 use std::collections::HashSet;
 
@@ -49,6 +49,8 @@ pub struct RepairReport {
     pub packs_relisted: usize,
     pub packs_unreadable: usize,
     pub snapshots_recovered: Vec<SnapshotId>,
+    /// Lost states (lineage.rs) this repair accounted for.
+    pub lost_states: usize,
 }
 
 /// Publishes the records of every readable unlisted packfile in one new state.
@@ -76,8 +78,20 @@ pub fn relist_packs(repo: &Repository, packs: Vec<(PackId, PackIndex)>) -> Resul
             blobs.push(Record { kind: e.kind, id: e.id, pack, offset: e.offset, length: e.length });
         }
     }
-    if !blobs.is_empty() {
-        repo.write_state(&State { created: chrono::Utc::now().timestamp(), blobs, ..Default::default() })?;
+    if !blobs.is_empty() || !repo.lost_states.is_empty() {
+        // It also accounts for the lost states (lineage.rs): what their packfiles still
+        // held is listed again here, and they are no longer reported. It names only them,
+        // so the heads stay heads, and a later loss of one is still seen.
+        let parents: Vec<_> = repo.lost_states.iter().map(|(lost, _)| *lost).collect();
+        let flags = if parents.is_empty() { 0 } else { MERGE };
+        report.lost_states = parents.len();
+        repo.write_state(State {
+            created: chrono::Utc::now().timestamp(),
+            blobs,
+            parents,
+            flags,
+            ..Default::default()
+        })?;
     }
     Ok(report)
 }

@@ -10,6 +10,6 @@ pub fn rm(repo: &Repository, ids: &[SnapshotId]) -> Result<()> {
     if ids.is_empty() {
         return Ok(());
     }
-    repo.write_state(&State { created: chrono::Utc::now().timestamp(), deleted: ids.to_vec(), ..Default::default() })?;
+    repo.write_state(State { created: chrono::Utc::now().timestamp(), deleted: ids.to_vec(), ..Default::default() })?;
     Ok(())
 }

@@ -82,7 +82,7 @@ pub fn sync(
         c.packer.add(BlobType::Snapshot, new_id.as_blob(), &h.encode())?;
     }
     let blobs = c.packer.finish()?;
-    dst.write_state(&State { created: chrono::Utc::now().timestamp(), blobs, ..Default::default() })?;
+    dst.write_state(State { created: chrono::Utc::now().timestamp(), blobs, ..Default::default() })?;
     report.copied = todo;
     Ok(report)
 }
