@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite, as CI runs it (.ci/run calls exactly this): formatting and lints,
 # then the real servers the tests talk to (Garage for S3, built once per machine and cached,
-# with a stunnel TLS front from Debian and a three-node Garage cluster; OpenSSH's sshd for
+# with a stunnel TLS front from Debian and a three-node Garage cluster; moto's server and
+# `rclone serve s3` from PyPI as two more S3 implementations; OpenSSH's sshd for
 # SFTP, from Debian; pyftpdlib for FTP, from PyPI; all on 127.0.0.1; headless Chromium from
 # Debian for the UI), then every test, built once.
 set -euo pipefail
@@ -22,9 +23,11 @@ eval "$(scripts/browser-setup.sh)"
 eval "$(scripts/s3-server.sh start)"
 eval "$(scripts/s3-tls.sh start)"
 eval "$(scripts/s3-cluster.sh start)"
+eval "$(scripts/moto-server.sh start)"
+eval "$(scripts/rclone-s3.sh start)"
 eval "$(scripts/sftp-server.sh start)"
 eval "$(scripts/ftp-server.sh start)"
-trap 'scripts/s3-tls.sh stop; scripts/s3-cluster.sh stop; scripts/s3-server.sh stop; scripts/sftp-server.sh stop; scripts/ftp-server.sh stop' EXIT
+trap 'scripts/s3-tls.sh stop; scripts/s3-cluster.sh stop; scripts/s3-server.sh stop; scripts/moto-server.sh stop; scripts/rclone-s3.sh stop; scripts/sftp-server.sh stop; scripts/ftp-server.sh stop' EXIT
 # Tests that need a server fail, not skip, when it is missing.
 export PLAKAR_REQUIRE_SERVERS=1
 cargo test --locked --all-targets

@@ -1,4 +1,5 @@
-//! Against a real S3 server (Garage, started by scripts/s3-server.sh).
+//! Against real S3 servers: Garage (scripts/s3-server.sh), and for the suites and the CLI
+//! round trips also moto (scripts/moto-server.sh) and `rclone serve s3` (scripts/rclone-s3.sh).
 use crate::util::*;
 use plakar::connectors::options::Options as Section;
 use plakar::connectors::s3::{S3Config, S3Store};
@@ -13,23 +14,40 @@ fn opts(ak: &str, sk: &str) -> Section {
     o
 }
 
+/// Runs `f` on every S3 server that is up, each to the end, and fails naming the servers
+/// it failed on.
+pub fn on_each_server(f: impl Fn(&S3Server)) {
+    let mut failed = vec![];
+    for srv in s3_servers() {
+        eprintln!("== on {}", srv.name);
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&srv))).is_err() {
+            failed.push(srv.name);
+        }
+    }
+    assert!(failed.is_empty(), "failed on {failed:?} (see the panics above)");
+}
+
 #[test]
 fn s3_store_conformance() {
-    let Some((ep, ak, sk)) = s3_server() else {
-        return;
-    };
-    let cfg = S3Config::parse(&format!("{ep}/{}/some/prefix", unique_bucket("conf")), &opts(&ak, &sk)).unwrap();
+    on_each_server(store_conformance);
+}
+
+fn store_conformance(srv: &S3Server) {
+    let (ep, ak, sk) = (&srv.endpoint, &srv.access_key, &srv.secret_key);
+    let cfg = S3Config::parse(&format!("{ep}/{}/some/prefix", unique_bucket("conf")), &opts(ak, sk)).unwrap();
     let store = S3Store::new(cfg).unwrap();
     crate::conformance::suite(&store);
 }
 
 #[test]
 fn s3_importer_and_exporter_conformance() {
+    on_each_server(io_conformance);
+}
+
+fn io_conformance(srv: &S3Server) {
     use plakar::connectors::s3::{S3Exporter, S3Importer};
-    let Some((ep, ak, sk)) = s3_server() else {
-        return;
-    };
-    let cfg = S3Config::parse(&format!("{ep}/{}/under/prefix", unique_bucket("io")), &opts(&ak, &sk)).unwrap();
+    let (ep, ak, sk) = (&srv.endpoint, &srv.access_key, &srv.secret_key);
+    let cfg = S3Config::parse(&format!("{ep}/{}/under/prefix", unique_bucket("io")), &opts(ak, sk)).unwrap();
     let exp = S3Exporter::new(cfg.clone()).unwrap();
     let imp = S3Importer::new(cfg).unwrap();
     let caps = crate::conformance::Caps { symlinks: false, metadata: false, raw_names: false };
@@ -54,17 +72,19 @@ fn add(env: &Env, kind: &str, name: &str, location: &str, ak: &str, sk: &str) {
 
 #[test]
 fn backup_to_s3_restore_to_bucket_and_back_up_the_bucket() {
-    let Some((ep, ak, sk)) = s3_server() else {
-        return;
-    };
+    on_each_server(backup_to_s3_restore_to_bucket_and_back_up_the_bucket_on);
+}
+
+fn backup_to_s3_restore_to_bucket_and_back_up_the_bucket_on(srv: &S3Server) {
+    let (ep, ak, sk) = (srv.endpoint.as_str(), srv.access_key.as_str(), srv.secret_key.as_str());
     let env = Env::new();
     let data = env.path("data");
     sample_tree(&data);
     let store_bucket = unique_bucket("store");
     let data_bucket = unique_bucket("data");
-    add(&env, "store", "s3store", &format!("s3://{ep}/{store_bucket}/kloset"), &ak, &sk);
-    add(&env, "destination", "dst", &format!("s3://{ep}/{data_bucket}"), &ak, &sk);
-    add(&env, "source", "src", &format!("s3://{ep}/{data_bucket}"), &ak, &sk);
+    add(&env, "store", "s3store", &format!("s3://{ep}/{store_bucket}/kloset"), ak, sk);
+    add(&env, "destination", "dst", &format!("s3://{ep}/{data_bucket}"), ak, sk);
+    add(&env, "source", "src", &format!("s3://{ep}/{data_bucket}"), ak, sk);
     env.cmd().args(["at", "@s3store", "create"]).assert().success();
     env.cmd().args(["at", "@s3store", "create"]).assert().code(73);
     env.cmd().args(["at", "@s3store", "backup", data.to_str().unwrap()]).assert().success();
@@ -91,14 +111,16 @@ fn backup_to_s3_restore_to_bucket_and_back_up_the_bucket() {
 
 #[test]
 fn bad_credentials_tls_mismatch_unreachable_and_missing_bucket() {
-    let Some((ep, ak, sk)) = s3_server() else {
-        return;
-    };
+    on_each_server(bad_credentials_tls_mismatch_unreachable_and_missing_bucket_on);
+}
+
+fn bad_credentials_tls_mismatch_unreachable_and_missing_bucket_on(srv: &S3Server) {
+    let (ep, ak, sk) = (srv.endpoint.as_str(), srv.access_key.as_str(), srv.secret_key.as_str());
     let env = Env::new();
     let bucket = unique_bucket("errs");
-    add(&env, "store", "good", &format!("s3://{ep}/{bucket}"), &ak, &sk);
+    add(&env, "store", "good", &format!("s3://{ep}/{bucket}"), ak, sk);
     env.cmd().args(["at", "@good", "create"]).assert().success();
-    add(&env, "store", "badkey", &format!("s3://{ep}/{bucket}"), &ak, "not-the-secret-at-all");
+    add(&env, "store", "badkey", &format!("s3://{ep}/{bucket}"), ak, "not-the-secret-at-all");
     env.cmd().args(["at", "@badkey", "ls"]).assert().code(77).stderr(
         predicate::str::contains("access_key")
             .and(predicate::str::contains("use_tls"))
@@ -116,9 +138,9 @@ fn bad_credentials_tls_mismatch_unreachable_and_missing_bucket() {
         .assert()
         .success();
     env.cmd().args(["at", "@tls", "ls"]).assert().failure().stderr(predicate::str::contains("use_tls"));
-    add(&env, "store", "down", &format!("s3://127.0.0.1:9/{bucket}"), &ak, &sk);
+    add(&env, "store", "down", &format!("s3://127.0.0.1:9/{bucket}"), ak, sk);
     env.cmd().args(["at", "@down", "ls"]).assert().code(66).stderr(predicate::str::contains("127.0.0.1:9"));
-    add(&env, "source", "nobucket", &format!("s3://{ep}/{}", unique_bucket("missing")), &ak, &sk);
+    add(&env, "source", "nobucket", &format!("s3://{ep}/{}", unique_bucket("missing")), ak, sk);
     env.create();
     env.at(&["backup", "@nobucket"]).assert().code(67).stderr(predicate::str::contains("does not exist"));
     env.cmd().args(["at", "@nosuchname", "ls"]).assert().failure().stderr(predicate::str::contains("good"));
@@ -126,13 +148,15 @@ fn bad_credentials_tls_mismatch_unreachable_and_missing_bucket() {
 
 #[test]
 fn killed_backup_to_s3_leaves_a_working_store() {
-    let Some((ep, ak, sk)) = s3_server() else {
-        return;
-    };
+    on_each_server(killed_backup_to_s3_leaves_a_working_store_on);
+}
+
+fn killed_backup_to_s3_leaves_a_working_store_on(srv: &S3Server) {
+    let (ep, ak, sk) = (srv.endpoint.as_str(), srv.access_key.as_str(), srv.secret_key.as_str());
     let env = Env::new();
     let data = env.path("data");
     sample_tree(&data);
-    add(&env, "store", "s", &format!("s3://{ep}/{}", unique_bucket("kill")), &ak, &sk);
+    add(&env, "store", "s", &format!("s3://{ep}/{}", unique_bucket("kill")), ak, sk);
     env.cmd().args(["at", "@s", "create", "-packfile-mib", "1"]).assert().success();
     env.cmd().args(["at", "@s", "backup", data.to_str().unwrap()]).assert().success();
     let noise = crate::util::noise(40_000_000, 7);
@@ -276,7 +300,11 @@ fn session_token_goes_with_every_request() {
 
 #[test]
 fn two_stores_under_two_prefixes_of_one_bucket_stay_apart() {
-    let Some((ep, ak, sk)) = s3_server() else { return };
+    on_each_server(two_stores_under_two_prefixes_of_one_bucket_stay_apart_on);
+}
+
+fn two_stores_under_two_prefixes_of_one_bucket_stay_apart_on(srv: &S3Server) {
+    let (ep, ak, sk) = (srv.endpoint.as_str(), srv.access_key.as_str(), srv.secret_key.as_str());
     let env = Env::new();
     let (a, b) = (env.path("a"), env.path("b"));
     for (d, text) in [(&a, "first"), (&b, "second")] {
@@ -284,8 +312,8 @@ fn two_stores_under_two_prefixes_of_one_bucket_stay_apart() {
         fs::write(d.join("f.txt"), text).unwrap();
     }
     let bucket = unique_bucket("prefixes");
-    add(&env, "store", "one", &format!("s3://{ep}/{bucket}/team/one"), &ak, &sk);
-    add(&env, "store", "two", &format!("s3://{ep}/{bucket}/team/two"), &ak, &sk);
+    add(&env, "store", "one", &format!("s3://{ep}/{bucket}/team/one"), ak, sk);
+    add(&env, "store", "two", &format!("s3://{ep}/{bucket}/team/two"), ak, sk);
     for (s, d) in [("@one", &a), ("@two", &b)] {
         env.cmd().args(["at", s, "create"]).assert().success();
         env.cmd().args(["at", s, "backup", d.to_str().unwrap()]).assert().success();

@@ -20,6 +20,7 @@ mod roundtrip;
 mod s3;
 mod s3_cluster;
 mod s3_region;
+mod s3_servers;
 mod s3_tls;
 mod safety;
 mod sftp;

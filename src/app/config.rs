@@ -153,6 +153,10 @@ impl Config {
         if !valid.contains(&key) {
             bail!("unknown option {key:?} for {} {name:?}; valid options: {}", kind.noun(), valid.join(", "));
         }
+        if key == "storage_class" {
+            crate::connectors::s3::check_storage_class(value)
+                .map_err(|m| anyhow::Error::new(crate::connectors::options::OptionError(m)))?;
+        }
         if key == "use_tls" || key == "tls_insecure_no_verify" || key == "passive" {
             parse_bool(value).with_context(|| format!("option {key}"))?;
         }

@@ -5,6 +5,18 @@
 use crate::kloset::importer::FileInfo;
 use std::io::{self, Read};
 
+/// The error inside an `io::Error` from an exporter when the target as a whole refuses
+/// (credentials or write permission refused): restore stops at the first one rather than
+/// reporting every file.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct TargetRefused(pub String);
+
+/// Whether `e` says the whole target refused.
+pub fn target_refused(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|i| i.is::<TargetRefused>())
+}
+
 pub trait Exporter: Send + Sync {
     fn create_dir(&self, path: &[u8]) -> io::Result<()>;
     /// Writes a whole file; the target sees the complete file or none of it.

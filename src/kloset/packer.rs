@@ -11,7 +11,7 @@ use crate::kloset::index::{BlobKey, Index};
 use crate::kloset::lock::Lease;
 use crate::kloset::packfile::PackBuilder;
 use crate::kloset::state::{Record, State};
-use crate::kloset::store::{Resource, Store, StoreError, StoreErrorKind};
+use crate::kloset::store::{Content, Resource, Store, StoreError, StoreErrorKind};
 use crossbeam_channel::{bounded, Sender};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -88,7 +88,9 @@ impl Shared {
             return;
         }
         let (id, bytes, entries) = pack.finish(keys);
-        match store.put(Resource::Packfile, &id.0, &bytes) {
+        // Only a packfile of file content alone may go to a cold tier (see `Content`).
+        let content = if entries.iter().all(|e| e.kind == BlobType::Chunk) { Content::Data } else { Content::Metadata };
+        match store.put_hinted(Resource::Packfile, &id.0, &bytes, content) {
             Ok(()) => {
                 stored.fetch_add(bytes.len() as u64, Ordering::Relaxed);
                 self.records.lock().expect("lock").extend(entries.iter().map(|e| Record {

@@ -68,6 +68,16 @@ impl StoreError {
 
 pub type StoreResult<T> = std::result::Result<T, StoreError>;
 
+/// What an object holds, as a hint to stores with storage tiers: `Data` objects (packfiles
+/// of file chunks only) may go where they are cheap to keep and slow to read; `Metadata`
+/// (everything else: trees, snapshot headers, states) must stay readable at once, since
+/// listings, backups, fast checks and maintenance read it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    Metadata,
+    Data,
+}
+
 /// Where a stored object lives. Ids are 32 bytes; resources group them.
 pub trait Store: Send + Sync {
     /// Human-readable location, with any secret removed.
@@ -85,6 +95,11 @@ pub trait Store: Send + Sync {
     fn get(&self, res: Resource, id: &[u8; 32], range: Option<(u64, u64)>) -> StoreResult<Vec<u8>>;
     /// Writes an object atomically: readers see all of it or nothing.
     fn put(&self, res: Resource, id: &[u8; 32], data: &[u8]) -> StoreResult<()>;
+    /// `put` with a hint of what the object holds; stores without tiers ignore it.
+    fn put_hinted(&self, res: Resource, id: &[u8; 32], data: &[u8], content: Content) -> StoreResult<()> {
+        let _ = content;
+        self.put(res, id, data)
+    }
     fn delete(&self, res: Resource, id: &[u8; 32]) -> StoreResult<()>;
     /// Size of an object in bytes.
     fn size(&self, res: Resource, id: &[u8; 32]) -> StoreResult<u64>;

@@ -124,6 +124,57 @@ pub fn s3_server() -> Option<(String, String, String)> {
     Some((v[0].clone(), v[1].clone(), v[2].clone()))
 }
 
+/// One of the S3 implementations the tests run against: Garage (scripts/s3-server.sh), moto
+/// (scripts/moto-server.sh, IAM enforced) and `rclone serve s3` (scripts/rclone-s3.sh).
+#[derive(Clone, Debug)]
+pub struct S3Server {
+    pub name: &'static str,
+    pub endpoint: String,
+    pub access_key: String,
+    pub secret_key: String,
+}
+
+impl S3Server {
+    /// Prints why a case is skipped on this server (a server bug that cannot be worked
+    /// around, documented in the README's table): never a silent pass.
+    pub fn skip(&self, case: &str, why: &str) {
+        eprintln!("SKIPPED on {}: {case}: {why}", self.name);
+    }
+}
+
+fn named(name: &'static str, v: Vec<String>) -> S3Server {
+    S3Server { name, endpoint: v[0].clone(), access_key: v[1].clone(), secret_key: v[2].clone() }
+}
+
+pub fn garage() -> Option<S3Server> {
+    s3_server().map(|(e, a, s)| named("garage", vec![e, a, s]))
+}
+
+/// moto's server: like `s3_server`, missing is a failure when PLAKAR_REQUIRE_SERVERS is set.
+pub fn moto() -> Option<S3Server> {
+    let v = server_env(
+        "moto S3",
+        "scripts/moto-server.sh",
+        &["MOTO_S3_ENDPOINT", "MOTO_S3_ACCESS_KEY", "MOTO_S3_SECRET_KEY"],
+    )?;
+    Some(named("moto", v))
+}
+
+/// `rclone serve s3`: like `s3_server`, missing is a failure when PLAKAR_REQUIRE_SERVERS is set.
+pub fn rclone() -> Option<S3Server> {
+    let v = server_env(
+        "rclone S3",
+        "scripts/rclone-s3.sh",
+        &["RCLONE_S3_ENDPOINT", "RCLONE_S3_ACCESS_KEY", "RCLONE_S3_SECRET_KEY"],
+    )?;
+    Some(named("rclone", v))
+}
+
+/// Every S3 server that is up (each missing one a failure under PLAKAR_REQUIRE_SERVERS).
+pub fn s3_servers() -> Vec<S3Server> {
+    [garage(), moto(), rclone()].into_iter().flatten().collect()
+}
+
 /// The TLS front of scripts/s3-tls.sh: its endpoint, the CA that signed its certificate, and
 /// a CA that did not.
 pub struct S3Tls {

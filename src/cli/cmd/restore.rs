@@ -80,6 +80,12 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
             format::ibytes(report.bytes)
         );
     }
+    if let Some(why) = &report.refused {
+        return Err(exit::coded(
+            exit::AUTH,
+            format!("the restore target refused it, the restore stopped at the first refusal: {why}"),
+        ));
+    }
     if report.denied > 0 && report.written == 0 {
         let first = report.errors.first().map(|(_, e)| e.as_str()).unwrap_or_default();
         return Err(exit::coded(

@@ -86,6 +86,8 @@ impl S3Config {
                     .map_err(|e| bad(format!("SSL_CERT_FILE: {e} (fix or unset the variable)")))?;
             }
         }
+        let storage_class = opts.get("storage_class").cloned().unwrap_or_else(|| "STANDARD".into());
+        super::class::check(&storage_class).map_err(bad)?;
         Ok(S3Config {
             endpoint: endpoint.to_string(),
             bucket: bucket.to_string(),
@@ -94,7 +96,7 @@ impl S3Config {
             secret_key,
             session_token: opts.get("session_token").cloned().or_else(|| env("AWS_SESSION_TOKEN")),
             use_tls,
-            storage_class: opts.get("storage_class").cloned().unwrap_or_else(|| "STANDARD".into()),
+            storage_class,
             region: opts.get("region").cloned().or_else(|| env("AWS_REGION")).unwrap_or_else(|| "us-east-1".into()),
             insecure,
             ca_file,

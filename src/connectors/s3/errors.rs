@@ -52,7 +52,13 @@ where
         SdkError::ServiceError(se) => {
             let status = se.raw().status().as_u16();
             let code = se.err().code().unwrap_or("").to_string();
-            let msg = se.err().message().unwrap_or("").to_string();
+            // A reply the SDK could not read has no message: its error chain says what failed.
+            let msg = se
+                .err()
+                .message()
+                .filter(|m| !m.is_empty())
+                .map(str::to_string)
+                .unwrap_or_else(|| short(&aws_smithy_types::error::display::DisplayErrorContext(&e).to_string()));
             if let Some(err) = super::region::mismatch(se.raw(), status, &code, &msg, cfg, what) {
                 return err;
             }
@@ -92,7 +98,9 @@ fn status_error(status: u16, code: &str, msg: &str, cfg: &S3Config, what: &str) 
             K::Other,
             format!(
                 "{what}: the object is in a cold storage class (GLACIER, DEEP_ARCHIVE...): restore (thaw) it on \
-                 the S3 side first (RestoreObject, or `aws s3api restore-object`), then run this again"
+                 the S3 side first (RestoreObject, or `aws s3api restore-object`), then run this again; a thaw \
+                 takes minutes to hours (GLACIER) or up to 48 hours (DEEP_ARCHIVE) and AWS bills it per GB \
+                 retrieved and per request, on top of the temporary STANDARD copy it keeps for the days you ask"
             ),
         ),
         (_, "InvalidToken" | "ExpiredToken" | "TokenRefreshRequired") => StoreError::new(

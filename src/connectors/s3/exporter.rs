@@ -1,15 +1,22 @@
 //! Restores into a bucket (or a prefix of it): each regular file becomes one object, large
 //! ones by multipart upload, several at a time (restore calls from its worker threads).
 //! Directories and modes have no meaning in S3 and are skipped, as Plakar does; symlinks
-//! are skipped too, hard links become copies.
+//! are skipped too, hard links become server-side copies (CopyObject). Files go by one PUT
+//! below the store's `MULTIPART_THRESHOLD`, by multipart upload from it on; a server whose
+//! multipart replies cannot be read gets one PUT for files up to `FALLBACK_MAX` (held in
+//! memory). Credentials or a write permission refused stop the restore at the first file
+//! (`TargetRefused`): every other file would be refused alike.
 
+use super::class;
 use super::client::Client;
 use super::config::S3Config;
 use super::errors::classify;
 use super::importer::to_io;
-use super::store::{multipart, S3Store, PART_SIZE};
-use crate::kloset::exporter::Exporter;
+use super::store::{multipart, single_put, Multipart, S3Store, MULTIPART_THRESHOLD, PART_SIZE};
+use crate::connectors::notice;
+use crate::kloset::exporter::{Exporter, TargetRefused};
 use crate::kloset::importer::FileInfo;
+use crate::kloset::store::Content;
 use crate::kloset::store::StoreErrorKind as K;
 use std::io::{self, Read};
 
@@ -28,12 +35,7 @@ impl S3Exporter {
             if err.kind != K::NotFound {
                 return Err(to_io(err));
             }
-            if let Err(e) = c.block_on(c.s3.create_bucket().bucket(&c.cfg.bucket).send()) {
-                let err = classify(e, &c.cfg, &format!("creating bucket {}", c.cfg.bucket));
-                if err.kind != K::AlreadyExists {
-                    return Err(to_io(err));
-                }
-            }
+            super::bucket::create(&c).map_err(to_io)?;
         }
         Ok(Self { c })
     }
@@ -41,6 +43,33 @@ impl S3Exporter {
     fn key(&self, path: &[u8]) -> String {
         self.c.key(String::from_utf8_lossy(path).trim_start_matches('/'))
     }
+}
+
+/// The largest file a restore holds in memory to send with one PUT when the server's
+/// multipart replies cannot be read.
+pub const FALLBACK_MAX: u64 = 1 << 30;
+
+/// A refused write concerns the whole target, not one file.
+fn refused(e: crate::kloset::store::StoreError) -> io::Error {
+    if e.kind == K::PermissionDenied {
+        io::Error::new(io::ErrorKind::PermissionDenied, TargetRefused(e.message))
+    } else {
+        to_io(e)
+    }
+}
+
+/// `x-amz-copy-source` is `bucket/key`, URL-encoded: AWS and moto look up a key with a space
+/// or a `%` sent raw as another key, and answer 404.
+pub fn copy_source(bucket: &str, key: &str) -> String {
+    let mut out = format!("{bucket}/");
+    for b in key.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~/".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 fn read_part(r: &mut dyn Read, max: usize) -> io::Result<Vec<u8>> {
@@ -56,18 +85,35 @@ impl Exporter for S3Exporter {
 
     fn store_file(&self, path: &[u8], data: &mut dyn Read, size: u64) -> io::Result<()> {
         let key = self.key(path);
-        if size < PART_SIZE as u64 {
+        let class = class::for_content(&self.c.cfg.storage_class, Content::Data);
+        if size < MULTIPART_THRESHOLD as u64 {
             let buf = read_part(data, size as usize + 1)?;
             if buf.len() as u64 != size {
                 return Err(io::Error::other(format!("expected {size} bytes, read {}", buf.len())));
             }
-            return S3Store::put_key(&self.c, &key, &buf, true).map_err(to_io);
+            return S3Store::put_key(&self.c, &key, &buf, class).map_err(refused);
         }
-        let mut parts = std::iter::from_fn(|| match read_part(data, PART_SIZE) {
-            Ok(b) if b.is_empty() => None,
-            other => Some(other),
-        });
-        multipart(&self.c, &key, &mut parts, true).map_err(to_io)
+        let mut first = Some(read_part(data, PART_SIZE)?);
+        let mut parts =
+            std::iter::from_fn(|| match first.take().map(Ok).unwrap_or_else(|| read_part(data, PART_SIZE)) {
+                Ok(b) if b.is_empty() => None,
+                other => Some(other),
+            });
+        match multipart(&self.c, &key, &mut parts, class.clone()) {
+            Ok(()) => Ok(()),
+            // The server could not even start the upload: nothing was read past the first
+            // part, so the file can still go in one PUT.
+            Err(Multipart::Malformed(e)) if first.is_some() && size <= FALLBACK_MAX => {
+                notice::warn(&format!("{e}; writing it with one PUT instead"));
+                let mut buf = first.take().unwrap_or_default();
+                data.take(size + 1 - buf.len() as u64).read_to_end(&mut buf)?;
+                if buf.len() as u64 != size {
+                    return Err(io::Error::other(format!("expected {size} bytes, read {}", buf.len())));
+                }
+                single_put(&self.c, &key, buf, class).map_err(refused)
+            }
+            Err(e) => Err(refused(e.into())),
+        }
     }
 
     fn symlink(&self, _path: &[u8], _target: &[u8]) -> io::Result<()> {
@@ -76,9 +122,10 @@ impl Exporter for S3Exporter {
 
     fn hardlink(&self, path: &[u8], existing: &[u8]) -> io::Result<()> {
         let c = &self.c;
-        let source = format!("{}/{}", c.cfg.bucket, self.key(existing));
+        let source = copy_source(&c.cfg.bucket, &self.key(existing));
         c.block_on(c.s3.copy_object().bucket(&c.cfg.bucket).key(self.key(path)).copy_source(source).send())
             .map(|_| ())
+            // Not `refused`: a put-only key may not read the source; restore then PUTs a copy.
             .map_err(|e| to_io(classify(e, &c.cfg, "copying a hard-linked file")))
     }
 

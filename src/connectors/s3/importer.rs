@@ -52,6 +52,49 @@ impl S3Importer {
     }
 }
 
+/// A key segment no path can hold: empty, `.` or `..`.
+fn odd_segment(name: &str) -> bool {
+    matches!(name, "" | "." | "..")
+}
+
+/// An object whose key cannot be a path in a snapshot: recorded as an error (a KO line, and
+/// the backup exits 3), never left out silently.
+fn unmappable_entry(name: &str, key: &str, size: i64) -> DirEntry {
+    let why = if key.ends_with('/') {
+        format!("the key ends in '/' and holds {size} bytes")
+    } else {
+        "the key has an empty, '.' or '..' path segment".to_string()
+    };
+    let msg = format!(
+        "object {key:?} not backed up: {why}, which no file path can hold; copy it to a key without them \
+         (or back up a prefix that leaves it out)"
+    );
+    DirEntry { name: name.as_bytes().to_vec(), info: Err(msg) }
+}
+
+impl S3Importer {
+    /// Every object under `sub` (a common prefix that is no directory name), as errors
+    /// named by their key relative to `prefix`.
+    fn unmappable(&self, prefix: &str, sub: &str) -> io::Result<Vec<DirEntry>> {
+        let c = &self.c;
+        let mut out = Vec::new();
+        let mut token: Option<String> = None;
+        loop {
+            let req = c.s3.list_objects_v2().bucket(&c.cfg.bucket).prefix(sub).set_continuation_token(token.clone());
+            let page = c.block_on(req.send()).map_err(|e| to_io(classify(e, &c.cfg, &format!("listing {sub}"))))?;
+            for o in page.contents() {
+                let name = o.key().unwrap_or_default().strip_prefix(prefix).unwrap_or_default();
+                out.push(unmappable_entry(name, o.key().unwrap_or_default(), o.size().unwrap_or(0)));
+            }
+            match page.next_continuation_token() {
+                Some(t) if page.is_truncated().unwrap_or(false) => token = Some(t.to_string()),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+}
+
 impl Importer for S3Importer {
     fn kind(&self) -> &str {
         "s3"
@@ -110,15 +153,22 @@ impl Importer for S3Importer {
                     .strip_prefix(prefix.as_str())
                     .unwrap_or_default()
                     .trim_end_matches('/');
-                if !name.is_empty() {
+                if odd_segment(name) {
+                    // `a//b`, `/x`, `./x`, `../x`: no path holds them; each object is reported.
+                    out.extend(self.unmappable(&prefix, p.prefix().unwrap_or_default())?);
+                } else {
                     out.push(DirEntry { name: name.as_bytes().to_vec(), info: Ok(dir_info()) });
                 }
             }
             for o in page.contents() {
                 let key = o.key().unwrap_or_default();
                 let name = key.strip_prefix(prefix.as_str()).unwrap_or_default();
-                if name.is_empty() || name.ends_with('/') {
+                if (name.is_empty() || name.ends_with('/')) && o.size().unwrap_or(0) == 0 {
                     continue; // "directory marker" objects
+                }
+                if name.ends_with('/') || odd_segment(name) {
+                    out.push(unmappable_entry(name, o.key().unwrap_or_default(), o.size().unwrap_or(0)));
+                    continue;
                 }
                 let mtime_ns =
                     o.last_modified().map(|t| t.secs() * 1_000_000_000 + t.subsec_nanos() as i64).unwrap_or(0);

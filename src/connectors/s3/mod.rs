@@ -2,6 +2,7 @@
 //! exporter over one aws-sdk-s3 client, path-style, SigV4. The client is async; each
 //! connector owns a small tokio runtime and blocks on it, so the engine stays synchronous.
 mod bucket;
+mod class;
 mod client;
 mod config;
 mod errors;
@@ -12,6 +13,7 @@ mod region;
 mod store;
 mod tls;
 
+pub use class::check as check_storage_class;
 pub use config::{S3Config, S3_KEYS};
 pub use exporter::S3Exporter;
 pub use importer::S3Importer;

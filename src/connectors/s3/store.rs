@@ -1,17 +1,26 @@
 //! A store in a bucket, under an optional prefix, with the fs store's layout. Objects are
-//! single PUTs (atomic on S3) or, past `MULTIPART_THRESHOLD`, completed multipart uploads.
+//! single PUTs (atomic on S3) or, from `MULTIPART_THRESHOLD` on, completed multipart uploads.
 //! Reads use ranged GETs. Garage ignores conditional PUTs, so `create` checks for CONFIG
 //! first rather than relying on If-None-Match.
 
+use super::class;
 use super::client::Client;
 use super::config::S3Config;
 use super::errors::classify;
-use crate::kloset::store::{Resource, Store, StoreError, StoreErrorKind as K, StoreResult};
+use crate::connectors::notice;
+use crate::kloset::store::{Content, Resource, Store, StoreError, StoreErrorKind as K, StoreResult};
+use aws_sdk_s3::config::http::HttpResponse;
+use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, StorageClass};
 
+/// The one size from which objects (packfiles, and files restored into a bucket) go by
+/// multipart upload; below it, one PUT.
 pub const MULTIPART_THRESHOLD: usize = 64 << 20;
 pub const PART_SIZE: usize = 16 << 20;
+/// AWS's limit for one PUT: past it, a server whose multipart is broken cannot take the
+/// object at all.
+pub const SINGLE_PUT_MAX: u64 = 5 << 30;
 
 pub struct S3Store {
     c: Client,
@@ -38,17 +47,7 @@ impl S3Store {
                 if err.kind != K::NotFound {
                     return Err(err);
                 }
-                match c.block_on(c.s3.create_bucket().bucket(&c.cfg.bucket).send()) {
-                    Ok(_) => Ok(()),
-                    Err(e) => {
-                        let err = classify(e, &c.cfg, &format!("creating bucket {}", c.cfg.bucket));
-                        if err.kind == K::AlreadyExists {
-                            Ok(())
-                        } else {
-                            Err(err)
-                        }
-                    }
-                }
+                super::bucket::create(c)
             }
         }
     }
@@ -72,26 +71,58 @@ impl S3Store {
         })
     }
 
-    /// Writes an object; `bulk` objects (packfiles, restored files) take the configured
-    /// storage class, the small ones read often (CONFIG, states, locks) stay STANDARD.
-    pub fn put_key(c: &Client, key: &str, data: &[u8], bulk: bool) -> StoreResult<()> {
-        let class = storage_class(c, bulk);
+    /// Writes an object with a storage class: one PUT below `MULTIPART_THRESHOLD`, else a
+    /// multipart upload; a server whose multipart replies cannot be read gets one PUT.
+    pub fn put_key(c: &Client, key: &str, data: &[u8], class: StorageClass) -> StoreResult<()> {
         if data.len() < MULTIPART_THRESHOLD {
-            let req =
-                c.s3.put_object()
-                    .bucket(&c.cfg.bucket)
-                    .key(key)
-                    .storage_class(class)
-                    .body(ByteStream::from(data.to_vec()));
-            return c.block_on(req.send()).map(|_| ()).map_err(|e| classify(e, &c.cfg, &format!("writing {key}")));
+            return single_put(c, key, data.to_vec(), class);
         }
         let mut parts = data.chunks(PART_SIZE).map(|p| Ok(p.to_vec()));
-        multipart(c, key, &mut parts, bulk)
+        match multipart(c, key, &mut parts, class.clone()) {
+            Err(Multipart::Malformed(e)) if data.len() as u64 <= SINGLE_PUT_MAX => {
+                notice::warn(&format!("{e}; writing it with one PUT instead"));
+                single_put(c, key, data.to_vec(), class)
+            }
+            Err(e) => Err(e.into()),
+            Ok(()) => Ok(()),
+        }
     }
 }
 
-fn storage_class(c: &Client, bulk: bool) -> StorageClass {
-    StorageClass::from(if bulk { c.cfg.storage_class.as_str() } else { "STANDARD" })
+/// One PUT, atomic on S3.
+pub fn single_put(c: &Client, key: &str, data: Vec<u8>, class: StorageClass) -> StoreResult<()> {
+    let req = c.s3.put_object().bucket(&c.cfg.bucket).key(key).storage_class(class).body(ByteStream::from(data));
+    c.block_on(req.send()).map(|_| ()).map_err(|e| classify(e, &c.cfg, &format!("writing {key}")))
+}
+
+/// Why a multipart upload failed: `Malformed` when the server answered with success but a
+/// reply the SDK could not read (rclone's CreateMultipartUpload): a single PUT may still work.
+pub enum Multipart {
+    Malformed(StoreError),
+    Failed(StoreError),
+}
+
+impl From<Multipart> for StoreError {
+    fn from(m: Multipart) -> StoreError {
+        match m {
+            Multipart::Malformed(e) | Multipart::Failed(e) => e,
+        }
+    }
+}
+
+fn sort<E>(e: SdkError<E, HttpResponse>, c: &Client, what: &str, step: &str) -> Multipart
+where
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+{
+    let ok_status = e.raw_response().is_some_and(|r| r.status().is_success());
+    let err = classify(e, &c.cfg, what);
+    if ok_status {
+        let msg =
+            format!("{what}: {} answered {step} with a reply that cannot be read ({})", c.cfg.endpoint, err.message);
+        Multipart::Malformed(StoreError::new(K::Other, msg))
+    } else {
+        Multipart::Failed(err)
+    }
 }
 
 /// Uploads `parts` as one object; aborts the upload on any failure so no part lingers.
@@ -99,18 +130,22 @@ pub fn multipart(
     c: &Client,
     key: &str,
     parts: &mut dyn Iterator<Item = std::io::Result<Vec<u8>>>,
-    bulk: bool,
-) -> StoreResult<()> {
+    class: StorageClass,
+) -> Result<(), Multipart> {
     let what = format!("writing {key}");
-    let class = storage_class(c, bulk);
     let up = c
         .block_on(c.s3.create_multipart_upload().bucket(&c.cfg.bucket).key(key).storage_class(class).send())
-        .map_err(|e| classify(e, &c.cfg, &what))?;
-    let upload_id = up.upload_id().unwrap_or_default().to_string();
-    let res: StoreResult<()> = (|| {
+        .map_err(|e| sort(e, c, &what, "CreateMultipartUpload"))?;
+    let Some(upload_id) = up.upload_id().filter(|u| !u.is_empty()).map(str::to_string) else {
+        let msg = format!("{what}: {} answered CreateMultipartUpload without an upload id", c.cfg.endpoint);
+        return Err(Multipart::Malformed(StoreError::new(K::Other, msg)));
+    };
+    let res: Result<(), Multipart> = (|| {
         let mut done = Vec::new();
         for (i, part) in parts.enumerate() {
-            let part = part.map_err(|e| StoreError::new(K::Other, format!("{what}: reading the source: {e}")))?;
+            let part = part.map_err(|e| {
+                Multipart::Failed(StoreError::new(K::Other, format!("{what}: reading the source: {e}")))
+            })?;
             let n = i as i32 + 1;
             let out = c
                 .block_on(
@@ -122,7 +157,7 @@ pub fn multipart(
                         .body(ByteStream::from(part))
                         .send(),
                 )
-                .map_err(|e| classify(e, &c.cfg, &what))?;
+                .map_err(|e| sort(e, c, &what, "UploadPart"))?;
             done.push(CompletedPart::builder().part_number(n).set_e_tag(out.e_tag().map(str::to_string)).build());
         }
         let parts = CompletedMultipartUpload::builder().set_parts(Some(done)).build();
@@ -135,7 +170,7 @@ pub fn multipart(
                 .send(),
         )
         .map(|_| ())
-        .map_err(|e| classify(e, &c.cfg, &what))
+        .map_err(|e| sort(e, c, &what, "CompleteMultipartUpload"))
     })();
     if res.is_err() {
         let _ = c.block_on(c.s3.abort_multipart_upload().bucket(&c.cfg.bucket).key(key).upload_id(&upload_id).send());
@@ -154,6 +189,7 @@ impl Store for S3Store {
 
     fn create(&self, config: &[u8]) -> StoreResult<()> {
         self.ensure_bucket()?;
+        super::bucket::warn_if_versioned(&self.c);
         match self.open() {
             Ok(_) => {
                 return Err(StoreError::new(
@@ -164,12 +200,12 @@ impl Store for S3Store {
             Err(e) if e.kind == K::NotFound => {}
             Err(e) => return Err(e),
         }
-        Self::put_key(&self.c, &self.c.key("CONFIG"), config, false)
+        Self::put_key(&self.c, &self.c.key("CONFIG"), config, class::for_content("", Content::Metadata))
     }
 
     fn replace_config(&self, config: &[u8]) -> StoreResult<()> {
         // One PUT replaces an object atomically.
-        Self::put_key(&self.c, &self.c.key("CONFIG"), config, false)
+        Self::put_key(&self.c, &self.c.key("CONFIG"), config, class::for_content("", Content::Metadata))
     }
 
     fn open(&self) -> StoreResult<Vec<u8>> {
@@ -204,7 +240,12 @@ impl Store for S3Store {
     }
 
     fn put(&self, res: Resource, id: &[u8; 32], data: &[u8]) -> StoreResult<()> {
-        Self::put_key(&self.c, &self.c.key(&Self::rel(res, id)), data, res == Resource::Packfile)
+        self.put_hinted(res, id, data, Content::Metadata)
+    }
+
+    fn put_hinted(&self, res: Resource, id: &[u8; 32], data: &[u8], content: Content) -> StoreResult<()> {
+        let class = class::for_content(&self.c.cfg.storage_class, content);
+        Self::put_key(&self.c, &self.c.key(&Self::rel(res, id)), data, class)
     }
 
     fn delete(&self, res: Resource, id: &[u8; 32]) -> StoreResult<()> {

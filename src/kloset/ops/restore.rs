@@ -6,7 +6,7 @@
 //! directory, empty), but the restore does not claim to be complete.
 
 use crate::kloset::error::Result;
-use crate::kloset::exporter::Exporter;
+use crate::kloset::exporter::{target_refused, Exporter};
 use crate::kloset::importer::{join, FileKind};
 use crate::kloset::progress::Progress;
 use crate::kloset::reader::ChunkReader;
@@ -29,6 +29,9 @@ pub struct RestoreReport {
     /// Files the target refused to take (permission denied), and files written.
     pub denied: u64,
     pub written: u64,
+    /// The target refused as a whole (credentials, write permission): the restore stopped
+    /// at that first refusal, reported once.
+    pub refused: Option<String>,
 }
 
 /// A hard link to make once its first path is restored: (path, first path, entry).
@@ -48,6 +51,7 @@ struct Run<'a> {
     full: std::sync::atomic::AtomicBool,
     denied: AtomicU64,
     written: AtomicU64,
+    refused: Mutex<Option<String>>,
 }
 
 /// A file whose backup-time error is a warning about content that was stored anyway: its
@@ -91,6 +95,7 @@ pub fn restore(
         full: Default::default(),
         denied: AtomicU64::new(0),
         written: AtomicU64::new(0),
+        refused: Mutex::new(None),
     };
     if !dest.is_empty() || entry.kind() == FileKind::Dir {
         run.entry(entry, dest);
@@ -100,7 +105,14 @@ pub fn restore(
         run.fail(&entry.name, "unsafe name in snapshot, not restored");
     }
     for (path, first, entry) in std::mem::take(&mut *run.deferred.lock().expect("lock")) {
+        if run.stopped() {
+            break;
+        }
         if let Err(e) = exp.hardlink(&path, &first) {
+            if target_refused(&e) {
+                run.fail_io(&path, &e);
+                break;
+            }
             // A target that cannot link (or copy what it holds, as a put-only S3 key
             // cannot) gets the file's content again from the snapshot.
             let mut reader = ChunkReader::new(run.repo, &entry.chunks);
@@ -122,11 +134,24 @@ pub fn restore(
         target_full: run.full.into_inner(),
         denied: run.denied.into_inner(),
         written: run.written.into_inner(),
+        refused: run.refused.into_inner().expect("lock"),
     })
 }
 
 impl Run<'_> {
+    fn stopped(&self) -> bool {
+        self.refused.lock().expect("lock").is_some()
+    }
+
     fn fail_io(&self, path: &[u8], err: &std::io::Error) {
+        if target_refused(err) {
+            // Reported once; the files in flight that fail alike are not.
+            let mut r = self.refused.lock().expect("lock");
+            if r.is_some() {
+                return;
+            }
+            *r = Some(err.to_string());
+        }
         if is_full(err) {
             self.full.store(true, Ordering::Relaxed);
         }
@@ -142,6 +167,9 @@ impl Run<'_> {
     }
 
     fn entry(&self, e: &Entry, path: &[u8]) {
+        if self.stopped() {
+            return;
+        }
         match e.kind() {
             FileKind::Dir => self.dir(e, path),
             // Not read at backup time (or not even described, then recorded without a kind):
