@@ -513,6 +513,10 @@ fn ftp_names_a_listing_cannot_hold_are_reported() {
         assert!(stderr.lines().any(|l| l.contains("KO ✘") && l.contains(what)), "no KO for {what}:\n{stderr}");
     }
     assert_eq!(stderr.lines().filter(|l| l.contains("KO ✘")).count(), 6, "{stderr}");
+    // KO lines name the snapshot they belong to, as Plakar's do: `<8hex>: KO ✘ <path>: <why>`.
+    let id = env.latest();
+    let prefix = format!("{}: KO ✘ ", &id[..8]);
+    assert!(stderr.lines().filter(|l| l.contains("KO ✘")).all(|l| l.starts_with(&prefix)), "{prefix}\n{stderr}");
     let out = restored(&env, "out");
     assert_eq!(fs::read_dir(&out).unwrap().count(), 1);
     assert_eq!(fs::read_to_string(out.join("ok.txt")).unwrap(), "ok\n");

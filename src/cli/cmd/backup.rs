@@ -120,10 +120,13 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
         concurrency: a.concurrency.unwrap_or(ctx.g.concurrency),
         uploaders: 0,
         no_changed_check: a.no_changed_check,
+        // Chosen here so that KO lines name the snapshot as Plakar's do (`<8hex>: KO ✘`).
+        id: Some(crate::kloset::SnapshotId::random()),
     };
     let quiet = a.quiet || ctx.g.quiet;
     let silent = a.silent || ctx.g.silent;
-    let progress = TermProgress::new("backup", "backup".into(), quiet || a.no_progress, silent);
+    let prefix = opts.id.expect("chosen above").short();
+    let progress = TermProgress::new("backup", prefix, quiet || a.no_progress, silent);
     let res = backup::backup(&repo, importer.as_ref(), &opts, &progress);
     progress.finish();
     let h = res?;

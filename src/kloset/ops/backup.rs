@@ -37,6 +37,9 @@ pub struct BackupOptions {
     /// Store a file that changed while it was read as it was read, without reading it
     /// again or reporting it.
     pub no_changed_check: bool,
+    /// The new snapshot's id, when the caller chose it (to name it in progress lines
+    /// before the backup ends); random otherwise.
+    pub id: Option<SnapshotId>,
 }
 
 const MAX_ERRORS_KEPT: usize = 1000;
@@ -111,7 +114,7 @@ pub fn backup(repo: &Repository, imp: &dyn Importer, opts: &BackupOptions, progr
     let c = &run.counters;
     let mut header = Header {
         version: 1,
-        id: SnapshotId::random(),
+        id: opts.id.unwrap_or_else(SnapshotId::random),
         timestamp_ns,
         duration_ms: 0,
         name: if opts.name.is_empty() { "default".into() } else { opts.name.clone() },
