@@ -455,3 +455,257 @@ fn check_verifies_packfiles_own_indexes() {
     std::fs::write(p, &b).unwrap();
     env.at(&["check"]).assert().code(65).stderr(predicates::str::contains("index"));
 }
+
+// ---------------------------------------------------------------------------------------
+// Review of the lineage (95cface): findings that fail on the current code.
+
+use plakar::kloset::id::StateId;
+use plakar::kloset::store::{StoreError, StoreErrorKind, StoreResult};
+
+/// What a hook decides about a store call: go on, or fail it (a kill at that point).
+type Hook = Box<dyn Fn(&str, Resource, &[u8; 32]) -> Option<StoreError> + Send + Sync>;
+/// Called after a call took effect.
+type After = Box<dyn Fn(&str, Resource, &[u8; 32]) + Send + Sync>;
+
+/// A store whose calls a test can fail, or follow with its own actions.
+struct Hooked {
+    inner: Arc<dyn Store>,
+    before: Hook,
+    after: After,
+}
+
+impl Hooked {
+    fn store(inner: Arc<dyn Store>, before: Hook, after: After) -> Arc<dyn Store> {
+        Arc::new(Hooked { inner, before, after })
+    }
+    fn run<T>(&self, what: &str, r: Resource, id: &[u8; 32], f: impl FnOnce() -> StoreResult<T>) -> StoreResult<T> {
+        if let Some(e) = (self.before)(what, r, id) {
+            return Err(e);
+        }
+        let out = f()?;
+        (self.after)(what, r, id);
+        Ok(out)
+    }
+}
+
+impl Store for Hooked {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn create(&self, c: &[u8]) -> StoreResult<()> {
+        self.inner.create(c)
+    }
+    fn open(&self) -> StoreResult<Vec<u8>> {
+        self.inner.open()
+    }
+    fn list(&self, r: Resource) -> StoreResult<Vec<[u8; 32]>> {
+        self.run("list", r, &[0; 32], || self.inner.list(r))
+    }
+    fn get(&self, r: Resource, id: &[u8; 32], range: Option<(u64, u64)>) -> StoreResult<Vec<u8>> {
+        self.run("get", r, id, || self.inner.get(r, id, range))
+    }
+    fn put(&self, r: Resource, id: &[u8; 32], d: &[u8]) -> StoreResult<()> {
+        self.run("put", r, id, || self.inner.put(r, id, d))
+    }
+    fn delete(&self, r: Resource, id: &[u8; 32]) -> StoreResult<()> {
+        self.run("delete", r, id, || self.inner.delete(r, id))
+    }
+    fn size(&self, r: Resource, id: &[u8; 32]) -> StoreResult<u64> {
+        self.run("size", r, id, || self.inner.size(r, id))
+    }
+}
+
+fn killed() -> StoreError {
+    StoreError::new(StoreErrorKind::Unreachable, "killed here (test)")
+}
+
+fn states_of(store: &Arc<dyn Store>) -> Vec<StateId> {
+    let mut v: Vec<StateId> = store.list(Resource::State).unwrap().into_iter().map(StateId).collect();
+    v.sort();
+    v
+}
+
+/// Review finding 1: a maintenance's merged state names only the states it read, not what
+/// those named. A first maintenance killed in its sweep (after deleting state A, before
+/// deleting X, which was built on A) leaves X naming A, A accounted for by the merged state
+/// M1. A second maintenance names M1 and X, not A; killed in its sweep after deleting M1 and
+/// before X, it leaves X naming A with no MERGE state naming A: `check` now reports A as a
+/// lost state (exit 65) in a store nobody damaged, and the next maintenance lists every
+/// uncommitted leftover again. (A `check` running during the second sweep sees the same,
+/// without any kill.) Suggested fix: a merged state also names every parent of the states
+/// it read (they are accounted for already, or lost and reported before).
+#[test]
+#[ignore = "review finding 1: two maintenances killed mid-sweep leave a false lost state (check exit 65)"]
+fn maintenances_killed_in_their_sweep_leave_no_false_loss() {
+    let env = Env::new();
+    let data = env.path("data");
+    sample_tree(&data);
+    // State ids are random and the sweep deletes in id order: try until the order is the
+    // one that shows the problem (each try has a 1 in 4 chance; 64 tries).
+    for attempt in 0..64 {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        backup_dir(&new_repo(store.clone()), &data);
+        let a = states_of(&store)[0];
+        std::fs::write(data.join(format!("later{attempt}.bin")), noise(50_000, attempt)).unwrap();
+        backup_dir(&reopen(store.clone()), &data);
+        let x = *states_of(&store).iter().find(|s| **s != a).unwrap();
+        if a > x {
+            continue;
+        }
+        // Every maintenance is killed when it comes to delete X.
+        let hooked = Hooked::store(
+            store.clone(),
+            Box::new(move |what, r, id| (what == "delete" && r == Resource::State && *id == x.0).then(killed)),
+            Box::new(|_, _, _| {}),
+        );
+        assert!(maintenance::maintenance(&reopen(hooked.clone())).is_err(), "killed in its sweep");
+        let m1 = *states_of(&store).iter().find(|s| **s != x).unwrap();
+        assert_eq!(states_of(&store).len(), 2, "A deleted, X left");
+        if m1 > x {
+            continue;
+        }
+        assert!(reopen(store.clone()).lost_states.is_empty(), "A is accounted for by the first merge");
+        assert!(maintenance::maintenance(&reopen(hooked)).is_err(), "killed in its sweep");
+        let repo = reopen(store.clone());
+        let lost: Vec<String> = repo.lost_states.iter().map(|(l, _)| l.short()).collect();
+        assert!(lost.is_empty(), "states reported lost in a store nobody damaged: {lost:?} (A is {})", a.short());
+        return;
+    }
+    panic!("no try had the state ids in the order needed");
+}
+
+/// Review finding 2: a reader (`check` takes no lock) reads the fences, then lists the
+/// states. A maintenance M1 publishes its merged state; a backup on the same host, finding
+/// M1's process gone, takes M1's lock over (its fence lists the merged state, so it counts),
+/// builds on the merged state, and commits; M1 finds its fence and retracts the merged state
+/// (exit 75). A reader stopped between its two listings (Ctrl-Z, a suspended laptop: docs/
+/// LOCKING.md, assumption 3) sees the backup's state naming a state that is gone, and no
+/// fence for it: it reports a lost state (exit 65) in a store nobody damaged. Suggested fix:
+/// when the lineage finds a missing parent, read the fences again after the state listing
+/// (a retraction that the listing missed was preceded by its fence) before calling it lost.
+#[test]
+#[ignore = "review finding 2: an unlocked check reads fences before states: a retraction between reports a false lost state"]
+fn a_reader_stopped_between_fences_and_states_reports_no_false_loss() {
+    let env = Env::new();
+    let data = env.path("data");
+    sample_tree(&data);
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    backup_dir(&new_repo(store.clone()), &data);
+    std::fs::write(data.join("later.bin"), noise(60_000, 7)).unwrap();
+    backup_dir(&reopen(store.clone()), &data);
+    let other = env.path("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("o.bin"), noise(30_000, 8)).unwrap();
+    let (cfg, keys) = keys_of(&store);
+
+    // What happens while the reader is stopped between reading the fences and listing the
+    // states.
+    let meanwhile = {
+        let (store, cfg, keys, other) = (store.clone(), cfg.clone(), keys.clone(), other.clone());
+        move || {
+            // The backup that takes M1's lock over once M1's merged state has landed.
+            let takeover = {
+                let (store, cfg, keys, other) = (store.clone(), cfg.clone(), keys.clone(), other.clone());
+                let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                move |what: &str, r: Resource, _: &[u8; 32]| {
+                    if what != "put" || r != Resource::State || done.swap(true, Ordering::SeqCst) {
+                        return;
+                    }
+                    // Same host, another pid; M1's pid (10) is gone here.
+                    let host_b = FakeHost::new("host-a", 11, 0, false);
+                    let g = lock::lock(store.clone(), false, host_b).expect("M1's lock is taken over");
+                    let rb =
+                        Repository::load(store.clone(), cfg.clone(), keys.clone(), Some(g.lease().clone())).unwrap();
+                    backup_dir(&rb, &other);
+                    drop(g);
+                }
+            };
+            let m1_store = Hooked::store(store.clone(), Box::new(|_, _, _| None), Box::new(takeover));
+            let host_a = FakeHost::new("host-a", 10, 0, true);
+            let g = lock::lock(m1_store.clone(), true, host_a).unwrap();
+            let m1 = Repository::load(m1_store, cfg.clone(), keys.clone(), Some(g.lease().clone())).unwrap();
+            let err = maintenance::maintenance(&m1).expect_err("M1's lock was taken over");
+            assert_eq!(err.kind(), ErrorKind::Locked, "{err}");
+            drop(g);
+        }
+    };
+    let once = std::sync::atomic::AtomicBool::new(false);
+    let reader_store = Hooked::store(
+        store.clone(),
+        Box::new(move |what, r, _| {
+            if what == "list" && r == Resource::State && !once.swap(true, Ordering::SeqCst) {
+                meanwhile();
+            }
+            None
+        }),
+        Box::new(|_, _, _| {}),
+    );
+    let reader = Repository::load(reader_store, cfg.clone(), keys.clone(), None).unwrap();
+    // A reader that starts now sees the fence, and no loss: the store is whole.
+    assert!(reopen(store.clone()).lost_states.is_empty());
+    let lost: Vec<String> =
+        reader.lost_states.iter().map(|(l, c)| format!("{} named by {}", l.short(), c.short())).collect();
+    assert!(lost.is_empty(), "the stopped reader reports lost states in a store nobody damaged: {lost:?}");
+}
+
+/// Review finding 3: a store written before the lineage (version 2 states, no parents) has
+/// no lineage at all, so a state lost there is never told from a commit that never
+/// finished: `check` says "not committed" (exit 0) where the previous version said damage
+/// (exit 65), and the first maintenance of the new version deletes the snapshot's packfile
+/// where the previous version's maintenance listed it again (safety test "maintenance
+/// recovers a lost state instead of deleting it", on a version 2 store). Suggested fix:
+/// while any counted state has no lineage (version < 3), treat snapshots in unlisted
+/// packfiles as the previous version did (damage; maintenance recovers them); the first
+/// maintenance folds the old states into one merged version 3 state, after which the
+/// lineage holds.
+#[test]
+#[ignore = "review finding 3: on a store of version 2 states, a lost state is called not committed and maintenance deletes it"]
+fn a_lost_state_of_a_version_2_store_is_not_deleted_by_maintenance() {
+    let env = Env::new();
+    let data = env.path("data");
+    sample_tree(&data);
+    std::fs::write(data.join("big.bin"), noise(700_000, 3)).unwrap();
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let h = backup_dir(&new_repo(store.clone()), &data);
+    let first = states_of(&store);
+    // A later backup, of another directory (it shares nothing with the first).
+    let other = env.path("other");
+    std::fs::create_dir_all(&other).unwrap();
+    std::fs::write(other.join("o.bin"), noise(100_000, 5)).unwrap();
+    backup_dir(&reopen(store.clone()), &other);
+    // Written by the previous version: every state is version 2 (no flags, no parents).
+    let (_, keys) = keys_of(&store);
+    for id in states_of(&store) {
+        let s = plakar::kloset::state::State::decode(&keys, &id, &store.get(Resource::State, &id.0, None).unwrap())
+            .unwrap();
+        let mut b = Vec::new();
+        b.extend_from_slice(&2u32.to_le_bytes());
+        b.extend_from_slice(&s.created.to_le_bytes());
+        b.extend_from_slice(&(s.blobs.len() as u32).to_le_bytes());
+        for r in &s.blobs {
+            b.push(r.kind as u8);
+            b.extend_from_slice(&r.id.0);
+            b.extend_from_slice(&r.pack.0);
+            b.extend_from_slice(&r.offset.to_le_bytes());
+            b.extend_from_slice(&r.length.to_le_bytes());
+        }
+        b.extend_from_slice(&(s.deleted.len() as u32).to_le_bytes());
+        b.extend_from_slice(&(s.doomed.len() as u32).to_le_bytes());
+        let ad = [&b"state "[..], &id.0[..]].concat();
+        store.put(Resource::State, &id.0, &keys.seal(&ad, &b)).unwrap();
+    }
+    // The first state is lost (as in `maintenance_recovers_a_lost_state_instead_of_deleting_it`).
+    for s in first {
+        store.delete(Resource::State, &s.0).unwrap();
+    }
+    let repo = reopen(store.clone());
+    assert!(!repo.index.snapshots().contains(&h.id));
+    maintenance::maintenance(&repo).unwrap();
+    let repo = reopen(store.clone());
+    let r = repair::relist(&repo).unwrap();
+    assert!(
+        repo.index.snapshots().contains(&h.id) || r.snapshots_recovered.contains(&h.id),
+        "maintenance deleted the snapshot of a lost version 2 state ({}); the previous version recovered it",
+        h.id.short()
+    );
+}

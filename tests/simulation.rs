@@ -12,7 +12,8 @@
 //! scheduler: a few milliseconds per call, or up to the next wake-up when nobody can run.
 //!
 //! After the run, the invariant: every snapshot an operation reported as committed, and no
-//! `rm` removed, restores byte for byte; then once more after a final maintenance.
+//! `rm` removed, restores byte for byte, and no state is reported lost (nobody damaged the
+//! store, so `check` must not exit 65); then once more after a final maintenance.
 //!
 //! `PLAKAR_SIM_SEEDS=N` runs N seeds (CI: the default), `PLAKAR_SIM_SEED=S` replays one.
 
@@ -675,6 +676,12 @@ pub fn simulate(seed: u64) -> Result<SimResult, String> {
     let check = |when: &str| -> Result<(), String> {
         let repo = Repository::open(setup.inner.clone(), setup.cfg.clone(), Some(b"pw"))
             .map_err(|e| format!("seed {seed}: cannot open the store {when}: {e}"))?;
+        // Nobody damaged the store: `check` must not call anything lost (exit 65).
+        if !repo.lost_states.is_empty() {
+            let lost: Vec<String> =
+                repo.lost_states.iter().map(|(l, c)| format!("{} (named by {})", l.short(), c.short())).collect();
+            return Err(format!("seed {seed}: check reports lost states {when}: {lost:?}; ops {ops_desc}"));
+        }
         for (id, t) in &out.committed {
             if out.removed.contains(id) {
                 continue;
