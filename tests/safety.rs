@@ -535,7 +535,7 @@ fn states_of(store: &Arc<dyn Store>) -> Vec<StateId> {
 /// without any kill.) Suggested fix: a merged state also names every parent of the states
 /// it read (they are accounted for already, or lost and reported before).
 #[test]
-#[ignore = "review finding 1: two maintenances killed mid-sweep leave a false lost state (check exit 65)"]
+
 fn maintenances_killed_in_their_sweep_leave_no_false_loss() {
     let env = Env::new();
     let data = env.path("data");
@@ -584,7 +584,7 @@ fn maintenances_killed_in_their_sweep_leave_no_false_loss() {
 /// when the lineage finds a missing parent, read the fences again after the state listing
 /// (a retraction that the listing missed was preceded by its fence) before calling it lost.
 #[test]
-#[ignore = "review finding 2: an unlocked check reads fences before states: a retraction between reports a false lost state"]
+
 fn a_reader_stopped_between_fences_and_states_reports_no_false_loss() {
     let env = Env::new();
     let data = env.path("data");
@@ -659,7 +659,7 @@ fn a_reader_stopped_between_fences_and_states_reports_no_false_loss() {
 /// maintenance folds the old states into one merged version 3 state, after which the
 /// lineage holds.
 #[test]
-#[ignore = "review finding 3: on a store of version 2 states, a lost state is called not committed and maintenance deletes it"]
+
 fn a_lost_state_of_a_version_2_store_is_not_deleted_by_maintenance() {
     let env = Env::new();
     let data = env.path("data");

@@ -12,7 +12,7 @@
 //! it.
 
 use crate::kloset::id::StateId;
-use crate::kloset::state::{State, MERGE};
+use crate::kloset::state::{State, LEGACY, MERGE};
 use std::collections::HashSet;
 
 #[derive(Debug, Clone, Default)]
@@ -21,6 +21,14 @@ pub struct Lineage {
     pub heads: Vec<StateId>,
     /// (lost state, a counted state built on it).
     pub missing: Vec<(StateId, StateId)>,
+    /// Every state a non-merge state names, but the lost ones. A maintenance's merged
+    /// state names them (beside the states it read), so that a state left behind by a
+    /// sweep cut short never names a state no merge accounts for.
+    pub named: Vec<StateId>,
+    /// Some counted state was written before lineage existed (it names no parents): a
+    /// loss cannot be told from a commit that never finished in this store until a
+    /// maintenance merges the old states.
+    pub legacy: bool,
 }
 
 impl Lineage {
@@ -41,7 +49,17 @@ impl Lineage {
             .collect();
         missing.sort();
         missing.dedup_by_key(|(p, _)| *p);
-        Lineage { heads, missing }
+        let lost: HashSet<StateId> = missing.iter().map(|(p, _)| *p).collect();
+        let mut named: Vec<StateId> = states
+            .iter()
+            .filter(|(_, s)| s.flags & MERGE == 0)
+            .flat_map(|(_, s)| s.parents.iter().copied())
+            .filter(|p| !lost.contains(p))
+            .collect();
+        named.sort();
+        named.dedup();
+        let legacy = states.iter().any(|(_, s)| s.flags & LEGACY != 0);
+        Lineage { heads, missing, named, legacy }
     }
 }
 

@@ -27,6 +27,10 @@ pub struct Repository {
     pub ignored_states: Vec<StateId>,
     /// States that counted states were built on and that are gone: damage (lineage.rs).
     pub lost_states: Vec<(StateId, StateId)>,
+    /// What else maintenance needs of the lineage (lineage.rs): the states non-merge
+    /// states name, and whether states without lineage count.
+    pub lineage_named: Vec<StateId>,
+    pub lineage_legacy: bool,
     /// Set for stores where a request costs a round trip.
     readahead: Option<crate::kloset::readahead::ReadAhead>,
     /// How often a backup or sync publishes what it has stored so far (a checkpoint
@@ -119,7 +123,15 @@ impl Repository {
         let with_ids: Vec<(StateId, &State)> = ids.iter().copied().zip(&states).collect();
         // A state of a lock that was taken over may have been retracted by its writer (even
         // one the fence lists, when the listing came between its put and its deletion).
-        let lineage = Lineage::of(&with_ids, &present, |s| fences.fenced(s));
+        let mut lineage = Lineage::of(&with_ids, &present, |s| fences.fenced(s));
+        if !lineage.missing.is_empty() {
+            // The fences were read before the states were listed: a run stopped between
+            // the two may have missed a fence whose holder then retracted a state others
+            // had built on. Such a fence was written before the retraction, so reading the
+            // fences again now sees it (a reader does not finish fences; a writer did).
+            let again = Fences::read(store.as_ref(), false)?;
+            lineage = Lineage::of(&with_ids, &present, |s| fences.fenced(s) || again.fenced(s));
+        }
         index.heads = lineage.heads;
         let readahead = store.remote().then(Default::default);
         Ok(Self {
@@ -130,11 +142,19 @@ impl Repository {
             states: ids,
             ignored_states: ignored,
             lost_states: lineage.missing,
+            lineage_named: lineage.named,
+            lineage_legacy: lineage.legacy,
             readahead,
             checkpoint_every: Some(CHECKPOINT_EVERY),
             lease,
             uploaders: 2,
         })
+    }
+
+    /// Whether a snapshot in a packfile no state lists may be a lost state's rather than
+    /// what a commit that never finished left (lineage.rs).
+    pub fn may_have_lost_states(&self) -> bool {
+        !self.lost_states.is_empty() || self.lineage_legacy
     }
 
     pub fn location(&self) -> String {

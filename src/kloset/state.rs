@@ -13,6 +13,9 @@ use crate::kloset::id::{BlobId, PackId, SnapshotId, StateId};
 pub const VERSION: u32 = 3;
 /// `State::flags`: a maintenance's merged state; its parents were deleted on purpose.
 pub const MERGE: u32 = 1;
+/// `State::flags`, in memory only: a state written before lineage existed (version 1 or
+/// 2), which names no parents. Never encoded.
+pub const LEGACY: u32 = 1 << 31;
 const RECORD_LEN: usize = 1 + 32 + 32 + 4 + 4;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,7 +72,7 @@ impl State {
         for p in &self.doomed {
             b.extend_from_slice(&p.0);
         }
-        b.extend_from_slice(&self.flags.to_le_bytes());
+        b.extend_from_slice(&(self.flags & !LEGACY).to_le_bytes());
         b.extend_from_slice(&(self.parents.len() as u32).to_le_bytes());
         for p in &self.parents {
             b.extend_from_slice(&p.0);
@@ -119,9 +122,9 @@ impl State {
                 doomed.push(PackId::from_slice(r.take(32)?).expect("32"));
             }
         }
-        let (mut flags, mut parents) = (0, Vec::new());
+        let (mut flags, mut parents) = (LEGACY, Vec::new());
         if version >= 3 {
-            flags = r.u32()?;
+            flags = r.u32()? & !LEGACY;
             let n = r.u32()? as usize;
             parents.reserve(n.min(b.len() / 32));
             for _ in 0..n {

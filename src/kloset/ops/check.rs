@@ -142,7 +142,7 @@ pub fn unlisted_snapshots(repo: &Repository) -> crate::kloset::Result<Vec<(Snaps
 /// States that counted states were built on and that are gone, as check results: damage.
 /// With them, snapshots in unlisted packfiles may be theirs, and are reported too.
 pub fn lost_states(repo: &Repository, unlisted: &[(SnapshotId, PackId)]) -> Vec<SnapshotCheck> {
-    if repo.lost_states.is_empty() {
+    if !repo.may_have_lost_states() {
         return vec![];
     }
     let mut out: Vec<SnapshotCheck> = repo
@@ -168,9 +168,15 @@ pub fn lost_states(repo: &Repository, unlisted: &[(SnapshotId, PackId)]) -> Vec<
         errors: vec![(
             "/".into(),
             format!(
-                "snapshot is in packfile {} but no state lists it, and a state is missing: it may be the missing \
-                 state's; `check -repair` lists it again",
-                pack.short()
+                "snapshot is in packfile {} but no state lists it, and {}: it may be a lost state's; `check \
+                 -repair` lists it again",
+                pack.short(),
+                if repo.lost_states.is_empty() {
+                    "states written by an older plakar (without lineage) cannot tell a lost state from a commit that \
+                     never finished until a maintenance merges them"
+                } else {
+                    "a state is missing"
+                }
             ),
         )],
     }));

@@ -85,7 +85,7 @@ fn reachable(repo: &Repository, missing: &mut u64) -> Result<HashSet<BlobKey>> {
 /// again before anything else is decided. Without a lost state, they are what a commit
 /// that did not finish left, and are deleted like any leftover.
 fn recover_lost_states(repo: &Repository, report: &mut MaintenanceReport) -> Result<Option<Repository>> {
-    if repo.lost_states.is_empty() {
+    if !repo.may_have_lost_states() {
         return Ok(None);
     }
     let mut recover = Vec::new();
@@ -225,8 +225,14 @@ pub fn maintenance(repo: &Repository) -> Result<MaintenanceReport> {
         blobs: keep,
         deleted,
         doomed: doomed.iter().copied().collect(),
-        // It replaces every state it read: they are deleted on purpose, not lost.
-        parents: repo.states.clone(),
+        // It replaces every state it read, and accounts for every state those name (but
+        // lost ones): all deleted on purpose, not lost, even if this sweep is cut short.
+        parents: {
+            let mut p: Vec<StateId> = repo.states.iter().chain(&repo.lineage_named).copied().collect();
+            p.sort();
+            p.dedup();
+            p
+        },
         flags: MERGE,
     };
     // The commit point: published through the lock and checked after it lands.
