@@ -14,6 +14,7 @@ mod ftp;
 mod full_disk;
 mod golden;
 mod layers;
+mod ports;
 mod reliability;
 mod restore_safety;
 mod roundtrip;
