@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/moto-server.sh start|stop|env|versioned BUCKET|objects BUCKET KEY...
+# scripts/moto-server.sh start|stop|env|versioned BUCKET|objects BUCKET KEY...|versions BUCKET
 # Runs moto's standalone server, an in-memory model of AWS, as a process on 127.0.0.1 for
 # the tests: unlike Garage it enforces what AWS does with storage classes (GLACIER objects
 # refuse GETs), regions (CreateBucket needs a LocationConstraint outside us-east-1), copy
@@ -73,17 +73,35 @@ s3.put_bucket_versioning(Bucket=sys.argv[1], VersioningConfiguration={"Status": 
 ' "$bucket"
     ;;
   objects)
-    # objects BUCKET KEY...: creates BUCKET and puts each KEY, holding the key's own bytes
+    # objects BUCKET KEY...: creates BUCKET (unless it is there) and puts each KEY, holding the key's own bytes
     # (keys no file path can hold, written as any S3 client may).
     bucket=${2:?usage: $0 objects BUCKET KEY...}
     eval "$(cat "$dir/env")"
     client "$MOTO_S3_ACCESS_KEY" "$MOTO_S3_SECRET_KEY" '
 import boto3, os, sys
 s3 = boto3.client("s3", endpoint_url=os.environ["MOTO_URL"])
-s3.create_bucket(Bucket=sys.argv[1])
+try:
+    s3.create_bucket(Bucket=sys.argv[1])
+except s3.exceptions.BucketAlreadyOwnedByYou:
+    pass
 for k in sys.argv[2:]:
     s3.put_object(Bucket=sys.argv[1], Key=k, Body=k.encode())
 ' "$bucket" "${@:3}"
     ;;
-  *) echo "usage: $0 start|stop|env|versioned BUCKET|objects BUCKET KEY..." >&2; exit 64 ;;
+  versions)
+    # versions BUCKET: every version of every key, one a line: KEY current|old|marker
+    # (what ListObjectVersions shows; a marker that is the latest is "marker" too).
+    bucket=${2:?usage: $0 versions BUCKET}
+    eval "$(cat "$dir/env")"
+    client "$MOTO_S3_ACCESS_KEY" "$MOTO_S3_SECRET_KEY" '
+import boto3, os, sys
+s3 = boto3.client("s3", endpoint_url=os.environ["MOTO_URL"])
+for page in s3.get_paginator("list_object_versions").paginate(Bucket=sys.argv[1]):
+    for v in page.get("Versions", []):
+        print(v["Key"], "current" if v["IsLatest"] else "old")
+    for m in page.get("DeleteMarkers", []):
+        print(m["Key"], "marker")
+' "$bucket"
+    ;;
+  *) echo "usage: $0 start|stop|env|versioned BUCKET|objects BUCKET KEY...|versions BUCKET" >&2; exit 64 ;;
 esac

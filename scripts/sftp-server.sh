@@ -10,7 +10,8 @@
 # SFTP_KNOWN_HOSTS holds the server's host key; tests pass it as known_hosts=.
 set -euo pipefail
 
-PORT=${SFTP_PORT:-39022}
+# 39010: clear of FTP's control port and passive range (39021-39220); tests/ports.rs keeps the map.
+PORT=${SFTP_PORT:-39010}
 DIR=${SFTP_DIR:-/tmp/plakar-test-sshd}
 PW_USER=plakartest
 PW=plakar-test-password-0123

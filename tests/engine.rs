@@ -329,3 +329,53 @@ fn interrupted_sync_resumes_without_resending() {
     let src = reopen(src_store);
     assert_resumes(|dst| sync::sync(&src, dst, &[snap.id], false, &NoProgress).map(|r| assert_eq!(r.copied.len(), 1)));
 }
+
+/// Reads half of each file, then asks for it again (`SendAgain`), as the S3 exporter does
+/// when a server's UploadPart or CompleteMultipartUpload reply cannot be read; files named
+/// "always" ask every time.
+struct Restarts(FsExporter, std::sync::Mutex<std::collections::HashSet<Vec<u8>>>);
+
+impl plakar::kloset::exporter::Exporter for Restarts {
+    fn create_dir(&self, p: &[u8]) -> io::Result<()> {
+        self.0.create_dir(p)
+    }
+    fn store_file(&self, p: &[u8], data: &mut dyn Read, size: u64) -> io::Result<()> {
+        if self.1.lock().unwrap().insert(p.to_vec()) || p.ends_with(b"always") {
+            data.take(size / 2).read_to_end(&mut Vec::new())?;
+            return Err(io::Error::other(plakar::kloset::exporter::SendAgain("multipart reply unreadable".into())));
+        }
+        self.0.store_file(p, data, size)
+    }
+    fn symlink(&self, p: &[u8], t: &[u8]) -> io::Result<()> {
+        self.0.symlink(p, t)
+    }
+    fn hardlink(&self, p: &[u8], e: &[u8]) -> io::Result<()> {
+        self.0.hardlink(p, e)
+    }
+    fn set_metadata(&self, p: &[u8], info: &FileInfo) -> io::Result<()> {
+        self.0.set_metadata(p, info)
+    }
+    fn finish(&self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn an_exporter_that_asks_for_a_file_again_gets_it_whole_once_more() {
+    let env = Env::new();
+    let data = env.path("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("big"), noise(300_000, 5)).unwrap();
+    std::fs::write(data.join("always"), noise(1000, 6)).unwrap();
+    let repo = new_repo(Arc::new(MemoryStore::new()));
+    let h = backup::backup(&repo, &FsImporter::new(&data).unwrap(), &Default::default(), &NoProgress).unwrap();
+    let repo = reopen(repo.store.clone());
+    let root = repo.lookup(&h, data.to_str().unwrap().as_bytes()).unwrap();
+    let out = env.path("out");
+    let exp = Restarts(FsExporter::new(&out, true).unwrap(), Default::default());
+    let r = restore::restore(&repo, &root, b"", &exp, &NoProgress).unwrap();
+    assert_eq!(std::fs::read(out.join("big")).unwrap(), std::fs::read(data.join("big")).unwrap());
+    // Asked twice: reported, not asked forever.
+    assert!(r.errors.iter().any(|(p, e)| p.ends_with("always") && e.contains("unreadable")), "{:?}", r.errors);
+    assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
+}

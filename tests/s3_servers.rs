@@ -6,7 +6,7 @@ use predicates::prelude::*;
 use std::fs;
 
 /// Configures @NAME of `kind` (store, source, destination) on `srv`, with extra options.
-fn add(env: &Env, srv: &S3Server, kind: &str, name: &str, loc: &str, extra: &[&str]) {
+pub fn add(env: &Env, srv: &S3Server, kind: &str, name: &str, loc: &str, extra: &[&str]) {
     env.cmd()
         .args([kind, "add", name, loc])
         .arg(format!("access_key={}", srv.access_key))
@@ -17,7 +17,7 @@ fn add(env: &Env, srv: &S3Server, kind: &str, name: &str, loc: &str, extra: &[&s
         .success();
 }
 
-fn snapshot(env: &Env, store: &str) -> String {
+pub fn snapshot(env: &Env, store: &str) -> String {
     let ls = env.cmd().args(["at", store, "ls", "-uuid"]).output().unwrap();
     String::from_utf8(ls.stdout).unwrap().split_whitespace().nth(1).expect("a snapshot").to_string()
 }

@@ -17,6 +17,19 @@ pub fn target_refused(e: &io::Error) -> bool {
     e.get_ref().is_some_and(|i| i.is::<TargetRefused>())
 }
 
+/// The error inside an `io::Error` from an exporter that read part of a file's content and
+/// needs all of it again: its first way of writing failed in a way another avoids (an S3
+/// server whose multipart replies cannot be read takes the file in one PUT). Restore gives
+/// `store_file` a fresh reader once more; the exporter must not ask twice for one file.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct SendAgain(pub String);
+
+/// Whether `e` asks for the file's content again.
+pub fn send_again(e: &io::Error) -> bool {
+    e.get_ref().is_some_and(|i| i.is::<SendAgain>())
+}
+
 pub trait Exporter: Send + Sync {
     fn create_dir(&self, path: &[u8]) -> io::Result<()>;
     /// Writes a whole file; the target sees the complete file or none of it.

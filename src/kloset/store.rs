@@ -78,6 +78,15 @@ pub enum Content {
     Data,
 }
 
+/// What `Store::purge_versions` deleted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Purged {
+    /// Old versions of objects replaced or deleted.
+    pub versions: u64,
+    /// Markers that deletions left in place of the objects.
+    pub markers: u64,
+}
+
 /// Where a stored object lives. Ids are 32 bytes; resources group them.
 pub trait Store: Send + Sync {
     /// Human-readable location, with any secret removed.
@@ -103,6 +112,17 @@ pub trait Store: Send + Sync {
     fn delete(&self, res: Resource, id: &[u8; 32]) -> StoreResult<()>;
     /// Size of an object in bytes.
     fn size(&self, res: Resource, id: &[u8; 32]) -> StoreResult<u64>;
+    /// Whether the location keeps old versions of the objects it replaces or deletes (a
+    /// versioned bucket): their space is freed only by `purge_versions`.
+    fn keeps_versions(&self) -> StoreResult<bool> {
+        Ok(false)
+    }
+    /// Deletes the old versions of this store's objects and the markers deletions left,
+    /// never a current object: it changes nothing the engine reads, so it needs no lock.
+    /// Unsupported where no versions are kept.
+    fn purge_versions(&self) -> StoreResult<Purged> {
+        Err(StoreError::new(StoreErrorKind::Unsupported, format!("{} keeps no old versions", self.location())))
+    }
     /// True when each request costs a network round trip, so reading ahead pays.
     fn remote(&self) -> bool {
         false

@@ -1,16 +1,33 @@
 use crate::cli::cmd::locking::{self, LockArgs};
-use crate::cli::Ctx;
+use crate::cli::{exit, Ctx};
 use crate::kloset::ops::maintenance;
-use anyhow::Result;
+use crate::kloset::store::Store;
+use anyhow::{Context, Result};
 
 #[derive(clap::Args)]
 pub struct Args {
+    /// Then delete the old versions and delete markers of the store's objects, where its
+    /// location keeps them (a versioned S3 bucket); current objects are never touched
+    #[arg(long)]
+    purge_versions: bool,
     #[command(flatten)]
     lock: LockArgs,
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
-    let (repo, _lock) = locking::open_locked(ctx, true, &a.lock)?;
+    let (repo, lock) = locking::open_locked(ctx, true, &a.lock)?;
+    if a.purge_versions
+        && !repo.store.keeps_versions().map_err(crate::kloset::Error::from).context("-purge-versions")?
+    {
+        return Err(exit::coded(
+            exit::USAGE,
+            format!(
+                "-purge-versions: {} keeps no old versions (only an S3 bucket with versioning enabled or \
+                 suspended does): run maintenance without -purge-versions",
+                repo.store.location()
+            ),
+        ));
+    }
     let r = maintenance::maintenance(&repo)?;
     for id in &r.snapshots_recovered {
         eprintln!(
@@ -40,5 +57,21 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
             if r.blobs_rescued > 0 { format!(", {} blobs rescued", r.blobs_rescued) } else { String::new() }
         );
     }
+    if a.purge_versions {
+        // After the lock is released, so that its own old version and delete marker go too:
+        // the purge never touches a current object, so it needs no lock (store.rs).
+        let store = repo.store.clone();
+        drop(lock);
+        drop(repo);
+        purge(ctx, store.as_ref())?;
+    }
     Ok(0)
+}
+
+fn purge(ctx: &Ctx, store: &dyn Store) -> Result<()> {
+    let p = store.purge_versions().map_err(crate::kloset::Error::from).context("-purge-versions")?;
+    if !ctx.g.quiet {
+        println!("purge: {} old versions and {} delete markers deleted", p.versions, p.markers);
+    }
+    Ok(())
 }

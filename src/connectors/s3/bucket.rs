@@ -1,4 +1,4 @@
-//! Whether the bucket is there, creating it, and whether it keeps old versions.
+//! Whether the bucket is there, creating it, and warning when it keeps old versions.
 //! Whether the bucket is there: HeadBucket's answers have no body, so a refusal only the
 //! body explains (a wrong region, a plain-HTTP request to a TLS port) comes back as a bare
 //! 400; the same question is then asked with a one-key ListObjectsV2, whose error says why.
@@ -46,32 +46,17 @@ pub fn create(c: &Client) -> StoreResult<()> {
     }
 }
 
-fn status_element(body: &str) -> String {
-    let Some(start) = body.find("<Status>").map(|i| i + "<Status>".len()) else { return String::new() };
-    body[start..].split('<').next().unwrap_or_default().trim().to_string()
-}
-
 /// Warns when the bucket keeps old versions: there, deleting a packfile (`rm` then
 /// `maintenance`) only adds a delete marker and the space is never freed. Servers without
 /// versioning (or that do not answer) are taken as unversioned.
 pub fn warn_if_versioned(c: &Client) {
-    let status = match c.block_on(c.s3.get_bucket_versioning().bucket(&c.cfg.bucket).send()) {
-        Ok(out) => out.status().map(|s| s.as_str().to_string()).unwrap_or_default(),
-        // moto names the reply's root element GetBucketVersioningResponse, not AWS's
-        // VersioningConfiguration, and the SDK refuses it: read <Status> from the body.
-        Err(e) => e
-            .raw_response()
-            .filter(|r| r.status().is_success())
-            .and_then(|r| r.body().bytes())
-            .map(|b| status_element(&String::from_utf8_lossy(b)))
-            .unwrap_or_default(),
-    };
+    let status = super::versions::status(c);
     if status == "Enabled" || status == "Suspended" {
         notice::warn(&format!(
             "bucket {} has versioning {}: objects this store deletes (by rm and maintenance) are kept as old \
-             versions behind delete markers, so their space is never freed; suspend versioning and add a \
-             lifecycle rule that expires noncurrent versions and delete markers under {}, or use an unversioned \
-             bucket",
+             versions behind delete markers, whose space is never freed on its own; run `maintenance \
+             -purge-versions` to delete them (or add a lifecycle rule that expires noncurrent versions and delete \
+             markers under {}), or use an unversioned bucket",
             c.cfg.bucket,
             status.to_lowercase(),
             if c.cfg.prefix.is_empty() { "the bucket".to_string() } else { c.cfg.prefix.clone() }

@@ -161,6 +161,9 @@ fn untrusted_certificate(cfg: &S3Config, what: &str, why: &rustls::CertificateEr
 
 /// The S3 permission an operation needs, from how it was described.
 fn action(what: &str) -> &'static str {
+    if what.contains("old version") {
+        return if what.starts_with("listing") { "s3:ListBucketVersions" } else { "s3:DeleteObjectVersion" };
+    }
     match what.split_whitespace().next().unwrap_or("") {
         "writing" => "s3:PutObject",
         "listing" => "s3:ListBucket",

@@ -3,8 +3,9 @@
 //! Directories and modes have no meaning in S3 and are skipped, as Plakar does; symlinks
 //! are skipped too, hard links become server-side copies (CopyObject). Files go by one PUT
 //! below the store's `MULTIPART_THRESHOLD`, by multipart upload from it on; a server whose
-//! multipart replies cannot be read gets one PUT for files up to `FALLBACK_MAX` (held in
-//! memory). Credentials or a write permission refused stop the restore at the first file
+//! multipart replies cannot be read (at any step) gets one PUT for files up to `FALLBACK_MAX`
+//! (held in memory), that file and every later one; when parts were already read, the
+//! upload is aborted and restore sends the file again (`SendAgain`). Credentials or a write permission refused stop the restore at the first file
 //! (`TargetRefused`): every other file would be refused alike.
 
 use super::class;
@@ -14,14 +15,18 @@ use super::errors::classify;
 use super::importer::to_io;
 use super::store::{multipart, single_put, Multipart, S3Store, MULTIPART_THRESHOLD, PART_SIZE};
 use crate::connectors::notice;
-use crate::kloset::exporter::{Exporter, TargetRefused};
+use crate::kloset::exporter::{Exporter, SendAgain, TargetRefused};
 use crate::kloset::importer::FileInfo;
 use crate::kloset::store::Content;
 use crate::kloset::store::StoreErrorKind as K;
+use aws_sdk_s3::types::StorageClass;
 use std::io::{self, Read};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 pub struct S3Exporter {
     c: Client,
+    /// Set once a multipart reply could not be read: later files skip multipart.
+    one_put: AtomicBool,
 }
 
 impl S3Exporter {
@@ -30,14 +35,14 @@ impl S3Exporter {
         if let Err(err) = super::bucket::check(&c, "checking the bucket") {
             // A put-only key may not look at the bucket: its writes will tell.
             if err.kind == K::PermissionDenied {
-                return Ok(Self { c });
+                return Ok(Self { c, one_put: AtomicBool::new(false) });
             }
             if err.kind != K::NotFound {
                 return Err(to_io(err));
             }
             super::bucket::create(&c).map_err(to_io)?;
         }
-        Ok(Self { c })
+        Ok(Self { c, one_put: AtomicBool::new(false) })
     }
 
     fn key(&self, path: &[u8]) -> String {
@@ -78,6 +83,24 @@ fn read_part(r: &mut dyn Read, max: usize) -> io::Result<Vec<u8>> {
     Ok(buf)
 }
 
+impl S3Exporter {
+    /// Sends `buf` and what is left of `data` (`size` bytes in all) with one PUT.
+    fn one_put(
+        &self,
+        key: &str,
+        mut buf: Vec<u8>,
+        data: &mut dyn Read,
+        size: u64,
+        class: StorageClass,
+    ) -> io::Result<()> {
+        data.take(size + 1 - buf.len() as u64).read_to_end(&mut buf)?;
+        if buf.len() as u64 != size {
+            return Err(io::Error::other(format!("expected {size} bytes, read {}", buf.len())));
+        }
+        single_put(&self.c, key, buf, class).map_err(refused)
+    }
+}
+
 impl Exporter for S3Exporter {
     fn create_dir(&self, _path: &[u8]) -> io::Result<()> {
         Ok(())
@@ -93,6 +116,9 @@ impl Exporter for S3Exporter {
             }
             return S3Store::put_key(&self.c, &key, &buf, class).map_err(refused);
         }
+        if self.one_put.load(Ordering::Relaxed) && size <= FALLBACK_MAX {
+            return self.one_put(&key, Vec::new(), data, size, class);
+        }
         let mut first = Some(read_part(data, PART_SIZE)?);
         let mut parts =
             std::iter::from_fn(|| match first.take().map(Ok).unwrap_or_else(|| read_part(data, PART_SIZE)) {
@@ -101,21 +127,21 @@ impl Exporter for S3Exporter {
             });
         match multipart(&self.c, &key, &mut parts, class.clone()) {
             Ok(()) => Ok(()),
-            // The server could not even start the upload: nothing was read past the first
-            // part, so the file can still go in one PUT.
-            Err(Multipart::Malformed(e)) if first.is_some() && size <= FALLBACK_MAX => {
+            Err(Multipart::Malformed(e)) if size <= FALLBACK_MAX => {
                 notice::warn(&format!("{e}; writing it with one PUT instead"));
-                let mut buf = first.take().unwrap_or_default();
-                data.take(size + 1 - buf.len() as u64).read_to_end(&mut buf)?;
-                if buf.len() as u64 != size {
-                    return Err(io::Error::other(format!("expected {size} bytes, read {}", buf.len())));
+                self.one_put.store(true, Ordering::Relaxed);
+                match first.take() {
+                    // The server could not even start the upload: nothing was read past the
+                    // first part, so the rest of the reader is all that is needed.
+                    Some(buf) => self.one_put(&key, buf, data, size, class),
+                    // UploadPart or CompleteMultipartUpload: the parts sent are gone from the
+                    // reader (the upload was aborted); restore sends the file again.
+                    None => Err(io::Error::other(SendAgain(e.message))),
                 }
-                single_put(&self.c, &key, buf, class).map_err(refused)
             }
             Err(e) => Err(refused(e.into())),
         }
     }
-
     fn symlink(&self, _path: &[u8], _target: &[u8]) -> io::Result<()> {
         Ok(())
     }

@@ -12,6 +12,7 @@ mod insecure;
 mod region;
 mod store;
 mod tls;
+mod versions;
 
 pub use class::check as check_storage_class;
 pub use config::{S3Config, S3_KEYS};

@@ -8,7 +8,7 @@ use super::client::Client;
 use super::config::S3Config;
 use super::errors::classify;
 use crate::connectors::notice;
-use crate::kloset::store::{Content, Resource, Store, StoreError, StoreErrorKind as K, StoreResult};
+use crate::kloset::store::{Content, Purged, Resource, Store, StoreError, StoreErrorKind as K, StoreResult};
 use aws_sdk_s3::config::http::HttpResponse;
 use aws_sdk_s3::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_s3::primitives::ByteStream;
@@ -262,6 +262,14 @@ impl Store for S3Store {
                 }
             }
         }
+    }
+
+    fn keeps_versions(&self) -> StoreResult<bool> {
+        Ok(super::versions::kept(&self.c))
+    }
+
+    fn purge_versions(&self) -> StoreResult<Purged> {
+        super::versions::purge(&self.c)
     }
 
     fn size(&self, res: Resource, id: &[u8; 32]) -> StoreResult<u64> {

@@ -6,7 +6,7 @@
 //! directory, empty), but the restore does not claim to be complete.
 
 use crate::kloset::error::Result;
-use crate::kloset::exporter::{target_refused, Exporter};
+use crate::kloset::exporter::{send_again, target_refused, Exporter};
 use crate::kloset::importer::{join, FileKind};
 use crate::kloset::progress::Progress;
 use crate::kloset::reader::ChunkReader;
@@ -115,9 +115,7 @@ pub fn restore(
             }
             // A target that cannot link (or copy what it holds, as a put-only S3 key
             // cannot) gets the file's content again from the snapshot.
-            let mut reader = ChunkReader::new(run.repo, &entry.chunks);
-            let again = exp.store_file_with_metadata(&path, &mut reader, entry.info.size, &entry.info);
-            if let Err(e2) = again {
+            if let Err(e2) = store_file(run.repo, exp, &path, &entry) {
                 run.fail(&path, &format!("cannot create hard link: {e}; nor write it as a copy: {e2}"));
             }
         }
@@ -239,9 +237,7 @@ impl Run<'_> {
             }
             m.insert((e.info.dev, e.info.ino), path.to_vec());
         }
-        let mut reader = ChunkReader::new(self.repo, &e.chunks);
-        let r = self.exp.store_file_with_metadata(path, &mut reader, e.info.size, &e.info);
-        match r {
+        match store_file(self.repo, self.exp, path, e) {
             Ok(()) => {
                 self.written.fetch_add(1, Ordering::Relaxed);
                 self.bytes.fetch_add(e.info.size, Ordering::Relaxed);
@@ -250,4 +246,16 @@ impl Run<'_> {
             Err(err) => self.fail_io(path, &err),
         }
     }
+}
+
+/// Writes a file from the snapshot; once more with a fresh reader when the exporter asks for
+/// its content again (`SendAgain`).
+fn store_file(repo: &Repository, exp: &dyn Exporter, path: &[u8], e: &Entry) -> std::io::Result<()> {
+    let mut reader = ChunkReader::new(repo, &e.chunks);
+    let r = exp.store_file_with_metadata(path, &mut reader, e.info.size, &e.info);
+    if !r.as_ref().is_err_and(send_again) {
+        return r;
+    }
+    let mut reader = ChunkReader::new(repo, &e.chunks);
+    exp.store_file_with_metadata(path, &mut reader, e.info.size, &e.info)
 }
