@@ -709,3 +709,36 @@ fn a_lost_state_of_a_version_2_store_is_not_deleted_by_maintenance() {
         h.id.short()
     );
 }
+
+/// `passwd` reads CONFIG, derives keys for a while, and writes CONFIG back: two at once both
+/// read the old CONFIG, and the last write drops the other's new key slot, though both said
+/// they succeeded. Under the exclusive lock, CONFIG is read once the lock is held, so each
+/// `passwd -add` builds on the other's.
+#[test]
+fn two_passwd_at_once_keep_both_new_passphrases() {
+    let env = Env::new();
+    env.create();
+    for round in 0..3 {
+        let (p1, p2) = (format!("first new passphrase {round}"), format!("second new passphrase {round}"));
+        let spawn = |new: &str| {
+            let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("plakar"));
+            c.current_dir(env.dir.path()).env_clear().env("PATH", std::env::var("PATH").unwrap_or_default());
+            c.env("HOME", env.path("home")).env("PLAKAR_PASSPHRASE", PASS);
+            c.args(["at", &env.store(), "passwd", "-add"]);
+            c.env("PLAKAR_NEW_PASSPHRASE", new).stdout(std::process::Stdio::null());
+            c.stderr(std::process::Stdio::piped()).spawn().unwrap()
+        };
+        let (a, b) = (spawn(&p1), spawn(&p2));
+        for child in [a, b] {
+            let out = child.wait_with_output().unwrap();
+            assert!(out.status.success(), "passwd failed: {}", String::from_utf8_lossy(&out.stderr));
+        }
+        for p in [&p1, &p2, &PASS.to_string()] {
+            let out = env.at(&["ls"]).env("PLAKAR_PASSPHRASE", p).output().unwrap();
+            assert!(
+                out.status.success(),
+                "round {round}: {p:?} no longer opens the store: both passwd said they added it"
+            );
+        }
+    }
+}
