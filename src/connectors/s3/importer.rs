@@ -5,9 +5,11 @@
 use super::client::Client;
 use super::config::S3Config;
 use super::errors::classify;
+use super::listed;
 use crate::kloset::importer::{DirEntry, FileInfo, FileKind, Importer, Opened};
 use crate::kloset::store::{StoreError, StoreErrorKind as K};
 use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::EncodingType;
 use std::io::{self, Read};
 
 /// Requests in flight for bucket sources and targets: each object costs a round trip, and
@@ -52,6 +54,16 @@ impl S3Importer {
     }
 }
 
+/// A listed key that is not UTF-8 once percent-decoded: no request can name it again.
+fn undecodable_entry(raw: &str, bytes: &[u8]) -> DirEntry {
+    let name = bytes.rsplit(|&b| b == b'/').next().unwrap_or(bytes);
+    let msg = format!(
+        "object {raw:?} (as listed, percent-encoded) not backed up: its key is not UTF-8 once decoded, so no \
+         request can name it; the server lists keys S3 does not allow: rename it on the server"
+    );
+    DirEntry { name: name.to_vec(), info: Err(msg) }
+}
+
 /// A key segment no path can hold: empty, `.` or `..`.
 fn odd_segment(name: &str) -> bool {
     matches!(name, "" | "." | "..")
@@ -80,11 +92,22 @@ impl S3Importer {
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let req = c.s3.list_objects_v2().bucket(&c.cfg.bucket).prefix(sub).set_continuation_token(token.clone());
+            let req =
+                c.s3.list_objects_v2()
+                    .bucket(&c.cfg.bucket)
+                    .prefix(sub)
+                    .encoding_type(EncodingType::Url)
+                    .set_continuation_token(token.clone());
             let page = c.block_on(req.send()).map_err(|e| to_io(classify(e, &c.cfg, &format!("listing {sub}"))))?;
             for o in page.contents() {
-                let name = o.key().unwrap_or_default().strip_prefix(prefix).unwrap_or_default();
-                out.push(unmappable_entry(name, o.key().unwrap_or_default(), o.size().unwrap_or(0)));
+                let raw = o.key().unwrap_or_default();
+                match listed::key(raw, page.encoding_type()) {
+                    Ok(key) => {
+                        let name = key.strip_prefix(prefix).unwrap_or_default();
+                        out.push(unmappable_entry(name, &key, o.size().unwrap_or(0)));
+                    }
+                    Err(bytes) => out.push(undecodable_entry(raw, &bytes)),
+                }
             }
             match page.next_continuation_token() {
                 Some(t) if page.is_truncated().unwrap_or(false) => token = Some(t.to_string()),
@@ -144,30 +167,42 @@ impl Importer for S3Importer {
                     .bucket(&c.cfg.bucket)
                     .prefix(&prefix)
                     .delimiter("/")
+                    .encoding_type(EncodingType::Url)
                     .set_continuation_token(token.clone());
             let page = c.block_on(req.send()).map_err(|e| to_io(classify(e, &c.cfg, &format!("listing {prefix}"))))?;
+            let encoding = page.encoding_type();
             for p in page.common_prefixes() {
-                let name = p
-                    .prefix()
-                    .unwrap_or_default()
-                    .strip_prefix(prefix.as_str())
-                    .unwrap_or_default()
-                    .trim_end_matches('/');
+                let raw = p.prefix().unwrap_or_default();
+                let common = match listed::key(raw, encoding) {
+                    Ok(k) => k,
+                    Err(bytes) => {
+                        out.push(undecodable_entry(raw, bytes.strip_suffix(b"/").unwrap_or(&bytes)));
+                        continue;
+                    }
+                };
+                let name = common.strip_prefix(prefix.as_str()).unwrap_or_default().trim_end_matches('/');
                 if odd_segment(name) {
                     // `a//b`, `/x`, `./x`, `../x`: no path holds them; each object is reported.
-                    out.extend(self.unmappable(&prefix, p.prefix().unwrap_or_default())?);
+                    out.extend(self.unmappable(&prefix, &common)?);
                 } else {
                     out.push(DirEntry { name: name.as_bytes().to_vec(), info: Ok(dir_info()) });
                 }
             }
             for o in page.contents() {
-                let key = o.key().unwrap_or_default();
+                let raw = o.key().unwrap_or_default();
+                let key = match listed::key(raw, encoding) {
+                    Ok(k) => k,
+                    Err(bytes) => {
+                        out.push(undecodable_entry(raw, &bytes));
+                        continue;
+                    }
+                };
                 let name = key.strip_prefix(prefix.as_str()).unwrap_or_default();
                 if (name.is_empty() || name.ends_with('/')) && o.size().unwrap_or(0) == 0 {
                     continue; // "directory marker" objects
                 }
                 if name.ends_with('/') || odd_segment(name) {
-                    out.push(unmappable_entry(name, o.key().unwrap_or_default(), o.size().unwrap_or(0)));
+                    out.push(unmappable_entry(name, &key, o.size().unwrap_or(0)));
                     continue;
                 }
                 let mtime_ns =

@@ -9,6 +9,7 @@ mod errors;
 mod exporter;
 mod importer;
 mod insecure;
+mod listed;
 mod region;
 mod store;
 mod tls;
