@@ -15,6 +15,7 @@ mod full_disk;
 mod golden;
 mod layers;
 mod ports;
+mod prune;
 mod reliability;
 mod restore_safety;
 mod roundtrip;

@@ -1,4 +1,4 @@
-//! Named stores, sources and destinations (`@name`), kept in one TOML file,
+//! Named stores, sources and destinations (`@name`), and retention policies, kept in one TOML file,
 //! `$XDG_CONFIG_HOME/plakar/config.toml`, written atomically with mode 0600 because it
 //! may hold secrets.
 
@@ -16,6 +16,8 @@ pub enum Kind {
     Store,
     Source,
     Destination,
+    /// Retention policies; their keys are checked by `app::policy`, not here.
+    Policy,
 }
 
 impl Kind {
@@ -24,6 +26,7 @@ impl Kind {
             Kind::Store => "store",
             Kind::Source => "source",
             Kind::Destination => "destination",
+            Kind::Policy => "policy",
         }
     }
 }
@@ -38,6 +41,8 @@ pub struct Config {
     pub sources: BTreeMap<String, Section>,
     #[serde(default)]
     pub destinations: BTreeMap<String, Section>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub policies: BTreeMap<String, Section>,
 }
 
 /// Keys whose values are never printed unless asked.
@@ -107,6 +112,7 @@ impl Config {
             Kind::Store => &self.stores,
             Kind::Source => &self.sources,
             Kind::Destination => &self.destinations,
+            Kind::Policy => &self.policies,
         }
     }
 
@@ -115,6 +121,7 @@ impl Config {
             Kind::Store => &mut self.stores,
             Kind::Source => &mut self.sources,
             Kind::Destination => &mut self.destinations,
+            Kind::Policy => &mut self.policies,
         }
     }
 
@@ -128,8 +135,9 @@ impl Config {
             } else {
                 format!("configured: {}", known.join(", "))
             };
+            let what = if kind == Kind::Policy { "KEY=VALUE..." } else { "LOCATION" };
             anyhow::anyhow!(
-                "no {} named {name:?} ({hint}); add one with: plakar {} add {name} LOCATION",
+                "no {} named {name:?} ({hint}); add one with: plakar {} add {name} {what}",
                 kind.noun(),
                 kind.noun()
             )

@@ -5,3 +5,4 @@ pub mod dirs;
 pub mod known_stores;
 pub mod location;
 pub mod passphrase;
+pub mod policy;

@@ -67,6 +67,10 @@ pub fn run(args: Vec<OsString>) -> i32 {
         let ctx = Ctx::new(g, args);
         return finish(cmd::config::run(&ctx, &rest));
     }
+    if rest[0] == "policy" {
+        let ctx = Ctx::new(g, args);
+        return finish(cmd::policy::run(&ctx, &rest));
+    }
     let mut argv = vec!["plakar".to_string()];
     let mut rest = rest;
     if rest[0] == "help" {

@@ -20,6 +20,7 @@ pub mod progress;
 pub mod readahead;
 pub mod reader;
 pub mod repo;
+pub mod retention;
 pub mod rng;
 pub mod snapshot;
 pub mod state;

@@ -59,6 +59,9 @@ pub struct Args {
     job: Option<String>,
     #[arg(long, hide = true)]
     packfiles: Option<String>,
+    /// Date the snapshot at this time instead of now (RFC 3339, YYYY-MM-DD [HH:MM[:SS]], UTC)
+    #[arg(long, value_name = "TIME")]
+    force_timestamp: Option<String>,
     #[arg(short = 'o', hide = true)]
     options: Vec<String>,
     #[command(flatten)]
@@ -96,11 +99,31 @@ fn exclusions(root: &[u8], a: &Args) -> Result<Option<ExcludeFn>> {
     })))
 }
 
+/// `-force-timestamp`: an absolute time only (a duration such as `30d` would date the
+/// snapshot relative to a clock the caller cannot pin, which is not what forcing means).
+fn forced_time(s: &str) -> Result<i64> {
+    if crate::cli::time::parse_duration(s.trim()).is_some() {
+        return Err(exit::coded(
+            exit::USAGE,
+            format!("invalid -force-timestamp {s:?}: give an absolute time (RFC 3339 or YYYY-MM-DD [HH:MM[:SS]], UTC)"),
+        ));
+    }
+    crate::cli::time::parse(s).map_err(|_| {
+        exit::coded(
+            exit::USAGE,
+            format!(
+                "invalid -force-timestamp {s:?}: use RFC 3339 (2024-05-01T10:00:00Z) or YYYY-MM-DD [HH:MM[:SS]] (UTC)"
+            ),
+        )
+    })
+}
+
 pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     if a.sources.len() > 1 {
         bail!("multi-source backup not supported yet: run one backup per source");
     }
     let src = a.sources.first().cloned().unwrap_or_else(|| ".".into());
+    let timestamp_ns = a.force_timestamp.as_deref().map(forced_time).transpose()?;
     let (repo, _lock) = locking::open_locked(ctx, false, &a.lock)?;
     let importer = location::open_importer(&src, &ctx.config_dir())?;
     let mut tags = a.tag.clone();
@@ -122,6 +145,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
         no_changed_check: a.no_changed_check,
         // Chosen here so that KO lines name the snapshot as Plakar's do (`<8hex>: KO ✘`).
         id: Some(crate::kloset::SnapshotId::random()),
+        timestamp_ns,
     };
     let quiet = a.quiet || ctx.g.quiet;
     let silent = a.silent || ctx.g.silent;

@@ -14,6 +14,8 @@ mod locking;
 pub mod ls;
 mod maintenance;
 mod passwd;
+pub mod policy;
+mod prune;
 mod ptar;
 mod restore;
 mod rm;
@@ -50,6 +52,8 @@ pub enum Command {
     Locate(locate::Args),
     /// Drop unreferenced data and compact packfiles
     Maintenance(maintenance::Args),
+    /// Remove the snapshots a retention policy does not keep (-apply; without it, a preview)
+    Prune(prune::Args),
     /// Change the store's passphrase (-add: one more), without rewriting data
     Passwd(passwd::Args),
     /// Write a one-file archive of stores and paths
@@ -77,6 +81,7 @@ pub fn dispatch(ctx: &Ctx, cmd: Command) -> Result<i32> {
         Command::Locate(a) => locate::run(ctx, a),
         Command::Maintenance(a) => maintenance::run(ctx, a),
         Command::Passwd(a) => passwd::run(ctx, a),
+        Command::Prune(a) => prune::run(ctx, a),
         Command::Ptar(a) => ptar::run(ctx, a),
         Command::Sync(a) => sync::run(ctx, a),
         Command::Ui(a) => ui::run(ctx, a),

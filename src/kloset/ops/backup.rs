@@ -40,6 +40,9 @@ pub struct BackupOptions {
     /// The new snapshot's id, when the caller chose it (to name it in progress lines
     /// before the backup ends); random otherwise.
     pub id: Option<SnapshotId>,
+    /// The snapshot's time (ns since the epoch, UTC) when the caller sets it (Plakar's
+    /// `-force-timestamp`, used to lay out a history); the start of the run otherwise.
+    pub timestamp_ns: Option<i64>,
 }
 
 const MAX_ERRORS_KEPT: usize = 1000;
@@ -67,7 +70,8 @@ struct Run<'a> {
 
 pub fn backup(repo: &Repository, imp: &dyn Importer, opts: &BackupOptions, progress: &dyn Progress) -> Result<Header> {
     let started = Instant::now();
-    let timestamp_ns = chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default();
+    let timestamp_ns =
+        opts.timestamp_ns.unwrap_or_else(|| chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default());
     let root = imp.root();
     let root_str = String::from_utf8_lossy(&root).into_owned();
     let root_info = imp.stat(&root).map_err(|e| {
