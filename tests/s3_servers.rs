@@ -155,22 +155,36 @@ fn multipart_replies_rclone_cannot_give_fall_back_to_one_put() {
     assert_eq!(fs::read(out.join("big.bin")).unwrap(), fs::read(data.join("big.bin")).unwrap());
 }
 
-#[test]
-fn bucket_keys_no_path_can_hold_are_reported_never_dropped() {
-    let Some(srv) = moto() else { return };
-    let env = Env::new();
-    let bucket = unique_bucket("oddkeys");
-    let odd = ["a//b.txt", "/leading.txt", "dir/", "x/../y.txt", "./dot.txt"];
+/// A new bucket on moto holding `keys` and `odd` (each object holds its own key), backed
+/// up into a new store: the backup's output and its text.
+fn back_up_bucket_of(
+    env: &Env,
+    srv: &S3Server,
+    name: &str,
+    keys: &[&str],
+    odd: &[&str],
+) -> (std::process::Output, String) {
+    let bucket = unique_bucket(name);
     let out = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/moto-server.sh"))
-        .args(["objects", &bucket, "ok.txt", "a/fine.txt"])
+        .args(["objects", &bucket])
+        .args(keys)
         .args(odd)
         .output()
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    add(&env, &srv, "source", "src", &format!("s3://{}/{bucket}", srv.endpoint), &[]);
+    add(env, srv, "source", "src", &format!("s3://{}/{bucket}", srv.endpoint), &[]);
     env.create();
     let out = env.at(&["backup", "@src"]).output().unwrap();
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    (out, text)
+}
+
+#[test]
+fn bucket_keys_no_path_can_hold_are_reported_never_dropped() {
+    let Some(srv) = moto() else { return };
+    let env = Env::new();
+    let odd = ["a//b.txt", "/leading.txt", "dir/", "x/../y.txt", "./dot.txt"];
+    let (out, text) = back_up_bucket_of(&env, &srv, "oddkeys", &["ok.txt", "a/fine.txt"], &odd);
     assert_eq!(out.status.code(), Some(3), "{text}");
     // Reported by their path in the bucket, as the importer hands them over.
     assert!(text.lines().any(|l| l.contains("KO ✘ /dir") && l.contains("ends in '/' and holds 4 bytes")), "{text}");
@@ -209,18 +223,8 @@ fn a_store_in_a_versioned_bucket_warns_at_create() {
 fn bucket_keys_with_control_characters_are_backed_up_exactly() {
     let Some(srv) = moto() else { return };
     let env = Env::new();
-    let bucket = unique_bucket("ctlkeys");
     let odd = ["tab\tkey.txt", "ctl\u{1}key.txt", "del\u{7f}key.txt", "sp ace/pct%41.txt"];
-    let out = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/moto-server.sh"))
-        .args(["objects", &bucket, "ok.txt"])
-        .args(odd)
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    add(&env, &srv, "source", "src", &format!("s3://{}/{bucket}", srv.endpoint), &[]);
-    env.create();
-    let out = env.at(&["backup", "@src"]).output().unwrap();
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let (out, text) = back_up_bucket_of(&env, &srv, "ctlkeys", &["ok.txt"], &odd);
     assert!(out.status.success(), "{text}");
     let dir = env.path("out");
     env.at(&["restore", "-to", dir.to_str().unwrap(), &env.latest()[..8]]).assert().success();

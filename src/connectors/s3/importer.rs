@@ -8,6 +8,7 @@ use super::errors::classify;
 use super::listed;
 use crate::kloset::importer::{DirEntry, FileInfo, FileKind, Importer, Opened};
 use crate::kloset::store::{StoreError, StoreErrorKind as K};
+use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::EncodingType;
 use std::io::{self, Read};
@@ -85,20 +86,26 @@ fn unmappable_entry(name: &str, key: &str, size: i64) -> DirEntry {
 }
 
 impl S3Importer {
+    /// One page of the listing under `prefix`, keys percent-encoded (see `listed`).
+    fn page(&self, prefix: &str, delimiter: Option<&str>, token: &Option<String>) -> io::Result<ListObjectsV2Output> {
+        let c = &self.c;
+        let req =
+            c.s3.list_objects_v2()
+                .bucket(&c.cfg.bucket)
+                .prefix(prefix)
+                .set_delimiter(delimiter.map(str::to_string))
+                .encoding_type(EncodingType::Url)
+                .set_continuation_token(token.clone());
+        c.block_on(req.send()).map_err(|e| to_io(classify(e, &c.cfg, &format!("listing {prefix}"))))
+    }
+
     /// Every object under `sub` (a common prefix that is no directory name), as errors
     /// named by their key relative to `prefix`.
     fn unmappable(&self, prefix: &str, sub: &str) -> io::Result<Vec<DirEntry>> {
-        let c = &self.c;
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let req =
-                c.s3.list_objects_v2()
-                    .bucket(&c.cfg.bucket)
-                    .prefix(sub)
-                    .encoding_type(EncodingType::Url)
-                    .set_continuation_token(token.clone());
-            let page = c.block_on(req.send()).map_err(|e| to_io(classify(e, &c.cfg, &format!("listing {sub}"))))?;
+            let page = self.page(sub, None, &token)?;
             for o in page.contents() {
                 let raw = o.key().unwrap_or_default();
                 match listed::key(raw, page.encoding_type()) {
@@ -157,19 +164,11 @@ impl Importer for S3Importer {
     }
 
     fn read_dir(&self, path: &[u8]) -> io::Result<Vec<DirEntry>> {
-        let c = &self.c;
         let prefix = Self::prefix_of(path);
         let mut out = Vec::new();
         let mut token: Option<String> = None;
         loop {
-            let req =
-                c.s3.list_objects_v2()
-                    .bucket(&c.cfg.bucket)
-                    .prefix(&prefix)
-                    .delimiter("/")
-                    .encoding_type(EncodingType::Url)
-                    .set_continuation_token(token.clone());
-            let page = c.block_on(req.send()).map_err(|e| to_io(classify(e, &c.cfg, &format!("listing {prefix}"))))?;
+            let page = self.page(&prefix, Some("/"), &token)?;
             let encoding = page.encoding_type();
             for p in page.common_prefixes() {
                 let raw = p.prefix().unwrap_or_default();
