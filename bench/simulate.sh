@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The long simulation campaign (docs/LOCKING.md, docs/RELIABILITY.md): N seeds from BASE of
-# tests/simulation.rs (CI runs the first 300). A failure prints the seed and how to replay
+# tests/simulation.rs (CI runs the first 2,000). A failure prints the seed and how to replay
 # it: PLAKAR_SIM_SEED=<seed> cargo test --test tests simulation::simulation_keeps -- --nocapture
 #   bench/simulate.sh [N=100000] [BASE=0]
 set -euo pipefail

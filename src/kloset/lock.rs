@@ -168,10 +168,28 @@ impl Lease {
         let id = self.state_id();
         self.store.put(Resource::State, &id.0, &state.encode(keys, &id))?;
         if let Err(e) = self.check() {
+            // Fenced. If the fence lists this state, it was put before the fencer's listing:
+            // it counts for everyone from then on, the fencer kept what it references, and
+            // other runs may have built on it (read it, deduplicated against it) before the
+            // fence existed. Deleting it would take their blobs away: it stays, committed.
+            if e.kind() == crate::kloset::ErrorKind::Locked && self.fence_lists(&id)? == Some(true) {
+                return Ok(id);
+            }
             let _ = self.store.delete(Resource::State, &id.0);
             return Err(e);
         }
         Ok(id)
+    }
+
+    /// Whether this lock's fence lists `state` (None: no fence, or its list is not written).
+    fn fence_lists(&self, state: &StateId) -> Result<Option<bool>> {
+        let b = match self.store.get(Resource::Lock, &fence_id(&self.id), None) {
+            Ok(b) => b,
+            Err(e) if e.kind == StoreErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::Store(e)),
+        };
+        let info: Option<FenceInfo> = serde_json::from_slice(&b).ok();
+        Ok(info.and_then(|i| i.states).map(|list| list.contains(&state.to_hex())))
     }
 
     fn body(&self) -> Vec<u8> {
