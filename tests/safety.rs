@@ -624,8 +624,14 @@ fn a_reader_stopped_between_fences_and_states_reports_no_false_loss() {
             let host_a = FakeHost::new("host-a", 10, 0, true);
             let g = lock::lock(m1_store.clone(), true, host_a).unwrap();
             let m1 = Repository::load(m1_store, cfg.clone(), keys.clone(), Some(g.lease().clone())).unwrap();
-            let err = maintenance::maintenance(&m1).expect_err("M1's lock was taken over");
-            assert_eq!(err.kind(), ErrorKind::Locked, "{err}");
+            // The fence lists M1's merged state (it was put before the takeover's listing):
+            // since seed 16322 that state stays and M1 succeeds, deleting nothing (a run
+            // wrote meanwhile). Before, M1 retracted it and failed (exit 75). Either way the
+            // reader below must report no loss.
+            match maintenance::maintenance(&m1) {
+                Ok(r) => assert!(r.deletion_deferred, "{r:?}"),
+                Err(err) => assert_eq!(err.kind(), ErrorKind::Locked, "{err}"),
+            }
             drop(g);
         }
     };
