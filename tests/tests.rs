@@ -22,6 +22,7 @@ mod s3;
 mod s3_cluster;
 mod s3_region;
 mod s3_servers;
+mod s3_sse;
 mod s3_tls;
 mod s3_versions;
 mod safety;

@@ -2,13 +2,14 @@
 //! options (S3_KEYS). Files an option names (tls_ca_file, SSL_CERT_FILE) are read and checked
 //! here, so a connector never starts with a trust store it cannot use.
 
+use super::sse::Sse;
 use super::tls;
 use crate::connectors::options::{expand_home, parse_bool, OptionError, Options as Section};
 use anyhow::Result;
 use std::path::PathBuf;
 
 /// Options an S3 location understands, as `plakar store set` validates them.
-pub const S3_KEYS: [&str; 8] = [
+pub const S3_KEYS: [&str; 12] = [
     "access_key",
     "secret_access_key",
     "session_token",
@@ -17,6 +18,10 @@ pub const S3_KEYS: [&str; 8] = [
     "tls_insecure_no_verify",
     "storage_class",
     "region",
+    "sse",
+    "sse_kms_key_id",
+    "sse_customer_key_file",
+    "sse_customer_key_env",
 ];
 
 #[derive(Clone)]
@@ -37,6 +42,8 @@ pub struct S3Config {
     pub insecure: bool,
     /// `tls_ca_file`, and the PEM certificates read from it, trusted on top of the system's.
     pub ca_file: Option<(PathBuf, Vec<u8>)>,
+    /// Server-side encryption of the objects read and written (never shown: see sse.rs).
+    pub sse: Sse,
 }
 
 impl std::fmt::Debug for S3Config {
@@ -88,6 +95,7 @@ impl S3Config {
         }
         let storage_class = opts.get("storage_class").cloned().unwrap_or_else(|| "STANDARD".into());
         super::class::check(&storage_class).map_err(bad)?;
+        let sse = Sse::parse(opts).map_err(bad)?;
         Ok(S3Config {
             endpoint: endpoint.to_string(),
             bucket: bucket.to_string(),
@@ -100,6 +108,7 @@ impl S3Config {
             region: opts.get("region").cloned().or_else(|| env("AWS_REGION")).unwrap_or_else(|| "us-east-1".into()),
             insecure,
             ca_file,
+            sse,
         })
     }
 
