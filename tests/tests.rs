@@ -20,6 +20,7 @@ mod restore_safety;
 mod roundtrip;
 mod s3;
 mod s3_cluster;
+mod s3_credentials;
 mod s3_region;
 mod s3_servers;
 mod s3_sse;

@@ -25,6 +25,17 @@ where
         SdkError::TimeoutError(_) => StoreError::new(K::Transient, format!("{what}: {ep} timed out")),
         SdkError::DispatchFailure(d) => {
             let text = chain_text(&e).to_lowercase();
+            if ["loading credentials", "credential provider", "no credentials"].iter().any(|m| text.contains(m)) {
+                return StoreError::new(
+                    K::PermissionDenied,
+                    format!(
+                        "{what}: no usable credentials for {ep}: set access_key and secret_access_key (plakar store \
+                         set NAME access_key=...), or profile=NAME, or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or \
+                         a web identity (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN, and sts_endpoint for MinIO) ({})",
+                        short(&text)
+                    ),
+                );
+            }
             if let Some(ce) = super::tls::bad_certificate(&e) {
                 return untrusted_certificate(cfg, what, ce);
             }

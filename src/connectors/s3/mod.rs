@@ -2,6 +2,7 @@
 //! exporter over one aws-sdk-s3 client, path-style, SigV4. The client is async; each
 //! connector owns a small tokio runtime and blocks on it, so the engine stays synchronous.
 mod bucket;
+mod chain;
 mod class;
 mod client;
 mod config;
