@@ -243,13 +243,15 @@ fn passwd_changes_or_adds_a_passphrase_without_rewriting_data() {
 }
 
 #[test]
-fn s3_location_without_credentials_or_bucket_exits_64_and_says_what_to_set() {
-    // Decided before any connection: no server needed (port 9 is discard).
+fn s3_location_without_credentials_exits_77_or_bucket_exits_64_and_says_what_to_set() {
+    // No server needed (port 9 is discard): the credentials chain finds nothing before any
+    // request is sent (instance metadata is turned off, as it may answer on a cloud machine).
     let env = Env::new();
     env.cmd()
+        .env("AWS_EC2_METADATA_DISABLED", "true")
         .args(["at", "s3://127.0.0.1:9/bucket", "ls"])
         .assert()
-        .code(64)
+        .code(77)
         .stderr(predicate::str::contains("access_key").and(predicate::str::contains("AWS_ACCESS_KEY_ID")));
     env.cmd()
         .env("AWS_ACCESS_KEY_ID", "k")

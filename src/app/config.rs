@@ -158,11 +158,18 @@ impl Config {
         let section = self.get(kind, name)?.clone();
         let location = if key == "location" { Some(value) } else { section.get("location").map(String::as_str) };
         let valid = valid_keys(kind, location);
+        if key == "sse_customer_key" && valid.contains(&"sse") {
+            bail!(crate::connectors::options::OptionError(crate::connectors::s3::SSE_LITERAL_KEY.into()));
+        }
         if !valid.contains(&key) {
             bail!("unknown option {key:?} for {} {name:?}; valid options: {}", kind.noun(), valid.join(", "));
         }
         if key == "storage_class" {
             crate::connectors::s3::check_storage_class(value)
+                .map_err(|m| anyhow::Error::new(crate::connectors::options::OptionError(m)))?;
+        }
+        if key == "sse" {
+            crate::connectors::s3::check_sse(value)
                 .map_err(|m| anyhow::Error::new(crate::connectors::options::OptionError(m)))?;
         }
         if key == "use_tls" || key == "tls_insecure_no_verify" || key == "passive" {

@@ -6,6 +6,7 @@ use aws_sdk_s3::config::retry::RetryConfig;
 use aws_sdk_s3::config::timeout::TimeoutConfig;
 use aws_sdk_s3::config::{
     BehaviorVersion, Credentials, Region, RequestChecksumCalculation, ResponseChecksumValidation,
+    SharedCredentialsProvider,
 };
 use std::future::Future;
 use std::time::Duration;
@@ -19,10 +20,16 @@ pub struct Client {
 impl Client {
     pub fn new(cfg: S3Config) -> std::io::Result<Client> {
         let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
-        let creds =
-            Credentials::new(&cfg.access_key, &cfg.secret_key, cfg.session_token.clone(), None, "plakar-config");
         let connect_timeout = Duration::from_secs(10);
         let http = tls::http_client(&cfg, connect_timeout)?;
+        // Explicit keys win; otherwise the standard chain, behind the SDK's identity cache,
+        // which refreshes temporary credentials before they expire.
+        let creds = match (&cfg.access_key, &cfg.secret_key) {
+            (Some(a), Some(s)) => {
+                SharedCredentialsProvider::new(Credentials::new(a, s, cfg.session_token.clone(), None, "plakar-config"))
+            }
+            _ => rt.block_on(super::chain::provider(&cfg, http.clone())),
+        };
         let mut conf = aws_sdk_s3::Config::builder();
         conf.set_http_client(http);
         let conf = conf

@@ -2,13 +2,14 @@
 //! options (S3_KEYS). Files an option names (tls_ca_file, SSL_CERT_FILE) are read and checked
 //! here, so a connector never starts with a trust store it cannot use.
 
+use super::sse::Sse;
 use super::tls;
 use crate::connectors::options::{expand_home, parse_bool, OptionError, Options as Section};
 use anyhow::Result;
 use std::path::PathBuf;
 
 /// Options an S3 location understands, as `plakar store set` validates them.
-pub const S3_KEYS: [&str; 8] = [
+pub const S3_KEYS: [&str; 14] = [
     "access_key",
     "secret_access_key",
     "session_token",
@@ -17,6 +18,12 @@ pub const S3_KEYS: [&str; 8] = [
     "tls_insecure_no_verify",
     "storage_class",
     "region",
+    "sse",
+    "sse_kms_key_id",
+    "sse_customer_key_file",
+    "sse_customer_key_env",
+    "profile",
+    "sts_endpoint",
 ];
 
 #[derive(Clone)]
@@ -26,10 +33,15 @@ pub struct S3Config {
     pub bucket: String,
     /// Key prefix inside the bucket, empty or ending in '/'.
     pub prefix: String,
-    pub access_key: String,
-    pub secret_key: String,
+    /// Explicit keys; without them, credentials come from the standard chain (see chain.rs).
+    pub access_key: Option<String>,
+    pub secret_key: Option<String>,
     /// Temporary credentials' session token, sent with every request.
     pub session_token: Option<String>,
+    /// `profile`: a profile of the shared config/credentials files, used for credentials.
+    pub profile: Option<String>,
+    /// `sts_endpoint`: where web identity tokens are exchanged (MinIO's STS), in place of AWS's.
+    pub sts_endpoint: Option<String>,
     pub use_tls: bool,
     pub storage_class: String,
     pub region: String,
@@ -37,6 +49,8 @@ pub struct S3Config {
     pub insecure: bool,
     /// `tls_ca_file`, and the PEM certificates read from it, trusted on top of the system's.
     pub ca_file: Option<(PathBuf, Vec<u8>)>,
+    /// Server-side encryption of the objects read and written (never shown: see sse.rs).
+    pub sse: Sse,
 }
 
 impl std::fmt::Debug for S3Config {
@@ -61,11 +75,15 @@ impl S3Config {
         }
         let prefix = prefix.trim_matches('/');
         let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-        let access_key = opts.get("access_key").cloned().or_else(|| env("AWS_ACCESS_KEY_ID"));
-        let secret_key = opts.get("secret_access_key").cloned().or_else(|| env("AWS_SECRET_ACCESS_KEY"));
-        let (Some(access_key), Some(secret_key)) = (access_key, secret_key) else {
-            return Err(bad(format!("missing access_key or secret_access_key for s3://{endpoint}/{bucket}: set them on the @name (plakar store set NAME access_key=...) or in AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY")));
-        };
+        let access_key = opts.get("access_key").cloned();
+        let secret_key = opts.get("secret_access_key").cloned();
+        if access_key.is_some() != secret_key.is_some() {
+            return Err(bad(format!("s3://{endpoint}/{bucket}: set both access_key and secret_access_key, or neither (credentials then come from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, profile=NAME, web identity, container or instance metadata, or credential_process)")));
+        }
+        let sts_endpoint = opts.get("sts_endpoint").filter(|v| !v.is_empty()).cloned();
+        if sts_endpoint.is_some() && (env("AWS_WEB_IDENTITY_TOKEN_FILE").is_none() || env("AWS_ROLE_ARN").is_none()) {
+            return Err(bad("option sts_endpoint: set AWS_WEB_IDENTITY_TOKEN_FILE (a file holding the OIDC token) and AWS_ROLE_ARN (for MinIO, any ARN such as arn:minio:iam:::role/idp) in the environment: the token is exchanged there for temporary credentials".into()));
+        }
         let flag =
             |k: &str| opts.get(k).map(|v| parse_bool(v).map_err(|e| bad(format!("option {k}: {e}")))).transpose();
         let use_tls = flag("use_tls")?.unwrap_or(true);
@@ -88,18 +106,22 @@ impl S3Config {
         }
         let storage_class = opts.get("storage_class").cloned().unwrap_or_else(|| "STANDARD".into());
         super::class::check(&storage_class).map_err(bad)?;
+        let sse = Sse::parse(opts).map_err(bad)?;
         Ok(S3Config {
             endpoint: endpoint.to_string(),
             bucket: bucket.to_string(),
             prefix: if prefix.is_empty() { String::new() } else { format!("{prefix}/") },
             access_key,
             secret_key,
-            session_token: opts.get("session_token").cloned().or_else(|| env("AWS_SESSION_TOKEN")),
+            session_token: opts.get("session_token").cloned(),
+            profile: opts.get("profile").filter(|v| !v.is_empty()).cloned(),
+            sts_endpoint,
             use_tls,
             storage_class,
             region: opts.get("region").cloned().or_else(|| env("AWS_REGION")).unwrap_or_else(|| "us-east-1".into()),
             insecure,
             ca_file,
+            sse,
         })
     }
 

@@ -25,6 +25,17 @@ where
         SdkError::TimeoutError(_) => StoreError::new(K::Transient, format!("{what}: {ep} timed out")),
         SdkError::DispatchFailure(d) => {
             let text = chain_text(&e).to_lowercase();
+            if ["loading credentials", "credential provider", "no credentials"].iter().any(|m| text.contains(m)) {
+                return StoreError::new(
+                    K::PermissionDenied,
+                    format!(
+                        "{what}: no usable credentials for {ep}: set access_key and secret_access_key (plakar store \
+                         set NAME access_key=...), or profile=NAME, or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, or \
+                         a web identity (AWS_WEB_IDENTITY_TOKEN_FILE, AWS_ROLE_ARN, and sts_endpoint for MinIO) ({})",
+                        short(&text)
+                    ),
+                );
+            }
             if let Some(ce) = super::tls::bad_certificate(&e) {
                 return untrusted_certificate(cfg, what, ce);
             }
@@ -60,6 +71,9 @@ where
                 .map(str::to_string)
                 .unwrap_or_else(|| short(&aws_smithy_types::error::display::DisplayErrorContext(&e).to_string()));
             if let Some(err) = super::region::mismatch(se.raw(), status, &code, &msg, cfg, what) {
+                return err;
+            }
+            if let Some(err) = customer_key_refused(status, &code, &msg, cfg, what) {
                 return err;
             }
             status_error(status, &code, &msg, cfg, what)
@@ -136,6 +150,37 @@ fn status_error(status: u16, code: &str, msg: &str, cfg: &S3Config, what: &str) 
         ),
         _ => StoreError::new(K::Other, format!("{what}: {ep} answered {detail}: {msg}")),
     }
+}
+
+/// A refusal about the SSE-C key (missing, wrong, or given for an object written without one):
+/// exit 77 like other credentials, naming the options that set it. Garage and AWS answer 400
+/// InvalidRequest, speaking of encryption; AWS answers a wrong key with 403 AccessDenied.
+fn customer_key_refused(status: u16, code: &str, msg: &str, cfg: &S3Config, what: &str) -> Option<StoreError> {
+    let ep = &cfg.endpoint;
+    let about_encryption = status == 400 && code == "InvalidRequest" && msg.to_lowercase().contains("encrypt");
+    let key = cfg.sse.customer();
+    let denied_with_key = status == 403 && key.is_some() && what.starts_with("reading");
+    if !about_encryption && !denied_with_key {
+        return None;
+    }
+    let text = match key {
+        None => format!(
+            "{what}: the object is encrypted with a customer key (SSE-C) and none is configured: set              sse_customer_key_file=PATH or sse_customer_key_env=NAME on the store, source or destination to the key              it was written with ({ep}: {msg})"
+        ),
+        Some(k) if msg.contains("plaintext") || msg.contains("not applicable") => format!(
+            "{what}: the object was written without a customer key (SSE-C), but {} is set: unset              sse_customer_key_file / sse_customer_key_env to read objects written without one ({ep}: {msg})",
+            k.origin
+        ),
+        Some(k) if status == 403 => format!(
+            "{what}: {ep} denied it (AccessDenied): the SSE-C key from {} is not the one the object was written              with, or the credentials lack s3:GetObject on bucket {}",
+            k.origin, cfg.bucket
+        ),
+        Some(k) => format!(
+            "{what}: {ep} refused the SSE-C key from {}: it is not the key the object was written with ({msg})",
+            k.origin
+        ),
+    };
+    Some(StoreError::new(K::PermissionDenied, text))
 }
 
 /// Exit 77, as for an SSH host key not trusted: the server could not prove who it is.

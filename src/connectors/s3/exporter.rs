@@ -13,6 +13,7 @@ use super::client::Client;
 use super::config::S3Config;
 use super::errors::classify;
 use super::importer::to_io;
+use super::sse::{copy_source_key, WithSse};
 use super::store::{multipart, single_put, Multipart, S3Store, MULTIPART_THRESHOLD, PART_SIZE};
 use crate::connectors::notice;
 use crate::kloset::exporter::{Exporter, SendAgain, TargetRefused};
@@ -149,7 +150,8 @@ impl Exporter for S3Exporter {
     fn hardlink(&self, path: &[u8], existing: &[u8]) -> io::Result<()> {
         let c = &self.c;
         let source = copy_source(&c.cfg.bucket, &self.key(existing));
-        c.block_on(c.s3.copy_object().bucket(&c.cfg.bucket).key(self.key(path)).copy_source(source).send())
+        let req = c.s3.copy_object().bucket(&c.cfg.bucket).key(self.key(path)).copy_source(source).sse(&c.cfg.sse);
+        c.block_on(copy_source_key(req, &c.cfg.sse).send())
             .map(|_| ())
             // Not `refused`: a put-only key may not read the source; restore then PUTs a copy.
             .map_err(|e| to_io(classify(e, &c.cfg, "copying a hard-linked file")))

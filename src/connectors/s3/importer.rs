@@ -6,6 +6,7 @@ use super::client::Client;
 use super::config::S3Config;
 use super::errors::classify;
 use super::listed;
+use super::sse::WithCustomerKey;
 use crate::kloset::importer::{DirEntry, FileInfo, FileKind, Importer, Opened};
 use crate::kloset::store::{StoreError, StoreErrorKind as K};
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
@@ -240,7 +241,7 @@ impl Importer for S3Importer {
         let c = &self.c;
         let key = String::from_utf8_lossy(path).trim_start_matches('/').to_string();
         let out = c
-            .block_on(c.s3.get_object().bucket(&c.cfg.bucket).key(&key).send())
+            .block_on(c.s3.get_object().bucket(&c.cfg.bucket).key(&key).customer_key(&c.cfg.sse).send())
             .map_err(|e| to_io(classify(e, &c.cfg, &format!("reading {key}"))))?;
         let mut extra = vec![];
         if let Some(ct) = out.content_type() {

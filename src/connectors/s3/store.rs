@@ -7,6 +7,7 @@ use super::class;
 use super::client::Client;
 use super::config::S3Config;
 use super::errors::classify;
+use super::sse::{WithCustomerKey, WithSse};
 use crate::connectors::notice;
 use crate::kloset::store::{Content, Purged, Resource, Store, StoreError, StoreErrorKind as K, StoreResult};
 use aws_sdk_s3::config::http::HttpResponse;
@@ -57,7 +58,7 @@ impl S3Store {
         if range.is_some_and(|(_, len)| len == 0) {
             return Ok(Vec::new());
         }
-        let mut req = c.s3.get_object().bucket(&c.cfg.bucket).key(key);
+        let mut req = c.s3.get_object().bucket(&c.cfg.bucket).key(key).customer_key(&c.cfg.sse);
         if let Some((off, len)) = range {
             req = req.range(format!("bytes={}-{}", off, off + len - 1));
         }
@@ -91,7 +92,13 @@ impl S3Store {
 
 /// One PUT, atomic on S3.
 pub fn single_put(c: &Client, key: &str, data: Vec<u8>, class: StorageClass) -> StoreResult<()> {
-    let req = c.s3.put_object().bucket(&c.cfg.bucket).key(key).storage_class(class).body(ByteStream::from(data));
+    let req =
+        c.s3.put_object()
+            .bucket(&c.cfg.bucket)
+            .key(key)
+            .storage_class(class)
+            .sse(&c.cfg.sse)
+            .body(ByteStream::from(data));
     c.block_on(req.send()).map(|_| ()).map_err(|e| classify(e, &c.cfg, &format!("writing {key}")))
 }
 
@@ -134,7 +141,9 @@ pub fn multipart(
 ) -> Result<(), Multipart> {
     let what = format!("writing {key}");
     let up = c
-        .block_on(c.s3.create_multipart_upload().bucket(&c.cfg.bucket).key(key).storage_class(class).send())
+        .block_on(
+            c.s3.create_multipart_upload().bucket(&c.cfg.bucket).key(key).storage_class(class).sse(&c.cfg.sse).send(),
+        )
         .map_err(|e| sort(e, c, &what, "CreateMultipartUpload"))?;
     let Some(upload_id) = up.upload_id().filter(|u| !u.is_empty()).map(str::to_string) else {
         let msg = format!("{what}: {} answered CreateMultipartUpload without an upload id", c.cfg.endpoint);
@@ -154,6 +163,7 @@ pub fn multipart(
                         .key(key)
                         .upload_id(&upload_id)
                         .part_number(n)
+                        .customer_key(&c.cfg.sse)
                         .body(ByteStream::from(part))
                         .send(),
                 )
@@ -275,9 +285,18 @@ impl Store for S3Store {
     fn size(&self, res: Resource, id: &[u8; 32]) -> StoreResult<u64> {
         let c = &self.c;
         let key = c.key(&Self::rel(res, id));
-        let out = c
-            .block_on(c.s3.head_object().bucket(&c.cfg.bucket).key(&key).send())
-            .map_err(|e| classify(e, &c.cfg, &format!("reading {key}")))?;
-        Ok(out.content_length().unwrap_or(0).max(0) as u64)
+        let what = format!("reading {key}");
+        match c.block_on(c.s3.head_object().bucket(&c.cfg.bucket).key(&key).customer_key(&c.cfg.sse).send()) {
+            Ok(out) => Ok(out.content_length().unwrap_or(0).max(0) as u64),
+            // HEAD replies have no body: a bare 400 (a missing or wrong SSE-C key on Garage)
+            // says nothing, so ask with a one-byte GET, whose reply says why.
+            Err(e) if e.raw_response().is_some_and(|r| r.status().as_u16() == 400) => {
+                let req = c.s3.get_object().bucket(&c.cfg.bucket).key(&key).range("bytes=0-0").customer_key(&c.cfg.sse);
+                let out = c.block_on(req.send()).map_err(|e| classify(e, &c.cfg, &what))?;
+                let total = out.content_range().and_then(|r| r.rsplit('/').next()).and_then(|n| n.parse().ok());
+                total.ok_or_else(|| classify(e, &c.cfg, &what))
+            }
+            Err(e) => Err(classify(e, &c.cfg, &what)),
+        }
     }
 }
