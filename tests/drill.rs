@@ -1,14 +1,12 @@
 //! Restore drills: clean and damaged stores, samples, live-tree comparison, reports read
 //! by real parsers, every store kind, and the engine's read-back checks.
 use crate::util::*;
-use plakar::connectors::fs::{FsExporter, FsImporter, FsStore};
-use plakar::kloset::config::CreateParams;
+use plakar::connectors::fs::{FsExporter, FsImporter};
 use plakar::kloset::exporter::Exporter;
-use plakar::kloset::importer::{DirEntry, FileInfo, Importer};
+use plakar::kloset::importer::FileInfo;
 use plakar::kloset::ops::backup;
 use plakar::kloset::ops::drill::{self, DrillOptions, Status, Target};
 use plakar::kloset::progress::NoProgress;
-use plakar::kloset::{repo, Repository};
 use predicates::prelude::*;
 use std::collections::BTreeSet;
 use std::fs;
@@ -349,47 +347,13 @@ fn drill_of_an_s3_store_and_of_a_bucket_snapshot() {
     assert!(scratch_left(&env).is_empty());
 }
 
-/// Backs up with the engine, through an importer that cannot read files named
-/// "unreadable", into an fs store the binary can open.
-fn store_with_unreadable_file(env: &Env, data: &Path) {
-    struct Flaky(FsImporter);
-    impl Importer for Flaky {
-        fn kind(&self) -> &str {
-            self.0.kind()
-        }
-        fn origin(&self) -> String {
-            self.0.origin()
-        }
-        fn root(&self) -> Vec<u8> {
-            self.0.root()
-        }
-        fn stat(&self, p: &[u8]) -> io::Result<FileInfo> {
-            self.0.stat(p)
-        }
-        fn read_dir(&self, p: &[u8]) -> io::Result<Vec<DirEntry>> {
-            self.0.read_dir(p)
-        }
-        fn open(&self, p: &[u8]) -> io::Result<Box<dyn Read + Send>> {
-            if String::from_utf8_lossy(p).contains("unreadable") {
-                return Err(io::Error::new(io::ErrorKind::PermissionDenied, "Permission denied"));
-            }
-            self.0.open(p)
-        }
-    }
-    let store: Arc<dyn plakar::kloset::store::Store> = Arc::new(FsStore::new(env.path("store")));
-    let params = CreateParams { kdf: crate::engine::fast_params().kdf, ..Default::default() };
-    let cfg = repo::create(store.as_ref(), &params, Some(PASS.as_bytes())).unwrap();
-    let repo = Repository::open(store, cfg, Some(PASS.as_bytes())).unwrap();
-    backup::backup(&repo, &Flaky(FsImporter::new(data).unwrap()), &Default::default(), &NoProgress).unwrap();
-}
-
 #[test]
 fn files_unreadable_at_backup_time_make_a_partial_drill() {
     let env = Env::new();
     let data = env.path("data");
     sample_tree(&data);
     fs::write(data.join("unreadable.txt"), "secret").unwrap();
-    store_with_unreadable_file(&env, &data);
+    crate::util::flaky::flaky_backup(&env, &data);
     let out = drill(&env, &["-report", "junit", "j.xml", "-report", "json", "j.json"]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(3), "{stdout}");

@@ -2,74 +2,14 @@
 //! symlink during the restore, a single-file snapshot restores under its name, and entries
 //! recorded with a backup-time error fail the restore instead of passing silently.
 use crate::util::*;
-use plakar::connectors::fs::{FsExporter, FsImporter, FsStore};
-use plakar::kloset::config::CreateParams;
+use plakar::connectors::fs::FsExporter;
 use plakar::kloset::exporter::Exporter;
-use plakar::kloset::importer::{DirEntry, FileInfo, FileKind, Importer};
-use plakar::kloset::ops::backup;
-use plakar::kloset::progress::NoProgress;
-use plakar::kloset::{repo, Repository};
+use plakar::kloset::importer::{FileInfo, FileKind};
 use std::fs;
 use std::io::{self, BufRead, Read};
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::Arc;
-
-/// Fails like a source that cannot be read: opening files whose name holds "unreadable",
-/// listing directories whose name holds "unlistable", describing entries whose name holds
-/// "unstatable".
-struct Flaky(FsImporter);
-
-fn denied() -> io::Error {
-    io::Error::new(io::ErrorKind::PermissionDenied, "Permission denied")
-}
-
-fn has(p: &[u8], what: &str) -> bool {
-    String::from_utf8_lossy(p).contains(what)
-}
-
-impl Importer for Flaky {
-    fn kind(&self) -> &str {
-        self.0.kind()
-    }
-    fn origin(&self) -> String {
-        self.0.origin()
-    }
-    fn root(&self) -> Vec<u8> {
-        self.0.root()
-    }
-    fn stat(&self, p: &[u8]) -> io::Result<FileInfo> {
-        self.0.stat(p)
-    }
-    fn read_dir(&self, p: &[u8]) -> io::Result<Vec<DirEntry>> {
-        if has(p, "unlistable") {
-            return Err(denied());
-        }
-        let mut v = self.0.read_dir(p)?;
-        for e in v.iter_mut().filter(|e| has(&e.name, "unstatable")) {
-            e.info = Err("Permission denied".into());
-        }
-        Ok(v)
-    }
-    fn open(&self, p: &[u8]) -> io::Result<Box<dyn Read + Send>> {
-        if has(p, "unreadable") {
-            return Err(denied());
-        }
-        self.0.open(p)
-    }
-}
-
-/// Backs `data` up with the engine through `Flaky` into an fs store the binary can open;
-/// returns the backup's error count.
-fn flaky_backup(env: &Env, data: &Path) -> u64 {
-    let store: Arc<dyn plakar::kloset::store::Store> = Arc::new(FsStore::new(env.path("store")));
-    let params = CreateParams { kdf: crate::engine::fast_params().kdf, ..Default::default() };
-    let cfg = repo::create(store.as_ref(), &params, Some(PASS.as_bytes())).unwrap();
-    let repo = Repository::open(store, cfg, Some(PASS.as_bytes())).unwrap();
-    let h = backup::backup(&repo, &Flaky(FsImporter::new(data).unwrap()), &Default::default(), &NoProgress).unwrap();
-    h.summary.errors
-}
 
 fn mode(p: &Path) -> u32 {
     fs::symlink_metadata(p).unwrap().mode() & 0o7777
@@ -194,7 +134,7 @@ fn restore_refuses_a_directory_swapped_for_a_symlink_mid_restore() {
     }
     fs::write(data.join("d/zz-last"), "from the snapshot").unwrap();
     chmod(&data.join("d"), 0o777);
-    assert_eq!(flaky_backup(&env, &data), 2000);
+    assert_eq!(crate::util::flaky::flaky_backup(&env, &data), 2000);
     let id = env.latest();
     let t = env.path("target");
 
@@ -292,7 +232,7 @@ fn entries_with_backup_time_errors_fail_the_restore() {
     let env = Env::new();
     let data = env.path("data");
     tree_with_errors(&data);
-    assert_eq!(flaky_backup(&env, &data), 4);
+    assert_eq!(crate::util::flaky::flaky_backup(&env, &data), 4);
     let id = env.latest();
     let out = env.path("out");
     let o = env.at(&["restore", "-to", out.to_str().unwrap(), &id[..8]]).output().unwrap();

@@ -1,6 +1,7 @@
 //! Helpers: a fresh temp dir per test, the real binary, sample trees.
 #![allow(dead_code)]
 
+pub mod flaky;
 pub mod proxy;
 
 use assert_cmd::Command;
