@@ -753,8 +753,8 @@ fn a_seed_replays_the_same_way() {
 /// fix): a sync puts a state and is frozen before its second fence check; a backup reads
 /// that state and deduplicates against it; a maintenance fences the sync's lock (its fence
 /// lists the state) and dies; the sync resumes, finds the fence and used to delete its
-/// state, taking away the backup's tree. A fenced state the fence lists now stays.
+/// state, taking away the backup's tree. A fenced run now leaves its state and fails.
 #[test]
-fn seed_16322_a_state_the_fence_lists_is_never_retracted() {
+fn seed_16322_a_fenced_run_never_deletes_its_state() {
     simulate(16322).unwrap();
 }

@@ -6,7 +6,7 @@
 //! flagged `MERGE`: those are deleted on purpose. A repair's state names the lost states
 //! it accounted for (it listed again what their packfiles held), flagged the same way. A state named by a non-merge state that
 //! counts, that is not in the store, and whose lock was never taken over (its writer may
-//! have retracted it), was lost: that is damage. A snapshot in a packfile no state lists, in a store where no state was lost,
+//! have deleted it on purpose: see `Repository::load`), was lost: that is damage. A snapshot in a packfile no state lists, in a store where no state was lost,
 //! is what a commit that did not finish left behind (a full disk, a kill, a lock taken
 //! over): its state never existed, nothing was reported committed, and maintenance deletes
 //! it.
@@ -34,7 +34,8 @@ pub struct Lineage {
 impl Lineage {
     /// `states`: the states that count, with their ids. `present`: every state id the
     /// store lists, counted or not. `may_miss`: whether a state of that id may be gone on
-    /// purpose (one its own writer retracted when it found its lock taken over).
+    /// purpose (a state of a lock that was taken over: one that does not count is deleted
+    /// by maintenance, and older versions' writers deleted theirs).
     pub fn of(states: &[(StateId, &State)], present: &HashSet<StateId>, may_miss: impl Fn(&StateId) -> bool) -> Self {
         let named: HashSet<StateId> = states.iter().flat_map(|(_, s)| s.parents.iter().copied()).collect();
         let accounted: HashSet<StateId> =
@@ -79,7 +80,7 @@ mod tests {
         let l = Lineage::of(&states, &present, |_| false);
         assert_eq!(l.heads, vec![StateId([2; 32]), StateId([3; 32])]);
         assert_eq!(l.missing, vec![(StateId([9; 32]), StateId([3; 32]))]);
-        // A retracted state is not a loss.
+        // A state that may be gone on purpose is not a loss.
         assert!(Lineage::of(&states, &present, |id| id.0[0] == 9).missing.is_empty());
         // A merge's parents are deleted on purpose.
         let m = st(&[1, 2, 3, 4], MERGE);
