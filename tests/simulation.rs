@@ -2,7 +2,9 @@
 //! syncs, `rm`, maintenance and `check -repair`, each a simulated process on a simulated
 //! host with its own skewed clock, against an in-memory store that can crash a process at
 //! any store call (before or after the call takes effect), freeze it for up to 40 minutes
-//! (a suspended laptop), and choose which process runs next. Everything comes from one
+//! (a suspended laptop), cut a host's power (odd seeds: its processes die, the writes it
+//! had not synced are undone, it boots again with a new boot id and clock), and choose
+//! which process runs next. Everything comes from one
 //! seed: the schedule, the faults, the data, and the engine's own ids and nonces (through
 //! `kloset::rng`), so a failing seed replays the same way.
 //!
@@ -69,14 +71,40 @@ enum Status {
 struct Proc {
     status: Status,
     frozen_until: u64,
+    /// The simulated host it runs on.
+    host: usize,
+    /// Past its start: a power cut of its host kills it (one not started yet is a later job).
+    started: bool,
     /// Leases this process holds, with when each is next refreshed.
     leases: Vec<(Lease, u64)>,
+}
+
+/// A write that took effect but is not yet on disk: a power cut of its host undoes it.
+struct Undo {
+    /// None: CONFIG.
+    res: Option<Resource>,
+    id: [u8; 32],
+    before: Option<Vec<u8>>,
+    after: Option<Vec<u8>>,
+}
+
+/// What a power cut needs of a host: its boot (ids and monotonic clock restart) and its
+/// writes not yet on disk.
+#[derive(Default)]
+struct HostState {
+    boots: u64,
+    boot_at: u64,
+    unsynced: Vec<Undo>,
 }
 
 struct World {
     now: u64,
     procs: Vec<Proc>,
     rng: StdRng,
+    /// Only power-cut decisions, so that seeds without power cuts replay as before.
+    power_rng: StdRng,
+    hosts: Vec<HostState>,
+    power_cuts: u64,
     /// What happened, in order: compared between two runs of one seed.
     trace: blake3::Hasher,
     steps: u64,
@@ -89,6 +117,12 @@ struct Sched {
     cv: Condvar,
     p_crash: f64,
     p_freeze: f64,
+    /// Power cuts modelled (odd seeds): writes return only once on disk, are seen by
+    /// others a step before, and a cut drops what its host had not synced yet.
+    power: bool,
+    p_power: f64,
+    inner: Arc<MemoryStore>,
+    memory: PathBuf,
 }
 
 impl Sched {
@@ -146,6 +180,43 @@ impl Sched {
         out
     }
 
+    /// Host `h` loses power: its running processes die, the writes it had not synced are
+    /// undone (newest first, each only if nobody replaced it since), its lock memory file
+    /// is gone, and it boots again (new boot id, monotonic clock from zero).
+    fn power_cut(&self, w: &mut World, h: usize) {
+        let now = w.now;
+        let line = format!("{now} power cut of host{h}\n");
+        w.trace.update(line.as_bytes());
+        verbose(&line);
+        w.power_cuts += 1;
+        for p in w.procs.iter_mut().filter(|p| p.host == h && p.started) {
+            if !matches!(p.status, Status::Done | Status::Dead) {
+                p.status = Status::Dead;
+                w.crashes += 1;
+            }
+        }
+        let undo = std::mem::take(&mut w.hosts[h].unsynced);
+        for u in undo.into_iter().rev() {
+            let now_there = match u.res {
+                None => self.inner.open().ok(),
+                Some(r) => self.inner.get(r, &u.id, None).ok(),
+            };
+            if now_there != u.after {
+                continue;
+            }
+            match (u.res, u.before) {
+                (None, Some(b)) => self.inner.replace_config(&b).unwrap(),
+                (None, None) => {}
+                (Some(r), Some(b)) => self.inner.put(r, &u.id, &b).unwrap(),
+                (Some(r), None) => self.inner.delete(r, &u.id).unwrap(),
+            }
+        }
+        let _ = std::fs::remove_file(self.memory.join(format!("host{h}.json")));
+        w.hosts[h].boots += 1;
+        w.hosts[h].boot_at = now;
+        self.cv.notify_all();
+    }
+
     /// Runs until every process is done or dead.
     fn run(&self) {
         let mut w = self.w.lock().unwrap();
@@ -185,6 +256,19 @@ impl Sched {
                 assert!(next > now, "simulation stuck at {now}");
                 w.now = next;
                 continue;
+            }
+            if self.power && w.power_rng.gen_bool(self.p_power) {
+                let hosts: BTreeSet<usize> = w
+                    .procs
+                    .iter()
+                    .filter(|p| p.started && !matches!(p.status, Status::Done | Status::Dead))
+                    .map(|p| p.host)
+                    .collect();
+                if !hosts.is_empty() {
+                    let h = *hosts.iter().nth(w.power_rng.gen_range(0..hosts.len())).unwrap();
+                    self.power_cut(&mut w, h);
+                    continue;
+                }
             }
             let pid = ready[w.rng.gen_range(0..ready.len())];
             let mut fate = Fate::Go;
@@ -256,6 +340,51 @@ impl SimStore {
         }
     }
 
+    /// A write. With power cuts modelled, it takes effect (others see it), then returns a
+    /// step later once on disk; until then a power cut of its host undoes it. Returning on
+    /// disk puts everything its host wrote before on disk too (one journal), but deleting a
+    /// packfile or a lock syncs nothing (the fs store does not sync those directories).
+    fn write(
+        &self,
+        what: &str,
+        res: Option<Resource>,
+        id: &[u8; 32],
+        f: impl FnOnce(&MemoryStore) -> StoreResult<()>,
+    ) -> StoreResult<()> {
+        if !self.sched.power {
+            return self.op(what, id, f);
+        }
+        let host = self.sched.w.lock().unwrap().procs[self.pid].host;
+        let read = |s: &MemoryStore| match res {
+            None => s.open().ok(),
+            Some(r) => s.get(r, id, None).ok(),
+        };
+        self.op(what, id, |s| {
+            let before = read(s);
+            let r = f(s);
+            let after = read(s);
+            if before != after {
+                self.sched.w.lock().unwrap().hosts[host].unsynced.push(Undo { res, id: *id, before, after });
+            }
+            r
+        })?;
+        let fate = self.sched.park(self.pid, Wait::Call).ok_or_else(crashed)?;
+        let mut w = self.sched.w.lock().unwrap();
+        let line = format!("{} returns from {what}\n", self.pid);
+        w.trace.update(line.as_bytes());
+        verbose(&line);
+        if fate != Fate::Go {
+            drop(w);
+            self.sched.kill(self.pid);
+            return Err(crashed());
+        }
+        let synced = !(what.starts_with("delete") && matches!(res, Some(Resource::Packfile | Resource::Lock)));
+        if synced {
+            w.hosts[host].unsynced.clear();
+        }
+        Ok(())
+    }
+
     /// The refresher runs whenever its process runs (a frozen process refreshes nothing).
     fn refresh_due(&self) {
         if self.refreshing.swap(true, Ordering::SeqCst) {
@@ -284,11 +413,14 @@ impl Store for SimStore {
     fn get(&self, r: Resource, id: &[u8; 32], range: Option<(u64, u64)>) -> StoreResult<Vec<u8>> {
         self.op(&format!("get {}", r.dir()), id, |s| s.get(r, id, range))
     }
+    fn replace_config(&self, c: &[u8]) -> StoreResult<()> {
+        self.write("replace config", None, &[0; 32], |s| s.replace_config(c))
+    }
     fn put(&self, r: Resource, id: &[u8; 32], d: &[u8]) -> StoreResult<()> {
-        self.op(&format!("put {}", r.dir()), id, |s| s.put(r, id, d))
+        self.write(&format!("put {}", r.dir()), Some(r), id, |s| s.put(r, id, d))
     }
     fn delete(&self, r: Resource, id: &[u8; 32]) -> StoreResult<()> {
-        self.op(&format!("delete {}", r.dir()), id, |s| s.delete(r, id))
+        self.write(&format!("delete {}", r.dir()), Some(r), id, |s| s.delete(r, id))
     }
     fn size(&self, r: Resource, id: &[u8; 32]) -> StoreResult<u64> {
         self.op(&format!("size {}", r.dir()), id, |s| s.size(r, id))
@@ -310,7 +442,10 @@ impl Host for SimHost {
             // Every host has the same name, as containers often do.
             hostname: "shared-name".into(),
             host_id: format!("host{}", self.host),
-            boot_id: format!("boot{}", self.host),
+            boot_id: match self.sched.w.lock().unwrap().hosts[self.host].boots {
+                0 => format!("boot{}", self.host),
+                n => format!("boot{}.{n}", self.host),
+            },
             pidns: "pidns".into(),
             pid: 100 + self.pid as u32,
         }
@@ -319,8 +454,9 @@ impl Host for SimHost {
         1_700_000_000 + (self.sched.now() / 1000) as i64 + self.skew
     }
     fn monotonic_ms(&self) -> u64 {
-        // Each host booted at a different moment.
-        self.sched.now() + 1_000_000 * self.host as u64
+        // Each host booted at a different moment; a power cut boots it again.
+        let w = self.sched.w.lock().unwrap();
+        w.now - w.hosts[self.host].boot_at + 1_000_000 * self.host as u64
     }
     fn sleep(&self, d: Duration) {
         let until = self.sched.now() + d.as_millis() as u64;
@@ -605,6 +741,7 @@ pub struct SimResult {
     pub steps: u64,
     pub crashes: u64,
     pub freezes: u64,
+    pub power_cuts: u64,
 }
 
 /// Runs one seed; Err names what broke the invariant.
@@ -629,8 +766,20 @@ pub fn simulate(seed: u64) -> Result<SimResult, String> {
     let sched = Arc::new(Sched {
         w: Mutex::new(World {
             now: 0,
-            procs: (0..n_procs).map(|_| Proc { status: Status::Running, frozen_until: 0, leases: vec![] }).collect(),
+            procs: ops
+                .iter()
+                .map(|(_, host, _)| Proc {
+                    status: Status::Running,
+                    frozen_until: 0,
+                    host: *host,
+                    started: false,
+                    leases: vec![],
+                })
+                .collect(),
             rng: StdRng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
+            power_rng: StdRng::seed_from_u64(seed ^ 0x0b5e_55ed_c0ff_ee00),
+            hosts: (0..n_hosts).map(|_| HostState::default()).collect(),
+            power_cuts: 0,
             trace: blake3::Hasher::new(),
             steps: 0,
             crashes: 0,
@@ -639,6 +788,10 @@ pub fn simulate(seed: u64) -> Result<SimResult, String> {
         cv: Condvar::new(),
         p_crash: 0.004,
         p_freeze: 0.004,
+        power: seed % 2 == 1,
+        p_power: 0.002,
+        inner: setup.inner.clone(),
+        memory: memory.path().to_path_buf(),
     });
     let skews: Vec<i64> = (0..n_hosts).map(|_| rng.gen_range(-2 * 86_400..2 * 86_400)).collect();
     let out = Mutex::new(Outcomes::default());
@@ -663,6 +816,7 @@ pub fn simulate(seed: u64) -> Result<SimResult, String> {
                     .build()
                     .unwrap();
                 h.sleep(Duration::from_millis(*start));
+                sched.w.lock().unwrap().procs[pid].started = true;
                 let ok = pool.install(|| run_op(setup, store, h, op, out));
                 verbose(&format!("{pid} {op:?} ended: ok={ok}\n"));
                 let dead = sched.w.lock().unwrap().procs[pid].status == Status::Dead;
@@ -680,7 +834,7 @@ pub fn simulate(seed: u64) -> Result<SimResult, String> {
     });
     let w = sched.w.lock().unwrap();
     let trace = w.trace.finalize().to_hex().to_string();
-    let (steps, crashes, freezes) = (w.steps, w.crashes, w.freezes);
+    let (steps, crashes, freezes, power_cuts) = (w.steps, w.crashes, w.freezes, w.power_cuts);
     drop(w);
     let out = out.into_inner().unwrap();
     let ops_desc = format!("{ops:?}");
@@ -708,7 +862,7 @@ pub fn simulate(seed: u64) -> Result<SimResult, String> {
     let repo = Repository::open(setup.inner.clone(), setup.cfg.clone(), Some(b"pw")).unwrap();
     maintenance::maintenance(&repo).map_err(|e| format!("seed {seed}: final maintenance failed: {e}"))?;
     check("after a final maintenance")?;
-    Ok(SimResult { trace, committed: out.committed.len(), steps, crashes, freezes })
+    Ok(SimResult { trace, committed: out.committed.len(), steps, crashes, freezes, power_cuts })
 }
 
 fn seeds() -> Vec<u64> {
@@ -722,7 +876,7 @@ fn seeds() -> Vec<u64> {
 
 #[test]
 fn simulation_keeps_every_committed_snapshot() {
-    let (mut committed, mut steps, mut crashes, mut freezes) = (0, 0, 0, 0);
+    let (mut committed, mut steps, mut crashes, mut freezes, mut power_cuts) = (0, 0, 0, 0, 0);
     let list = seeds();
     for seed in &list {
         let r = simulate(*seed).unwrap_or_else(|e| panic!("{e}\nreplay: PLAKAR_SIM_SEED={seed}"));
@@ -730,10 +884,11 @@ fn simulation_keeps_every_committed_snapshot() {
         steps += r.steps;
         crashes += r.crashes;
         freezes += r.freezes;
+        power_cuts += r.power_cuts;
     }
     eprintln!(
         "simulation: {} seeds, {steps} steps, {committed} snapshots committed and checked, {crashes} processes \
-         killed, {freezes} freezes",
+         killed, {freezes} freezes, {power_cuts} power cuts",
         list.len()
     );
     assert!(committed > 0);
