@@ -15,7 +15,7 @@ pub fn suite(s: &dyn Store) {
     assert_eq!(s.open().unwrap(), b"config-bytes, new key slot");
     s.replace_config(b"config-bytes").unwrap();
     assert_eq!(s.open().unwrap(), b"config-bytes");
-    for res in [Resource::Packfile, Resource::State, Resource::Lock] {
+    for res in [Resource::Packfile, Resource::State, Resource::Lock, Resource::Key] {
         assert!(s.list(res).unwrap().is_empty());
         let (a, b) = ([0xabu8; 32], [0x01u8; 32]);
         s.put(res, &a, b"0123456789").unwrap();
@@ -35,7 +35,7 @@ pub fn suite(s: &dyn Store) {
         assert_eq!(s.list(res).unwrap(), vec![b]);
         s.delete(res, &b).unwrap();
     }
-    let other = [Resource::State, Resource::Lock];
+    let other = [Resource::State, Resource::Lock, Resource::Key];
     s.put(Resource::Packfile, &[5u8; 32], b"p").unwrap();
     for r in other {
         assert!(s.list(r).unwrap().is_empty(), "resources are separate");

@@ -748,3 +748,49 @@ fn two_passwd_at_once_keep_both_new_passphrases() {
         }
     }
 }
+
+/// A `passwd` stopped between reading CONFIG and writing it (a suspended laptop, past its
+/// lease) used to write back the CONFIG it had read, dropping the key slot another run had
+/// added and reported meanwhile: the lock cannot prevent a write already under way. New
+/// slots are objects of their own now; whatever the order, both passphrases open.
+#[test]
+fn a_stale_passwd_never_drops_a_slot_added_meanwhile() {
+    use plakar::kloset::ops::passwd;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    new_repo(store.clone());
+    let read = || plakar::kloset::repo::read_config(store.as_ref()).unwrap();
+    let stale = read();
+    let late = passwd::prepare(&stale, b"pw", b"late", true).unwrap();
+    let early = passwd::prepare(&read(), b"pw", b"early", true).unwrap();
+    assert_eq!(passwd::commit(store.as_ref(), &early, None).unwrap(), 2);
+    assert_eq!(passwd::commit(store.as_ref(), &late, None).unwrap(), 3);
+    let cfg = read();
+    for p in [&b"pw"[..], b"early", b"late"] {
+        assert!(cfg.unlock(Some(p)).is_ok(), "{} no longer opens the store", String::from_utf8_lossy(p));
+    }
+    // A change replaces the slots its current passphrase opens, and only those, whether in
+    // CONFIG or added; a change computed from a stale CONFIG removes no slot added since.
+    let stale = read();
+    let to_x = passwd::prepare(&stale, b"pw", b"x", false).unwrap();
+    let added = passwd::prepare(&stale, b"early", b"y", true).unwrap();
+    passwd::commit(store.as_ref(), &added, None).unwrap();
+    passwd::commit(store.as_ref(), &to_x, None).unwrap();
+    let from_early = passwd::prepare(&read(), b"early", b"z", false).unwrap();
+    passwd::commit(store.as_ref(), &from_early, None).unwrap();
+    let cfg = read();
+    for (p, opens) in
+        [(&b"pw"[..], false), (b"early", false), (b"late", true), (b"x", true), (b"y", true), (b"z", true)]
+    {
+        assert_eq!(cfg.unlock(Some(p)).is_ok(), opens, "{}", String::from_utf8_lossy(p));
+    }
+    assert_eq!(cfg.key_count(), 4);
+    // CONFIG lost its only slot; the store still opens, through the added ones.
+    assert_eq!(cfg.encryption.as_ref().unwrap().keys.len(), 0);
+    assert_eq!(store.list(Resource::Key).unwrap().len(), 4);
+    reopen_with(store.clone(), b"z");
+}
+
+fn reopen_with(store: Arc<dyn Store>, pass: &[u8]) -> Repository {
+    let cfg = plakar::kloset::repo::read_config(store.as_ref()).unwrap();
+    Repository::open(store, cfg, Some(pass)).unwrap()
+}

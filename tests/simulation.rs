@@ -27,7 +27,7 @@ use plakar::kloset::host::{Holder, Host};
 use plakar::kloset::id::SnapshotId;
 use plakar::kloset::importer::{DirEntry, FileInfo, FileKind, Importer};
 use plakar::kloset::lock::{self, Lease};
-use plakar::kloset::ops::{backup, maintenance, repair, rm, sync};
+use plakar::kloset::ops::{backup, maintenance, passwd, repair, rm, sync};
 use plakar::kloset::progress::NoProgress;
 use plakar::kloset::store::{Resource, Store, StoreError, StoreErrorKind, StoreResult};
 use plakar::kloset::tree::Tree;
@@ -584,6 +584,8 @@ enum Op {
     Rm,
     Maintenance,
     Repair,
+    /// `passwd -add` with a passphrase of its own.
+    Passwd,
 }
 
 #[derive(Default)]
@@ -592,6 +594,8 @@ struct Outcomes {
     committed: BTreeMap<SnapshotId, usize>,
     /// Removed by an `rm` that succeeded, or that may have (it failed or was killed).
     removed: BTreeSet<SnapshotId>,
+    /// Passphrases a `passwd` reported added.
+    passphrases: Vec<Vec<u8>>,
     ops_ok: u64,
     ops_failed: u64,
 }
@@ -609,10 +613,24 @@ struct Setup {
 const LOCK_TIMEOUT: Duration = Duration::from_secs(25 * 60);
 
 fn run_op(setup: &Setup, store: Arc<dyn Store>, host: Arc<dyn Host>, op: &Op, out: &Mutex<Outcomes>) -> bool {
-    let exclusive = matches!(op, Op::Maintenance);
+    let exclusive = matches!(op, Op::Maintenance | Op::Passwd);
+    let pid = host.holder().pid;
     let Ok((guard, _)) = lock::lock_wait(store.clone(), exclusive, LOCK_TIMEOUT, host, &mut |_| {}) else {
         return false;
     };
+    if let Op::Passwd = op {
+        // As `plakar passwd -add` does: CONFIG and the key slots read under the lock.
+        let new = format!("pw-{pid}").into_bytes();
+        let Ok(cfg) = repo::read_config(store.as_ref()) else { return false };
+        let Ok(change) = passwd::prepare(&cfg, b"pw", &new, true) else { return false };
+        return match passwd::commit(store.as_ref(), &change, Some(guard.lease())) {
+            Ok(_) => {
+                out.lock().unwrap().passphrases.push(new);
+                true
+            }
+            Err(_) => false,
+        };
+    }
     let Ok(mut repo) =
         Repository::load(store.clone(), setup.cfg.clone(), setup.keys.clone(), Some(guard.lease().clone()))
     else {
@@ -658,6 +676,7 @@ fn run_op(setup: &Setup, store: Arc<dyn Store>, host: Arc<dyn Host>, op: &Op, ou
         }
         Op::Maintenance => maintenance::maintenance(&repo).is_ok(),
         Op::Repair => repair::relist(&repo).is_ok(),
+        Op::Passwd => unreachable!("handled above"),
     }
 }
 
@@ -750,7 +769,7 @@ pub fn simulate(seed: u64) -> Result<SimResult, String> {
     let memory = tempfile::tempdir().unwrap();
     let n_procs = rng.gen_range(4..9);
     let n_hosts = rng.gen_range(1..4);
-    let ops: Vec<(Op, usize, u64)> = (0..n_procs)
+    let mut ops: Vec<(Op, usize, u64)> = (0..n_procs)
         .map(|_| {
             let op = match rng.gen_range(0..10) {
                 0..=3 => Op::Backup(rng.gen_range(0..3)),
@@ -763,6 +782,14 @@ pub fn simulate(seed: u64) -> Result<SimResult, String> {
             (op, rng.gen_range(0..n_hosts), rng.gen_range(0..30 * 60_000u64))
         })
         .collect();
+    if seed % 2 == 1 {
+        // Odd seeds also change passphrases (from their own generator, so that even seeds
+        // replay as before).
+        let mut pr = StdRng::seed_from_u64(seed ^ 0x9a55_3d00);
+        for _ in 0..pr.gen_range(1..=3) {
+            ops.push((Op::Passwd, pr.gen_range(0..n_hosts), pr.gen_range(0..30 * 60_000u64)));
+        }
+    }
     let sched = Arc::new(Sched {
         w: Mutex::new(World {
             now: 0,
@@ -846,6 +873,15 @@ pub fn simulate(seed: u64) -> Result<SimResult, String> {
             let lost: Vec<String> =
                 repo.lost_states.iter().map(|(l, c)| format!("{} (named by {})", l.short(), c.short())).collect();
             return Err(format!("seed {seed}: check reports lost states {when}: {lost:?}; ops {ops_desc}"));
+        }
+        let cfg = repo::read_config(setup.inner.as_ref()).map_err(|e| format!("seed {seed}: CONFIG {when}: {e}"))?;
+        for p in &out.passphrases {
+            cfg.unlock(Some(p)).map_err(|e| {
+                format!(
+                    "seed {seed}: passphrase {} reported added does not open the store {when}: {e}; ops {ops_desc}",
+                    String::from_utf8_lossy(p)
+                )
+            })?;
         }
         for (id, t) in &out.committed {
             if out.removed.contains(id) {

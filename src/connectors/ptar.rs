@@ -30,6 +30,7 @@ fn kind(res: Option<Resource>) -> u8 {
         Some(Resource::Packfile) => 1,
         Some(Resource::State) => 2,
         Some(Resource::Lock) => 3,
+        Some(Resource::Key) => 4,
     }
 }
 

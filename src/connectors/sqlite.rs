@@ -17,6 +17,7 @@ fn res_code(r: Resource) -> i64 {
         Resource::Packfile => 1,
         Resource::State => 2,
         Resource::Lock => 3,
+        Resource::Key => 4,
     }
 }
 

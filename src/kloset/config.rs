@@ -66,6 +66,35 @@ pub struct RepoConfig {
     /// Plaintext stores only: the master key, in the clear, so ids stay keyed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plaintext_master: Option<String>,
+    /// Key slots added since the store was created: one `keys/<id>` object each, read
+    /// beside CONFIG (`repo::read_config`), never written into it.
+    #[serde(skip)]
+    pub extra_keys: Vec<([u8; 32], KeySlot)>,
+}
+
+/// Where a key slot lives.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SlotRef {
+    /// In CONFIG (the slot `create` wrote, or one an older plakar added).
+    Config(usize),
+    /// A `keys/<id>` object.
+    Object([u8; 32]),
+}
+
+/// First bytes of a key slot object.
+pub const KEY_MAGIC: &[u8; 8] = b"KLOSETKY";
+
+impl KeySlot {
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = KEY_MAGIC.to_vec();
+        out.extend_from_slice(&serde_json::to_vec(self).expect("key slot serializes"));
+        out
+    }
+
+    pub fn decode(b: &[u8]) -> std::result::Result<Self, String> {
+        let body = b.strip_prefix(KEY_MAGIC).ok_or("not a key slot")?;
+        serde_json::from_slice(body).map_err(|e| e.to_string())
+    }
 }
 
 pub struct CreateParams {
@@ -102,6 +131,7 @@ impl RepoConfig {
             hashing: "BLAKE3-keyed".into(),
             encryption: None,
             plaintext_master: None,
+            extra_keys: Vec::new(),
         };
         if p.encrypted {
             let pass = passphrase
@@ -133,15 +163,15 @@ impl RepoConfig {
 
     /// Recovers the master key: from a key slot with the passphrase, or from a plaintext CONFIG.
     pub fn unlock(&self, passphrase: Option<&[u8]>) -> Result<[u8; 32]> {
-        let Some(enc) = &self.encryption else {
+        if self.encryption.is_none() {
             let hexkey = self.plaintext_master.as_deref().unwrap_or_default();
             return hex::decode(hexkey)
                 .ok()
                 .and_then(|v| v.try_into().ok())
                 .ok_or_else(|| Error::Corrupt("CONFIG of a plaintext store has no valid key".into()));
-        };
+        }
         let pass = passphrase.unwrap_or_default();
-        for slot in &enc.keys {
+        for (_, slot) in self.slots() {
             let kek = crypto::derive_kek(pass, &slot.salt, slot.params).map_err(Error::Corrupt)?;
             if let Ok(m) = Keys::wrapping(&kek).open(&self.slot_ad(), &slot.wrapped) {
                 if let Ok(m) = m.try_into() {
@@ -152,38 +182,40 @@ impl RepoConfig {
         Err(Error::Auth("failed to unlock repository: wrong passphrase (check PLAKAR_PASSPHRASE or -keyfile)".into()))
     }
 
-    /// Adds a key slot for `new` (unlocking with `current`) and, unless `keep_old`, drops
-    /// the slot `current` opened. The master key, and so every object, stays the same.
-    pub fn change_passphrase(&mut self, current: &[u8], new: &[u8], keep_old: bool) -> Result<()> {
-        let master = self.unlock(Some(current))?;
+    /// Every key slot: CONFIG's, then the added ones.
+    pub fn slots(&self) -> impl Iterator<Item = (SlotRef, &KeySlot)> {
+        let inline =
+            self.encryption.iter().flat_map(|e| e.keys.iter().enumerate().map(|(i, k)| (SlotRef::Config(i), k)));
+        inline.chain(self.extra_keys.iter().map(|(id, k)| (SlotRef::Object(*id), k)))
+    }
+
+    /// Which slots `passphrase` opens.
+    pub fn slots_opened_by(&self, passphrase: &[u8]) -> Vec<SlotRef> {
         let ad = self.slot_ad();
-        // The new slot costs what the existing ones cost to open.
-        let params =
-            self.encryption.as_ref().and_then(|e| e.keys.first()).map_or_else(KdfParams::default, |s| s.params);
-        let slot = self.wrap(&master, new, params)?;
-        let Some(enc) = self.encryption.as_mut() else {
-            return Err(Error::Other("a plaintext store has no passphrase to change".into()));
-        };
-        if keep_old && enc.keys.len() >= MAX_KEY_SLOTS {
-            return Err(Error::Other(format!(
-                "the store already opens with {MAX_KEY_SLOTS} passphrases, the most it can hold; change one instead"
-            )));
-        }
-        if !keep_old {
-            enc.keys.retain(|s| {
-                let opened = crypto::derive_kek(current, &s.salt, s.params)
+        self.slots()
+            .filter(|(_, s)| {
+                crypto::derive_kek(passphrase, &s.salt, s.params)
                     .ok()
-                    .is_some_and(|kek| Keys::wrapping(&kek).open(&ad, &s.wrapped).is_ok());
-                !opened
-            });
+                    .is_some_and(|kek| Keys::wrapping(&kek).open(&ad, &s.wrapped).is_ok())
+            })
+            .map(|(r, _)| r)
+            .collect()
+    }
+
+    /// A new key slot for `new`, wrapping the master key `current` unlocks, at the cost the
+    /// existing slots ask for.
+    pub fn new_slot(&self, current: &[u8], new: &[u8]) -> Result<KeySlot> {
+        let master = self.unlock(Some(current))?;
+        if !self.encrypted() {
+            return Err(Error::Other("a plaintext store has no passphrase to change".into()));
         }
-        enc.keys.push(slot);
-        Ok(())
+        let params = self.slots().next().map_or_else(KdfParams::default, |(_, s)| s.params);
+        self.wrap(&master, new, params)
     }
 
     /// Key slots: passphrases that open this store.
     pub fn key_count(&self) -> usize {
-        self.encryption.as_ref().map_or(0, |e| e.keys.len())
+        self.slots().count()
     }
 
     pub fn encode(&self) -> Vec<u8> {
@@ -232,13 +264,15 @@ impl RepoConfig {
         if !(1..=MAX_PACKFILE_SIZE).contains(&self.packfile_max_size) {
             return Err(format!("packfile size {} is out of range", self.packfile_max_size));
         }
-        let Some(enc) = &self.encryption else {
-            return Ok(());
-        };
-        if enc.keys.len() > MAX_KEY_SLOTS {
-            return Err(format!("{} key slots, at most {MAX_KEY_SLOTS} are allowed", enc.keys.len()));
+        self.check_slots()
+    }
+
+    /// Bounds what opening costs: how many slots, and what each asks of Argon2id.
+    pub fn check_slots(&self) -> std::result::Result<(), String> {
+        if self.key_count() > MAX_KEY_SLOTS {
+            return Err(format!("{} key slots, at most {MAX_KEY_SLOTS} are allowed", self.key_count()));
         }
-        for k in &enc.keys {
+        for (_, k) in self.slots() {
             let p = k.params;
             if p.m_cost_kib > MAX_KDF.m_cost_kib || p.t_cost > MAX_KDF.t_cost || p.p_cost > MAX_KDF.p_cost {
                 return Err(format!(

@@ -50,13 +50,45 @@ pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs
 /// Reads CONFIG, mapping "nothing there" to a message that says what to do.
 pub fn read_config(store: &dyn Store) -> Result<RepoConfig> {
     let loc = store.location();
-    match store.open() {
-        Ok(b) => RepoConfig::decode(&b, &loc),
-        Err(e) if e.kind == StoreErrorKind::NotFound => Err(Error::NotAStore(format!(
-            "failed to open the repository at {loc}: no store there (create one with: plakar at {loc} create)"
-        ))),
-        Err(e) => Err(Error::Store(e)),
+    let mut cfg = match store.open() {
+        Ok(b) => RepoConfig::decode(&b, &loc)?,
+        Err(e) if e.kind == StoreErrorKind::NotFound => {
+            return Err(Error::NotAStore(format!(
+                "failed to open the repository at {loc}: no store there (create one with: plakar at {loc} create)"
+            )))
+        }
+        Err(e) => return Err(Error::Store(e)),
+    };
+    if cfg.encrypted() {
+        cfg.extra_keys = read_key_slots(store)?;
+        cfg.check_slots().map_err(|e| Error::Corrupt(format!("the key slots of {loc} are damaged: {e}")))?;
     }
+    Ok(cfg)
+}
+
+/// The key slots added since the store was created (`keys/`), in id order. One removed
+/// while listed is skipped; stores that keep none (ptar archives) have none.
+fn read_key_slots(store: &dyn Store) -> Result<Vec<([u8; 32], crate::kloset::config::KeySlot)>> {
+    let ids = match store.list(Resource::Key) {
+        Ok(ids) => ids,
+        Err(e) if matches!(e.kind, StoreErrorKind::Unsupported | StoreErrorKind::NotFound) => return Ok(Vec::new()),
+        Err(e) => return Err(Error::Store(e)),
+    };
+    let mut out = Vec::new();
+    for id in ids {
+        match store.get(Resource::Key, &id, None) {
+            Ok(b) => {
+                let slot = crate::kloset::config::KeySlot::decode(&b).map_err(|e| {
+                    Error::Corrupt(format!("key slot keys/{} of {} is damaged: {e}", hex::encode(id), store.location()))
+                })?;
+                out.push((id, slot));
+            }
+            Err(e) if e.kind == StoreErrorKind::NotFound => {}
+            Err(e) => return Err(Error::Store(e)),
+        }
+    }
+    out.sort_by_key(|(id, _)| *id);
+    Ok(out)
 }
 
 pub fn create(store: &dyn Store, params: &CreateParams, passphrase: Option<&[u8]>) -> Result<RepoConfig> {

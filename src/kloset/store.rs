@@ -8,6 +8,8 @@ pub enum Resource {
     Packfile,
     State,
     Lock,
+    /// Key slots added after the store was created, one object each (see `ops::passwd`).
+    Key,
 }
 
 impl Resource {
@@ -16,11 +18,12 @@ impl Resource {
             Resource::Packfile => "packfiles",
             Resource::State => "states",
             Resource::Lock => "locks",
+            Resource::Key => "keys",
         }
     }
     /// Packfiles and states are spread over 256 sub-directories by their first byte.
     pub fn sharded(&self) -> bool {
-        !matches!(self, Resource::Lock)
+        !matches!(self, Resource::Lock | Resource::Key)
     }
 }
 

@@ -4,7 +4,8 @@
 
 use crate::app::passphrase;
 use crate::cli::{exit, Ctx};
-use crate::kloset::{repo, Error};
+use crate::kloset::ops::passwd;
+use crate::kloset::repo;
 use anyhow::Result;
 use std::path::PathBuf;
 
@@ -19,18 +20,6 @@ pub struct Args {
     new_keyfile: Option<PathBuf>,
     #[command(flatten)]
     lock: crate::cli::cmd::locking::LockArgs,
-}
-
-fn still_held(guard: Option<&crate::kloset::lock::LockGuard>) -> Result<()> {
-    match guard.map(|g| g.lease().check()) {
-        Some(Err(e)) if e.kind() == crate::kloset::ErrorKind::Locked => Err(exit::coded(
-            exit::LOCKED,
-            "this run's lock was taken over while it changed the passphrase: another run may have replaced \
-             CONFIG since; check that the new passphrase opens the store (and run passwd again if not)",
-        )),
-        Some(Err(e)) => Err(e.into()),
-        _ => Ok(()),
-    }
 }
 
 fn new_passphrase(a: &Args) -> Result<Vec<u8>> {
@@ -58,7 +47,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     // write back their own new slot, and the last write would drop the other's.
     repo::read_config(store.as_ref())?; // a clear "no store there" before any waiting
     let (guard, _) = crate::cli::cmd::locking::wait_lock(ctx, store.clone(), true, &a.lock)?;
-    let mut cfg = repo::read_config(store.as_ref())?;
+    let cfg = repo::read_config(store.as_ref())?;
     if !cfg.encrypted() {
         return Err(exit::coded(exit::USAGE, "this store is not encrypted: it has no passphrase to change"));
     }
@@ -68,20 +57,11 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     };
     cfg.unlock(Some(&current))?;
     let new = new_passphrase(&a)?;
-    if new.is_empty() {
-        return Err(
-            Error::Auth("can't encrypt the repository with an empty passphrase; nothing was changed".into()).into()
-        );
-    }
-    cfg.change_passphrase(&current, &new, a.add)?;
-    still_held(guard.as_ref())?;
-    store.replace_config(&cfg.encode()).map_err(Error::Store)?;
-    // Taken over meanwhile (this run was stopped for over 10 minutes): another passwd may
-    // have written CONFIG after this one; say so rather than claim success.
-    still_held(guard.as_ref())?;
+    let change = passwd::prepare(&cfg, &current, &new, a.add)?;
+    let count = passwd::commit(store.as_ref(), &change, guard.as_ref().map(|g| g.lease()))?;
     drop(guard);
     if a.add {
-        println!("passphrase added: the store opens with any of {} passphrases", cfg.key_count());
+        println!("passphrase added: the store opens with any of {count} passphrases");
     } else {
         println!("passphrase changed");
     }

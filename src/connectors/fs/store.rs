@@ -8,8 +8,9 @@
 //! returning, so the engine's order (packfiles, then the state naming them) holds after a
 //! power cut too; `create` syncs every directory it makes and the one holding the store;
 //! deleting a state syncs its directory, so maintenance's packfile deletes, which follow,
-//! never outlive it. Deleting a packfile or a lock does not: if one comes back after a
-//! power cut, nothing names it and the next maintenance removes it again.
+//! never outlive it (deleting a key slot syncs too: a passphrase taken away stays away).
+//! Deleting a packfile or a lock does not: if one comes back after a power cut, nothing
+//! names it and the next maintenance removes it again.
 
 use crate::kloset::store::{Resource, Store, StoreError, StoreErrorKind, StoreResult};
 use std::fs::{self, File};
@@ -281,7 +282,7 @@ impl Store for FsStore {
             Err(_) => Ok(()),
             Ok(()) => {
                 self.trace.note(|| Step::Remove(p.clone()));
-                if res == Resource::State {
+                if matches!(res, Resource::State | Resource::Key) {
                     sync_dir(&self.trace, parent_of(&p)).map_err(|e| self.err(e, &p))?;
                 }
                 Ok(())

@@ -99,7 +99,7 @@ pub fn purge(c: &Client) -> StoreResult<Purged> {
     let (old, markers) = list(c, &c.key("CONFIG"), true)?;
     all_old.extend(old);
     all_markers.extend(markers);
-    for res in [Resource::Packfile, Resource::State, Resource::Lock] {
+    for res in [Resource::Packfile, Resource::State, Resource::Lock, Resource::Key] {
         let (old, markers) = list(c, &c.key(&format!("{}/", res.dir())), false)?;
         all_old.extend(old);
         all_markers.extend(markers);

@@ -7,6 +7,7 @@ pub mod filter;
 pub mod info;
 pub mod locate;
 pub mod maintenance;
+pub mod passwd;
 pub mod repair;
 pub mod restore;
 pub mod rm;
