@@ -9,6 +9,8 @@
 #   - the next backup works; every 10 rounds, the latest snapshot restores byte-identical.
 # Stores on the local filesystem (tmpfs) and on S3 (Garage from scripts/s3-server.sh).
 # Prints "N kills, N stores that checked" and exits 1 on any difference.
+# CRASH_SOURCE: the data (default: Debian's linux-source fs/, else this repository's
+# sources); CRASH_NOISE_MB: a random file added to it (20); CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds_fs=${1:-150}
@@ -16,12 +18,12 @@ rounds_s3=${2:-60}
 root=${CRASH_DIR:-/dev/shm/plakar-crash}
 src=${CRASH_SOURCE:-/dev/shm/plakar-bench/data/linux-source-6.1/fs}
 cargo build --release --locked -q
-plakar=$PWD/target/release/plakar
+plakar=${CARGO_TARGET_DIR:-$PWD/target}/release/plakar
 export PLAKAR_PASSPHRASE=crash XDG_CONFIG_HOME=$root/config
 rm -rf "$root" && mkdir -p "$root"
 data=$root/data
 if [ -d "$src" ]; then cp -a "$src" "$data"; else mkdir -p "$data" && cp -a src tests docs "$data/"; fi
-head -c 20000000 /dev/urandom >"$data/noise.bin"
+head -c $((${CRASH_NOISE_MB:-20} * 1000000)) /dev/urandom >"$data/noise.bin"
 
 kills=0 checked=0 cut_commits=0 restores=0 failures=0
 fail() { echo "FAIL round $round ($1): $2" >&2; failures=$((failures + 1)); }
