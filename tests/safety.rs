@@ -794,3 +794,63 @@ fn reopen_with(store: Arc<dyn Store>, pass: &[u8]) -> Repository {
     let cfg = plakar::kloset::repo::read_config(store.as_ref()).unwrap();
     Repository::open(store, cfg, Some(pass)).unwrap()
 }
+
+/// Adversarial review of the key slots: a change on a store holding the most passphrases
+/// must not leave it unreadable (for a moment it holds one more); a slot planted by someone
+/// who can write to the store but has no passphrase must not make a new slot cheap to
+/// guess; and what `keys/` holds is bounded before it is read.
+#[test]
+fn key_slots_hold_against_a_full_store_and_planted_objects() {
+    use plakar::kloset::config::{KeySlot, MAX_KEY_SLOTS};
+    use plakar::kloset::crypto::KdfParams;
+    use plakar::kloset::ops::passwd;
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    new_repo(store.clone());
+    let read = || plakar::kloset::repo::read_config(store.as_ref());
+    for i in 1..MAX_KEY_SLOTS {
+        let c = passwd::prepare(&read().unwrap(), b"pw", format!("p{i}").as_bytes(), true).unwrap();
+        passwd::commit(store.as_ref(), &c, None).unwrap();
+    }
+    let full = read().unwrap();
+    assert_eq!(full.key_count(), MAX_KEY_SLOTS);
+    assert!(passwd::prepare(&full, b"pw", b"one too many", true).is_err(), "-add past the limit");
+    let c = passwd::prepare(&full, b"p3", b"changed", false).unwrap();
+    assert_eq!(passwd::commit(store.as_ref(), &c, None).unwrap(), MAX_KEY_SLOTS);
+    let cfg = read().unwrap();
+    assert!(cfg.unlock(Some(b"changed")).is_ok() && cfg.unlock(Some(b"p3")).is_err());
+
+    // A planted slot asking for 8 KiB and one pass, first in id order.
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    new_repo(store.clone());
+    let read = || plakar::kloset::repo::read_config(store.as_ref());
+    let cheap = KeySlot {
+        kdf: "argon2id".into(),
+        params: KdfParams { m_cost_kib: 8, t_cost: 1, p_cost: 1 },
+        salt: vec![1; 16],
+        wrapped: vec![2; 72],
+    };
+    store.put(Resource::Key, &[0; 32], &cheap.encode()).unwrap();
+    let cfg = read().unwrap();
+    let c = passwd::prepare(&cfg, b"pw", b"new", false).unwrap();
+    passwd::commit(store.as_ref(), &c, None).unwrap();
+    let cfg = read().unwrap();
+    let new_slot = cfg.slots().find(|(_, s)| s.params.m_cost_kib != 8).map(|(_, s)| s.clone()).unwrap();
+    assert_eq!(new_slot.params.m_cost_kib, 1024, "the new slot costs what the owner's slot cost");
+    cfg.unlock(Some(b"new")).unwrap();
+
+    // Too many objects, one too big, one with a short salt: named, before anything is tried.
+    for (what, id, body) in [
+        ("too large", [1u8; 32], [&b"KLOSETKY"[..], &vec![b' '; 5000]].concat()),
+        ("salt", [2u8; 32], KeySlot { salt: vec![1; 4], ..cheap.clone() }.encode()),
+    ] {
+        store.put(Resource::Key, &id, &body).unwrap();
+        let e = read().unwrap_err().to_string();
+        assert!(e.contains(what) && e.contains("keys/"), "{e}");
+        store.delete(Resource::Key, &id).unwrap();
+    }
+    for i in 0..40u8 {
+        store.put(Resource::Key, &[100 + i; 32], &cheap.encode()).unwrap();
+    }
+    let e = read().unwrap_err().to_string();
+    assert!(e.contains("key slots in keys/"), "{e}");
+}

@@ -180,3 +180,26 @@ fn server_disk_full_mid_backup_keeps_the_store_valid() {
     env.cmd().args(["at", "@full", "restore", "-to", out.to_str().unwrap(), &id]).assert().success();
     assert_same_tree(&small, &out);
 }
+
+/// A CONFIG replace cut between its two renames leaves only CONFIG.prev (which `open`
+/// reads); the next replace (a `passwd` run again) used to delete CONFIG.prev first and
+/// leave no CONFIG at all. Found by the adversarial review of key slots.
+#[test]
+fn a_config_replace_cut_half_way_is_put_back_by_the_next() {
+    let Some(srv) = sftp_server() else {
+        return;
+    };
+    let (url, dir) = srv.url("cut");
+    let opts: Options =
+        srv.key_opts().iter().map(|kv| kv.split_once('=').unwrap()).map(|(k, v)| (k.into(), v.into())).collect();
+    let store = SftpStore::new(SftpConfig::parse(url.strip_prefix("sftp://").unwrap(), &opts).unwrap()).unwrap();
+    use plakar::kloset::store::Store;
+    store.create(b"first").unwrap();
+    // Killed after CONFIG stepped aside, before CONFIG.next took its place.
+    fs::write(dir.join("CONFIG.next"), b"second").unwrap();
+    fs::rename(dir.join("CONFIG"), dir.join("CONFIG.prev")).unwrap();
+    assert_eq!(store.open().unwrap(), b"first");
+    store.replace_config(b"third").unwrap();
+    assert_eq!(store.open().unwrap(), b"third");
+    assert!(!dir.join("CONFIG.prev").exists() && !dir.join("CONFIG.next").exists());
+}

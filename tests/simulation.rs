@@ -359,11 +359,13 @@ impl SimStore {
             None => s.open().ok(),
             Some(r) => s.get(r, id, None).ok(),
         };
+        let changed = AtomicBool::new(false);
         self.op(what, id, |s| {
             let before = read(s);
             let r = f(s);
             let after = read(s);
             if before != after {
+                changed.store(true, Ordering::SeqCst);
                 self.sched.w.lock().unwrap().hosts[host].unsynced.push(Undo { res, id: *id, before, after });
             }
             r
@@ -378,7 +380,9 @@ impl SimStore {
             self.sched.kill(self.pid);
             return Err(crashed());
         }
-        let synced = !(what.starts_with("delete") && matches!(res, Some(Resource::Packfile | Resource::Lock)));
+        // A delete of what is not there returns without syncing anything (fs store).
+        let synced = !what.starts_with("delete")
+            || (changed.load(Ordering::SeqCst) && !matches!(res, Some(Resource::Packfile | Resource::Lock)));
         if synced {
             w.hosts[host].unsynced.clear();
         }
@@ -584,8 +588,8 @@ enum Op {
     Rm,
     Maintenance,
     Repair,
-    /// `passwd -add` with a passphrase of its own.
-    Passwd,
+    /// `passwd -add` (true) or a change from "pw" (false), to a passphrase of its own.
+    Passwd(bool),
 }
 
 #[derive(Default)]
@@ -613,16 +617,16 @@ struct Setup {
 const LOCK_TIMEOUT: Duration = Duration::from_secs(25 * 60);
 
 fn run_op(setup: &Setup, store: Arc<dyn Store>, host: Arc<dyn Host>, op: &Op, out: &Mutex<Outcomes>) -> bool {
-    let exclusive = matches!(op, Op::Maintenance | Op::Passwd);
+    let exclusive = matches!(op, Op::Maintenance | Op::Passwd(_));
     let pid = host.holder().pid;
     let Ok((guard, _)) = lock::lock_wait(store.clone(), exclusive, LOCK_TIMEOUT, host, &mut |_| {}) else {
         return false;
     };
-    if let Op::Passwd = op {
-        // As `plakar passwd -add` does: CONFIG and the key slots read under the lock.
+    if let Op::Passwd(add) = op {
+        // As `plakar passwd [-add]` does: CONFIG and the key slots read under the lock.
         let new = format!("pw-{pid}").into_bytes();
         let Ok(cfg) = repo::read_config(store.as_ref()) else { return false };
-        let Ok(change) = passwd::prepare(&cfg, b"pw", &new, true) else { return false };
+        let Ok(change) = passwd::prepare(&cfg, b"pw", &new, *add) else { return false };
         return match passwd::commit(store.as_ref(), &change, Some(guard.lease())) {
             Ok(_) => {
                 out.lock().unwrap().passphrases.push(new);
@@ -676,7 +680,7 @@ fn run_op(setup: &Setup, store: Arc<dyn Store>, host: Arc<dyn Host>, op: &Op, ou
         }
         Op::Maintenance => maintenance::maintenance(&repo).is_ok(),
         Op::Repair => repair::relist(&repo).is_ok(),
-        Op::Passwd => unreachable!("handled above"),
+        Op::Passwd(_) => unreachable!("handled above"),
     }
 }
 
@@ -787,7 +791,7 @@ pub fn simulate(seed: u64) -> Result<SimResult, String> {
         // replay as before).
         let mut pr = StdRng::seed_from_u64(seed ^ 0x9a55_3d00);
         for _ in 0..pr.gen_range(1..=3) {
-            ops.push((Op::Passwd, pr.gen_range(0..n_hosts), pr.gen_range(0..30 * 60_000u64)));
+            ops.push((Op::Passwd(pr.gen_bool(0.7)), pr.gen_range(0..n_hosts), pr.gen_range(0..30 * 60_000u64)));
         }
     }
     let sched = Arc::new(Sched {

@@ -12,8 +12,14 @@ pub const FORMAT_VERSION: u32 = 1;
 /// The largest packfile a CONFIG may ask for (`create -packfile-mib` allows up to 1 GiB);
 /// packfile offsets are 32-bit.
 pub const MAX_PACKFILE_SIZE: u64 = 1 << 30;
-/// Key slots tried when unlocking, each costing one Argon2id derivation.
+/// Passphrases a store may hold (`passwd -add` refuses more).
 pub const MAX_KEY_SLOTS: usize = 16;
+/// Key slots a store may have when read, each costing one Argon2id derivation to try: more
+/// than `MAX_KEY_SLOTS`, so that a change (new slot written, then the old one removed) on
+/// a full store never leaves it unreadable in between.
+pub const MAX_KEY_SLOTS_READ: usize = 2 * MAX_KEY_SLOTS;
+/// Shortest salt a key slot may have (ours are 16 bytes; Argon2 needs 8).
+const MIN_SALT: usize = 8;
 /// Argon2id parameters a key slot may ask for: 2 GiB is RFC 9106's first recommendation.
 pub const MAX_KDF: KdfParams = KdfParams { m_cost_kib: 2 << 20, t_cost: 16, p_cost: 16 };
 
@@ -202,14 +208,22 @@ impl RepoConfig {
             .collect()
     }
 
-    /// A new key slot for `new`, wrapping the master key `current` unlocks, at the cost the
-    /// existing slots ask for.
+    /// A new key slot for `new`, wrapping the master key `current` unlocks, at the cost of
+    /// the costliest slot `current` opens: only those are known to be the owner's (anyone
+    /// who can write to the store can add a slot, none that the owner's passphrase opens),
+    /// so a planted cheap slot cannot make the new one cheap to guess.
     pub fn new_slot(&self, current: &[u8], new: &[u8]) -> Result<KeySlot> {
         let master = self.unlock(Some(current))?;
         if !self.encrypted() {
             return Err(Error::Other("a plaintext store has no passphrase to change".into()));
         }
-        let params = self.slots().next().map_or_else(KdfParams::default, |(_, s)| s.params);
+        let opened = self.slots_opened_by(current);
+        let params = self
+            .slots()
+            .filter(|(r, _)| opened.contains(r))
+            .map(|(_, s)| s.params)
+            .max_by_key(|p| (p.m_cost_kib, p.t_cost, p.p_cost))
+            .unwrap_or_default();
         self.wrap(&master, new, params)
     }
 
@@ -269,14 +283,22 @@ impl RepoConfig {
 
     /// Bounds what opening costs: how many slots, and what each asks of Argon2id.
     pub fn check_slots(&self) -> std::result::Result<(), String> {
-        if self.key_count() > MAX_KEY_SLOTS {
+        let inline = self.encryption.as_ref().map_or(0, |e| e.keys.len());
+        if inline > MAX_KEY_SLOTS || self.key_count() > MAX_KEY_SLOTS_READ {
             return Err(format!("{} key slots, at most {MAX_KEY_SLOTS} are allowed", self.key_count()));
         }
-        for (_, k) in self.slots() {
+        for (r, k) in self.slots() {
+            let name = match r {
+                SlotRef::Config(i) => format!("key slot {} of CONFIG", i + 1),
+                SlotRef::Object(id) => format!("key slot keys/{}", hex::encode(id)),
+            };
+            if k.salt.len() < MIN_SALT {
+                return Err(format!("{name} has a {}-byte salt", k.salt.len()));
+            }
             let p = k.params;
             if p.m_cost_kib > MAX_KDF.m_cost_kib || p.t_cost > MAX_KDF.t_cost || p.p_cost > MAX_KDF.p_cost {
                 return Err(format!(
-                    "key slot asks Argon2id for {} KiB, {} passes, {} lanes: more than plakar allows",
+                    "{name} asks Argon2id for {} KiB, {} passes, {} lanes: more than plakar allows",
                     p.m_cost_kib, p.t_cost, p.p_cost
                 ));
             }

@@ -2,7 +2,7 @@
 //! `ops/`, one file each; this type only reads and writes blobs, trees and states.
 
 use crate::kloset::blob::{self, BlobType};
-use crate::kloset::config::{CreateParams, RepoConfig};
+use crate::kloset::config::{CreateParams, KeySlot, RepoConfig, MAX_KEY_SLOTS_READ};
 use crate::kloset::crypto::Keys;
 use crate::kloset::error::{Error, Result};
 use crate::kloset::id::{BlobId, SnapshotId, StateId};
@@ -61,28 +61,45 @@ pub fn read_config(store: &dyn Store) -> Result<RepoConfig> {
     };
     if cfg.encrypted() {
         cfg.extra_keys = read_key_slots(store)?;
-        cfg.check_slots().map_err(|e| Error::Corrupt(format!("the key slots of {loc} are damaged: {e}")))?;
+        cfg.check_slots().map_err(|e| {
+            Error::Corrupt(format!(
+                "the key slots of {loc} are damaged: {e}; remove it if no passphrase you use needs it"
+            ))
+        })?;
     }
     Ok(cfg)
 }
 
 /// The key slots added since the store was created (`keys/`), in id order. One removed
-/// while listed is skipped; stores that keep none (ptar archives) have none.
-fn read_key_slots(store: &dyn Store) -> Result<Vec<([u8; 32], crate::kloset::config::KeySlot)>> {
+/// while listed is skipped; stores that keep none (ptar archives) have none. Bounded before
+/// anything is read: how many (a store filled with objects by someone who can write to it
+/// must not stall every command) and how big each is.
+fn read_key_slots(store: &dyn Store) -> Result<Vec<([u8; 32], KeySlot)>> {
+    const MAX_SLOT_BYTES: u64 = 4096;
+    let loc = store.location();
     let ids = match store.list(Resource::Key) {
         Ok(ids) => ids,
         Err(e) if matches!(e.kind, StoreErrorKind::Unsupported | StoreErrorKind::NotFound) => return Ok(Vec::new()),
         Err(e) => return Err(Error::Store(e)),
     };
+    if ids.len() > MAX_KEY_SLOTS_READ {
+        return Err(Error::Corrupt(format!(
+            "{loc} has {} key slots in keys/, more than the {MAX_KEY_SLOTS_READ} plakar reads: \
+             remove those you did not add (each is one passphrase)",
+            ids.len()
+        )));
+    }
     let mut out = Vec::new();
     for id in ids {
-        match store.get(Resource::Key, &id, None) {
-            Ok(b) => {
-                let slot = crate::kloset::config::KeySlot::decode(&b).map_err(|e| {
-                    Error::Corrupt(format!("key slot keys/{} of {} is damaged: {e}", hex::encode(id), store.location()))
-                })?;
-                out.push((id, slot));
-            }
+        let damaged = |why: String| {
+            Error::Corrupt(format!(
+                "key slot keys/{} of {loc} is damaged ({why}); remove it if no passphrase you use needs it",
+                hex::encode(id)
+            ))
+        };
+        match store.get(Resource::Key, &id, Some((0, MAX_SLOT_BYTES + 1))) {
+            Ok(b) if b.len() as u64 > MAX_SLOT_BYTES => return Err(damaged("too large".into())),
+            Ok(b) => out.push((id, KeySlot::decode(&b).map_err(damaged)?)),
             Err(e) if e.kind == StoreErrorKind::NotFound => {}
             Err(e) => return Err(Error::Store(e)),
         }

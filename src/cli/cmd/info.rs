@@ -89,7 +89,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
         Some(e) => {
             println!("Encryption:");
             println!(" - DataAlgorithm: {}", e.algorithm);
-            for k in &e.keys {
+            for (_, k) in c.slots() {
                 println!(
                     " - KDF: {} (memory {} KiB, time {}, threads {})",
                     k.kdf, k.params.m_cost_kib, k.params.t_cost, k.params.p_cost

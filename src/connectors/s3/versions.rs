@@ -1,5 +1,5 @@
 //! Old versions in a versioned bucket: whether the bucket keeps them, and deleting those of
-//! this store's own objects (CONFIG, packfiles/, states/, locks/ under its prefix; never
+//! this store's own objects (CONFIG, packfiles/, states/, locks/, keys/ under its prefix; never
 //! another key of the bucket). Invariant: a current version is never deleted. Old versions
 //! go first, then delete markers: a marker is deleted only once no old version of its key
 //! that was listed remains behind it, so deleting it cannot bring an object back.

@@ -228,7 +228,8 @@ impl Store for SftpStore {
     }
 
     /// SFTP v3 cannot rename over a file: the old CONFIG steps aside as CONFIG.prev first,
-    /// and `open` falls back to it, so a run killed half-way leaves a usable store.
+    /// and `open` falls back to it, so a run killed half-way leaves a usable store, which
+    /// the next replace first puts back in order.
     fn replace_config(&self, config: &[u8]) -> StoreResult<()> {
         let cfg = &self.pool.cfg;
         let (conf, prev, next) = (cfg.remote("CONFIG"), cfg.remote("CONFIG.prev"), cfg.remote("CONFIG.next"));
@@ -236,6 +237,13 @@ impl Store for SftpStore {
             .run(|s| {
                 let _ = s.unlink(p(&next));
                 write_atomic(s, next.as_bytes(), &mut &config[..], true)?;
+                // A replace cut between its two renames left no CONFIG, only CONFIG.prev
+                // (which `open` reads): put it back before anything else, never delete it.
+                if let Err(e) = s.stat(p(&conf)) {
+                    if classify(e, &conf).kind() == io::ErrorKind::NotFound {
+                        s.rename(p(&prev), p(&conf), None).map_err(|e| classify(e, &format!("renaming {prev}")))?;
+                    }
+                }
                 let _ = s.unlink(p(&prev));
                 s.rename(p(&conf), p(&prev), None).map_err(|e| classify(e, &format!("renaming {conf}")))?;
                 s.rename(p(&next), p(&conf), None).map_err(|e| classify(e, &format!("renaming {next}")))?;

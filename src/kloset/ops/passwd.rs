@@ -37,6 +37,7 @@ pub fn prepare(cfg: &RepoConfig, current: &[u8], new: &[u8], keep_old: bool) -> 
         // The same message as any other wrong passphrase.
         cfg.unlock(Some(current))?;
     }
+    // A change removes at least the slot it replaces; for a moment the store holds one more.
     if keep_old && cfg.key_count() >= MAX_KEY_SLOTS {
         return Err(Error::Other(format!(
             "the store already opens with {MAX_KEY_SLOTS} passphrases, the most it can hold; change one instead"
@@ -53,14 +54,19 @@ pub fn prepare(cfg: &RepoConfig, current: &[u8], new: &[u8], keep_old: bool) -> 
 }
 
 /// After the new slot is written, a lost lock no longer means nothing happened.
-fn still_ours(lease: Option<&Lease>) -> Result<()> {
+fn still_ours(lease: Option<&Lease>, replacing: bool) -> Result<()> {
     match lease.map_or(Ok(()), |l| l.check()) {
-        Err(e) if e.kind() == crate::kloset::ErrorKind::Locked => Err(Error::Locked(
+        Err(e) if e.kind() == crate::kloset::ErrorKind::Locked => Err(Error::Locked(if replacing {
             "this run's lock was taken over while it changed the passphrase (it was stopped for longer than the \
-             lease): the new passphrase was written and opens the store, but one it was to replace may still open \
-             it; run passwd again to remove that one"
-                .into(),
-        )),
+             lease): the new passphrase was written and opens the store, but the old one, or one another passwd \
+             removed meanwhile, may still open it; run passwd again (or passwd from that other passphrase) to \
+             remove it"
+                .into()
+        } else {
+            "this run's lock was taken over while it added the passphrase (it was stopped for longer than the \
+             lease); the new passphrase was written and opens the store"
+                .into()
+        })),
         r => r,
     }
 }
@@ -91,11 +97,11 @@ pub fn commit(store: &dyn Store, change: &KeyChange, lease: Option<&Lease>) -> R
             let before = enc.keys.len();
             enc.keys.retain(|k| !from_config.contains(&k));
             if enc.keys.len() != before {
-                still_ours(lease)?;
+                still_ours(lease, true)?;
                 store.replace_config(&fresh.encode())?;
             }
         }
     }
-    still_ours(lease)?;
+    still_ours(lease, !change.drop.is_empty())?;
     Ok(repo::read_config(store)?.key_count())
 }
