@@ -1,11 +1,13 @@
 //! Credentials from the standard chain (issue 18) when no access key is configured: a named
 //! profile of ~/.aws/credentials and `credential_process` on Garage, cached while valid and
 //! asked again when they expire in the middle of a command (the new ones then used: the old
-//! key is revoked on the server).
+//! key is revoked on the server); web identity exchanged at moto's STS (`sts_endpoint`),
+//! whose credentials are the only ones moto takes.
 use crate::s3_servers::snapshot;
 use crate::util::proxy::Proxy;
 use crate::util::*;
 use std::fs;
+use std::io::{Read, Write};
 use std::os::unix::fs::PermissionsExt;
 use std::time::{Duration, Instant};
 
@@ -239,4 +241,112 @@ fn credentials_expiring_during_a_backup_are_asked_for_again_and_the_new_ones_use
         .assert()
         .success();
     assert_same_tree(&data, &restored);
+}
+
+/// A request over plain HTTP/1.1 to moto's own API; the reply's body.
+fn moto_api(endpoint: &str, method: &str, path: &str, body: &str) -> String {
+    let mut c = std::net::TcpStream::connect(endpoint).unwrap();
+    write!(
+        c,
+        "{method} {path} HTTP/1.1\r\nHost: {endpoint}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{body}",
+        body.len()
+    )
+    .unwrap();
+    let mut reply = String::new();
+    c.read_to_string(&mut reply).unwrap();
+    assert!(reply.starts_with("HTTP/1.1 200"), "{method} {path}: {reply}");
+    reply.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default()
+}
+
+/// Web identity through moto's STS, as for MinIO with single sign-on: with `sts_endpoint`,
+/// the token in AWS_WEB_IDENTITY_TOKEN_FILE is exchanged (AssumeRoleWithWebIdentity) for
+/// AWS_ROLE_ARN's temporary credentials. moto enforces IAM, so its S3 takes requests only
+/// signed with a key it issued, within its policy: the role's. moto's own state lists each
+/// exchange, and a proxy sees every S3 request signed with a key the exchange returned. A
+/// role without S3 rights is refused (exit 77). Neither the token nor the credentials it
+/// bought appear in any output.
+#[test]
+fn web_identity_through_sts_endpoint_backs_up_with_the_role_credentials_moto() {
+    let Some(srv) = moto_sts() else { return };
+    let env = Env::new();
+    let tag = format!("{:x}", rand_u64());
+    let role = script("moto-server.sh", &["sts-role", &format!("plakar-{tag}"), "s3:*"]).trim().to_string();
+    let no_s3 = script("moto-server.sh", &["sts-role", &format!("plakar-{tag}-no-s3"), "sts:GetCallerIdentity"])
+        .trim()
+        .to_string();
+    // moto's STS answers the unsigned AssumeRoleWithWebIdentity only while it lets unsigned
+    // requests in: the proxy in front of it lets one in per connection, and nothing else
+    // reaches this instance meanwhile.
+    let ep = srv.endpoint.clone();
+    let sts = Proxy::start_with(&srv.endpoint, move || {
+        moto_api(&ep, "POST", "/moto-api/reset-auth", "1");
+    });
+    let s3 = Proxy::start(&srv.endpoint);
+    let token = format!("eyJhbGciOiJSUzI1NiJ9.plakar-test-{tag}.c2lnbmF0dXJl");
+    fs::write(env.path("token"), &token).unwrap();
+    let session = format!("plakar-test-{tag}");
+    let cmd = |arn: &str| {
+        let mut c = env.cmd();
+        c.env("AWS_WEB_IDENTITY_TOKEN_FILE", env.path("token"))
+            .env("AWS_ROLE_ARN", arn)
+            .env("AWS_ROLE_SESSION_NAME", &session);
+        c
+    };
+    let bucket = unique_bucket("webid");
+    cmd(&role)
+        .args(["store", "add", "s", &format!("s3://{}/{bucket}", s3.addr), "use_tls=false"])
+        .arg(format!("sts_endpoint=http://{}", sts.addr))
+        .assert()
+        .success();
+    let data = env.path("data");
+    sample_tree(&data);
+    let restored = env.path("out");
+    let mut outputs = vec![];
+    let mut run = |arn: &str, args: &[&str]| {
+        let out = cmd(arn).args(["at", "@s"]).args(args).output().unwrap();
+        outputs.push(text(&out));
+        out
+    };
+    for args in [vec!["create"], vec!["backup", data.to_str().unwrap()], vec!["check"]] {
+        let out = run(&role, &args);
+        assert!(out.status.success(), "{args:?}: {}", text(&out));
+    }
+    let ls = run(&role, &["ls", "-uuid"]);
+    let id = String::from_utf8(ls.stdout).unwrap().split_whitespace().nth(1).expect("a snapshot").to_string();
+    let out = run(&role, &["restore", "-to", restored.to_str().unwrap(), &id[..8]]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_same_tree(&data, &restored);
+    let out = run(&no_s3, &["ls"]);
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out));
+
+    // moto's record of the exchanges: one per command, each for the role asked, by this
+    // session name.
+    let state: serde_json::Value =
+        serde_json::from_str(&moto_api(&srv.endpoint, "GET", "/moto-api/data.json", "")).unwrap();
+    let assumed: Vec<&serde_json::Value> = state["sts"]["AssumedRole"]
+        .as_array()
+        .expect("moto's STS state")
+        .iter()
+        .filter(|r| r["session_name"] == session.as_str())
+        .collect();
+    let for_role = |arn: &str| assumed.iter().filter(|r| r["role_arn"] == arn).count();
+    assert_eq!((for_role(&role), for_role(&no_s3)), (5, 1), "{assumed:?}");
+    let keys: Vec<&str> = assumed.iter().map(|r| r["access_key_id"].as_str().unwrap()).collect();
+    let signers = s3.signers();
+    assert!(!signers.is_empty() && signers.iter().all(|(_, k)| keys.contains(&k.as_str())), "{signers:?} vs {keys:?}");
+    let mut secrets = vec![token.clone(), srv.secret_key.clone()];
+    for r in &assumed {
+        secrets.extend(["secret_access_key", "session_token"].map(|f| r[f].as_str().unwrap().to_string()));
+    }
+    for out in &outputs {
+        for secret in &secrets {
+            assert!(!out.contains(secret.as_str()), "a secret in the output: {out}");
+        }
+    }
+
+    // Without the token's variables, sts_endpoint says what it needs.
+    let out = env.cmd().args(["at", "@s", "ls"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(64), "{}", text(&out));
+    assert!(text(&out).contains("AWS_WEB_IDENTITY_TOKEN_FILE"), "{}", text(&out));
 }
