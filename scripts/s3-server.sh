@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# scripts/s3-server.sh start|stop|env
+# scripts/s3-server.sh start|stop|env|keys BUCKET|key BUCKET NAME|delete-key ID
 # Runs Garage, a real S3 server, as a plain process on 127.0.0.1 for the tests. The binary
 # is built once per machine with cargo and cached under ~/.cache/plakar-tools, keyed by
 # its version. `start` prints the variables the tests read (also written to $dir/env).
@@ -72,5 +72,21 @@ TOML
     done
     echo $out
     ;;
-  *) echo "usage: $0 start|stop|env|keys BUCKET" >&2; exit 64 ;;
+  key)
+    # key BUCKET NAME: creates BUCKET unless it is there and a key NAME that may read and write
+    # it (and nothing else); prints "ID SECRET". For tests that revoke a key mid-run.
+    bucket=${2:?usage: $0 key BUCKET NAME} name=${3:?usage: $0 key BUCKET NAME}
+    g() { "$bin" -c "$dir/garage.toml" "$@"; }
+    g bucket info "$bucket" >/dev/null 2>&1 || g bucket create "$bucket" >/dev/null
+    info=$(g key create "$name")
+    id=$(awk '/Key ID:/ {print $3}' <<<"$info")
+    secret=$(awk '/Secret key:/ {print $3}' <<<"$info")
+    g bucket allow --read --write "$bucket" --key "$id" >/dev/null
+    echo "$id $secret"
+    ;;
+  delete-key)
+    # delete-key ID: revokes a key at once (requests signed with it are refused from then on).
+    "$bin" -c "$dir/garage.toml" key delete --yes "${2:?usage: $0 delete-key ID}" >/dev/null
+    ;;
+  *) echo "usage: $0 start|stop|env|keys BUCKET|key BUCKET NAME|delete-key ID" >&2; exit 64 ;;
 esac

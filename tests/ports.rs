@@ -16,7 +16,8 @@ const FOOTPRINTS: &[(&str, &str, RangeInclusive<u32>)] = &[
     // Control port, then the passive range: range(port + 1, port + 200).
     ("ftp-server.sh", "FTP_PORT", 0..=199),
     ("sftp-server.sh", "SFTP_PORT", 0..=0),
-    ("moto-server.sh", "MOTO_PORT", 0..=0),
+    // The shared instance, then the web identity test's own (MOTO_STS_PORT, port + 1).
+    ("moto-server.sh", "MOTO_PORT", 0..=1),
     ("rclone-s3.sh", "RCLONE_S3_PORT", 0..=0),
 ];
 

@@ -158,6 +158,69 @@ fn sse_c_round_trip_on_garage_and_the_server_refuses_reads_without_the_key() {
     let out = env.cmd().args(["at", "@wrong", "ls"]).output().unwrap();
     assert_eq!(out.status.code(), Some(64), "{}", text(&out));
     assert!(text(&out).contains("PLAKAR_TEST_SSE is not set"), "{}", text(&out));
+    let elsewhere = env.path("elsewhere");
+    let out = env
+        .cmd()
+        .env("PLAKAR_TEST_SSE", &other_b64)
+        .args(["at", "@wrong", "restore", "-to", elsewhere.to_str().unwrap(), &id[..8]])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(77), "{}", text(&out));
+    assert!(clean(&out).contains("sse_customer_key_env=PLAKAR_TEST_SSE"), "{}", text(&out));
+}
+
+/// A source bucket whose objects are SSE-C encrypted, backed up without the key or with
+/// another: the server refuses every object alike, so the backup stops at the first one with
+/// exit 77 and a message naming the options, records no snapshot, and reports no file one by
+/// one (exit 3 would read as "most of it is saved"). With the key it works; an object written
+/// without SSE-C among them is that object's problem (reported, exit 3), since a bucket may
+/// hold both.
+#[test]
+fn an_sse_c_source_read_without_its_key_or_with_another_stops_with_77_naming_the_option() {
+    let Some(srv) = garage() else { return };
+    let env = Env::new();
+    let data = env.path("data");
+    sample_tree(&data);
+    let raw = noise(32, 2718);
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&raw);
+    let key_file = env.path("sse.key");
+    fs::write(&key_file, &b64).unwrap();
+    let key_opt = format!("sse_customer_key_file={}", key_file.display());
+    let bucket = unique_bucket("ssecsrc");
+    let loc = format!("s3://{}/{bucket}", srv.endpoint);
+    // The bucket filled with SSE-C objects: a snapshot restored into it.
+    add(&env, &srv, "destination", "dst", &loc, &[&key_opt]);
+    env.create();
+    let id = env.backup(&data);
+    env.at(&["restore", "-to", "@dst", &id[..8]]).assert().success();
+    add(&env, &srv, "source", "nokey", &loc, &[]);
+    add(&env, &srv, "source", "wrong", &loc, &["sse_customer_key_env=PLAKAR_TEST_SSE"]);
+    add(&env, &srv, "source", "right", &loc, &[&key_opt]);
+    let other = base64::engine::general_purpose::STANDARD.encode(noise(32, 3));
+    let snapshots = || env.stdout(&["ls"]).lines().count();
+    let before = snapshots();
+    for (name, hint) in [
+        ("@nokey", "sse_customer_key_file=PATH or sse_customer_key_env=NAME"),
+        ("@wrong", "sse_customer_key_env=PLAKAR_TEST_SSE"),
+    ] {
+        let out = env.at(&["backup", name]).env("PLAKAR_TEST_SSE", &other).output().unwrap();
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(77), "{name}: {t}");
+        assert!(t.contains(hint) && !t.contains("KO"), "{name}: {t}");
+        assert!(!t.contains(&b64) && !t.contains(&other), "{name}: key material in the output: {t}");
+        assert_eq!(snapshots(), before, "{name}: a snapshot was recorded");
+    }
+    env.at(&["backup", "@right"]).assert().success();
+    let again = env.path("again");
+    env.at(&["restore", "-to", again.to_str().unwrap(), &env.latest()[..8]]).assert().success();
+    assert_eq!(fs::read(again.join("sub/deeper/big.bin")).unwrap(), fs::read(data.join("sub/deeper/big.bin")).unwrap());
+
+    let (rt, s3) = sdk(&srv);
+    rt.block_on(s3.put_object().bucket(&bucket).key("plain.txt").body(b"no SSE-C".to_vec().into()).send()).unwrap();
+    let out = env.at(&["backup", "@right"]).output().unwrap();
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{t}");
+    assert!(t.contains("plain.txt") && t.contains("written without a customer key"), "{t}");
 }
 
 #[test]

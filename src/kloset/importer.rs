@@ -10,6 +10,12 @@
 //! ends in the snapshot as it is, or is reported with its reason. So an importer lists what
 //! it cannot represent too, as an entry whose `info` is the reason, and never drops an
 //! entry silently.
+//!
+//! One kind of error is not about an entry but about the whole source: the server refuses
+//! what every request carries (an SSE-C key that is missing or wrong), so every other file
+//! would fail alike. An importer says so by putting an engine `Error` inside the io::Error
+//! (`source_wide`); the backup then stops with it (exit 77 for `Error::Auth`) instead of
+//! reporting each file and committing a snapshot of nothing.
 
 use serde::{Deserialize, Serialize};
 use std::io::{self, Read};
@@ -96,6 +102,20 @@ pub trait Importer: Send + Sync {
     fn restat_after_read(&self) -> bool {
         true
     }
+}
+
+/// An io::Error that stops the backup with `e` (see the module doc).
+pub fn source_wide(kind: io::ErrorKind, e: crate::kloset::Error) -> io::Error {
+    io::Error::new(kind, e)
+}
+
+/// The engine error an importer put in `e` with `source_wide`, or `e` itself.
+pub fn take_source_wide(e: io::Error) -> Result<crate::kloset::Error, io::Error> {
+    if !e.get_ref().is_some_and(|inner| inner.is::<crate::kloset::Error>()) {
+        return Err(e);
+    }
+    let inner = e.into_inner().expect("checked above");
+    Ok(*inner.downcast::<crate::kloset::Error>().expect("checked above"))
 }
 
 /// Joins a directory path and a child name.

@@ -35,6 +35,16 @@ impl Env {
             .env("PLAKAR_PASSPHRASE", PASS);
         c
     }
+    /// The binary as `cmd` sets it up, for a process the test does not wait for at once.
+    pub fn spawn_cmd(&self) -> std::process::Command {
+        let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("plakar"));
+        c.current_dir(self.dir.path())
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("HOME", self.path("home"))
+            .env("PLAKAR_PASSPHRASE", PASS);
+        c
+    }
     /// `plakar at STORE args...`
     pub fn at(&self, args: &[&str]) -> Command {
         let mut c = self.cmd();
@@ -159,6 +169,26 @@ pub fn moto() -> Option<S3Server> {
         &["MOTO_S3_ENDPOINT", "MOTO_S3_ACCESS_KEY", "MOTO_S3_SECRET_KEY"],
     )?;
     Some(named("moto", v))
+}
+
+/// moto's second instance, for web identity alone (see scripts/moto-server.sh): like `moto`.
+pub fn moto_sts() -> Option<S3Server> {
+    let v = server_env(
+        "moto STS",
+        "scripts/moto-server.sh",
+        &["MOTO_STS_ENDPOINT", "MOTO_STS_ACCESS_KEY", "MOTO_STS_SECRET_KEY"],
+    )?;
+    Some(named("moto-sts", v))
+}
+
+/// Runs `scripts/NAME ARGS` (a server script's helper) and returns what it printed.
+pub fn script(name: &str, args: &[&str]) -> String {
+    let out = std::process::Command::new(format!("{}/scripts/{name}", env!("CARGO_MANIFEST_DIR")))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{name} {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
 }
 
 /// `rclone serve s3`: like `s3_server`, missing is a failure when PLAKAR_REQUIRE_SERVERS is set.

@@ -1,10 +1,14 @@
 //! A TCP proxy whose connections can be cut, to play a network failure between plakar and
 //! a real server: at once, once a given number of bytes went to the server, or one
-//! connection in N reset mid-request (a flaky link).
+//! connection in N reset mid-request (a flaky link). It can also slow what goes to the
+//! server to a given rate (to make a command outlive something), note which access key
+//! signed each request (SigV4's `Credential=KEY/...`), and run a hook before each new
+//! connection reaches the server.
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 #[derive(Default)]
 struct State {
@@ -18,6 +22,12 @@ struct State {
     resets: AtomicU64,
     /// The first bytes sent to the server, to look at request headers.
     captured: Mutex<Vec<u8>>,
+    /// Bytes per second to the server, all connections together (0: as fast as they come).
+    rate: AtomicU64,
+    /// When the bytes let through so far will have been sent at `rate`.
+    paced_until: Mutex<Option<Instant>>,
+    /// The access key of each signed request, and when its headers went through.
+    signers: Mutex<Vec<(Instant, String)>>,
 }
 
 const CAPTURE: usize = 4 << 20;
@@ -25,6 +35,48 @@ const CAPTURE: usize = 4 << 20;
 const FLAKY_BYTES: u64 = 20_000;
 
 impl State {
+    /// Waits as long as `n` more bytes take at `rate`.
+    fn pace(&self, n: usize) {
+        let rate = self.rate.load(Ordering::SeqCst);
+        if rate == 0 {
+            return;
+        }
+        let now = Instant::now();
+        let until = {
+            let mut p = self.paced_until.lock().unwrap();
+            let start = p.map_or(now, |t| t.max(now));
+            let end = start + Duration::from_secs_f64(n as f64 / rate as f64);
+            *p = Some(end);
+            end
+        };
+        std::thread::sleep(until.saturating_duration_since(now));
+    }
+
+    /// Notes the key of each `Credential=KEY/` in `bytes`, `tail` holding what was left
+    /// of the previous read of the same connection (a mark may straddle two reads).
+    fn note_signers(&self, tail: &mut Vec<u8>, bytes: &[u8]) {
+        const MARK: &[u8] = b"Credential=";
+        tail.extend_from_slice(bytes);
+        let mut from = 0;
+        while let Some(at) = tail[from..].windows(MARK.len()).position(|w| w == MARK) {
+            let key = from + at + MARK.len();
+            match tail[key..].iter().take(129).position(|&b| b == b'/') {
+                Some(len) => {
+                    let id = String::from_utf8_lossy(&tail[key..key + len]).into_owned();
+                    self.signers.lock().unwrap().push((Instant::now(), id));
+                    from = key + len;
+                }
+                None if tail.len() - key < 129 => {
+                    tail.drain(..from + at);
+                    return;
+                }
+                None => from = key,
+            }
+        }
+        let keep = tail.len().saturating_sub(MARK.len() - 1).max(from);
+        tail.drain(..keep);
+    }
+
     fn cut(&self) {
         self.cut.store(true, Ordering::SeqCst);
         for c in self.conns.lock().unwrap().drain(..) {
@@ -40,6 +92,11 @@ pub struct Proxy {
 
 impl Proxy {
     pub fn start(target: &str) -> Proxy {
+        Proxy::start_with(target, || {})
+    }
+
+    /// Like `start`, with `hook` run before each new connection is made to the server.
+    pub fn start_with(target: &str, hook: impl Fn() + Send + 'static) -> Proxy {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = l.local_addr().unwrap().to_string();
         let st = Arc::new(State { limit: AtomicU64::new(u64::MAX), ..Default::default() });
@@ -51,6 +108,7 @@ impl Proxy {
                     let _ = client.shutdown(Shutdown::Both);
                     continue;
                 }
+                hook();
                 let Ok(server) = TcpStream::connect(&target) else { continue };
                 let mut k = s2.conns.lock().unwrap();
                 k.push(client.try_clone().unwrap());
@@ -91,6 +149,21 @@ impl Proxy {
         self.st.resets.load(Ordering::SeqCst)
     }
 
+    /// Slows what goes to the server to `bytes_per_sec` (0: no limit).
+    pub fn throttle(&self, bytes_per_sec: u64) {
+        self.st.rate.store(bytes_per_sec, Ordering::SeqCst);
+    }
+
+    /// The access key that signed each request so far, with when its headers went through.
+    pub fn signers(&self) -> Vec<(Instant, String)> {
+        self.st.signers.lock().unwrap().clone()
+    }
+
+    /// Bytes sent to the server so far.
+    pub fn sent(&self) -> u64 {
+        self.st.sent.load(Ordering::SeqCst)
+    }
+
     pub fn is_cut(&self) -> bool {
         self.st.cut.load(Ordering::SeqCst)
     }
@@ -107,10 +180,15 @@ fn pump(mut from: TcpStream, mut to: TcpStream, count: Option<Arc<State>>, doome
     std::thread::spawn(move || {
         let mut buf = [0u8; 16384];
         let mut carried = 0u64;
+        let mut tail = Vec::new();
         loop {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
+                    if let Some(st) = &count {
+                        st.pace(n);
+                        st.note_signers(&mut tail, &buf[..n]);
+                    }
                     if to.write_all(&buf[..n]).is_err() {
                         break;
                     }

@@ -152,32 +152,76 @@ fn status_error(status: u16, code: &str, msg: &str, cfg: &S3Config, what: &str) 
     }
 }
 
-/// A refusal about the SSE-C key (missing, wrong, or given for an object written without one):
-/// exit 77 like other credentials, naming the options that set it. Garage and AWS answer 400
-/// InvalidRequest, speaking of encryption; AWS answers a wrong key with 403 AccessDenied.
-fn customer_key_refused(status: u16, code: &str, msg: &str, cfg: &S3Config, what: &str) -> Option<StoreError> {
-    let ep = &cfg.endpoint;
-    let about_encryption = status == 400 && code == "InvalidRequest" && msg.to_lowercase().contains("encrypt");
+/// How a server refused a request over the SSE-C key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum KeyRefusal {
+    /// The object is SSE-C encrypted and no key is configured.
+    Missing,
+    /// The configured key is not the object's.
+    Wrong,
+    /// 403 while a key is set: AWS's answer to a wrong key, or a permission missing.
+    Denied,
+    /// A key is set but the object was written without one.
+    NotEncrypted,
+}
+
+/// Garage and AWS answer 400 InvalidRequest, speaking of encryption (Garage: "Object is
+/// encrypted", "Invalid encryption key", "Trying to decrypt a plaintext object"; AWS: "...
+/// not applicable to this object" for the last); AWS answers a wrong key with 403.
+fn key_refusal(status: u16, code: &str, msg: &str, cfg: &S3Config, what: &str) -> Option<KeyRefusal> {
     let key = cfg.sse.customer();
-    let denied_with_key = status == 403 && key.is_some() && what.starts_with("reading");
-    if !about_encryption && !denied_with_key {
+    if status == 403 && key.is_some() && what.starts_with("reading") {
+        return Some(KeyRefusal::Denied);
+    }
+    // "crypt": Garage's "decrypt a plaintext object" does not say "encrypt".
+    if !(status == 400 && code == "InvalidRequest" && msg.to_lowercase().contains("crypt")) {
         return None;
     }
-    let text = match key {
-        None => format!(
-            "{what}: the object is encrypted with a customer key (SSE-C) and none is configured: set              sse_customer_key_file=PATH or sse_customer_key_env=NAME on the store, source or destination to the key              it was written with ({ep}: {msg})"
+    Some(match key {
+        None => KeyRefusal::Missing,
+        Some(_) if msg.contains("plaintext") || msg.contains("not applicable") => KeyRefusal::NotEncrypted,
+        Some(_) => KeyRefusal::Wrong,
+    })
+}
+
+/// Whether a refusal is about the SSE-C key every request of this client carries (missing or
+/// wrong) rather than about one object: every other object of the bucket would be refused
+/// alike, so a source stops there instead of reporting each file. An object written without
+/// SSE-C in a bucket read with a key is about that object (a bucket may mix both).
+pub fn refuses_every_object<E: ProvideErrorMetadata>(
+    e: &SdkError<E, HttpResponse>,
+    cfg: &S3Config,
+    what: &str,
+) -> bool {
+    let SdkError::ServiceError(se) = e else { return false };
+    let (status, code, msg) = (se.raw().status().as_u16(), se.err().code().unwrap_or(""), se.err().message());
+    matches!(
+        key_refusal(status, code, msg.unwrap_or(""), cfg, what),
+        Some(KeyRefusal::Missing | KeyRefusal::Wrong | KeyRefusal::Denied)
+    )
+}
+
+/// A refusal about the SSE-C key: exit 77 like other credentials, naming the options that set it.
+fn customer_key_refused(status: u16, code: &str, msg: &str, cfg: &S3Config, what: &str) -> Option<StoreError> {
+    let ep = &cfg.endpoint;
+    let origin = cfg.sse.customer().map(|k| k.origin.as_str()).unwrap_or_default();
+    let text = match key_refusal(status, code, msg, cfg, what)? {
+        KeyRefusal::Missing => format!(
+            "{what}: the object is encrypted with a customer key (SSE-C) and none is configured: set \
+             sse_customer_key_file=PATH or sse_customer_key_env=NAME on the store, source or destination to the key \
+             it was written with ({ep}: {msg})"
         ),
-        Some(k) if msg.contains("plaintext") || msg.contains("not applicable") => format!(
-            "{what}: the object was written without a customer key (SSE-C), but {} is set: unset              sse_customer_key_file / sse_customer_key_env to read objects written without one ({ep}: {msg})",
-            k.origin
+        KeyRefusal::NotEncrypted => format!(
+            "{what}: the object was written without a customer key (SSE-C), but {origin} is set: unset \
+             sse_customer_key_file / sse_customer_key_env to read objects written without one ({ep}: {msg})"
         ),
-        Some(k) if status == 403 => format!(
-            "{what}: {ep} denied it (AccessDenied): the SSE-C key from {} is not the one the object was written              with, or the credentials lack s3:GetObject on bucket {}",
-            k.origin, cfg.bucket
+        KeyRefusal::Denied => format!(
+            "{what}: {ep} denied it (AccessDenied): the SSE-C key from {origin} is not the one the object was \
+             written with, or the credentials lack s3:GetObject on bucket {}",
+            cfg.bucket
         ),
-        Some(k) => format!(
-            "{what}: {ep} refused the SSE-C key from {}: it is not the key the object was written with ({msg})",
-            k.origin
+        KeyRefusal::Wrong => format!(
+            "{what}: {ep} refused the SSE-C key from {origin}: it is not the key the object was written with ({msg})"
         ),
     };
     Some(StoreError::new(K::PermissionDenied, text))

@@ -4,11 +4,12 @@
 
 use super::client::Client;
 use super::config::S3Config;
-use super::errors::classify;
+use super::errors::{classify, refuses_every_object};
 use super::listed;
 use super::sse::WithCustomerKey;
-use crate::kloset::importer::{DirEntry, FileInfo, FileKind, Importer, Opened};
+use crate::kloset::importer::{source_wide, DirEntry, FileInfo, FileKind, Importer, Opened};
 use crate::kloset::store::{StoreError, StoreErrorKind as K};
+use crate::kloset::Error;
 use aws_sdk_s3::operation::list_objects_v2::ListObjectsV2Output;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::EncodingType;
@@ -240,9 +241,19 @@ impl Importer for S3Importer {
     fn open_with_info(&self, path: &[u8]) -> io::Result<Opened> {
         let c = &self.c;
         let key = String::from_utf8_lossy(path).trim_start_matches('/').to_string();
+        let what = format!("reading {key}");
         let out = c
             .block_on(c.s3.get_object().bucket(&c.cfg.bucket).key(&key).customer_key(&c.cfg.sse).send())
-            .map_err(|e| to_io(classify(e, &c.cfg, &format!("reading {key}"))))?;
+            .map_err(|e| {
+                // A missing or wrong SSE-C key would fail every object alike: stop the backup (exit 77).
+                let every = refuses_every_object(&e, &c.cfg, &what);
+                let err = classify(e, &c.cfg, &what);
+                if every {
+                    source_wide(io::ErrorKind::PermissionDenied, Error::Auth(err.message))
+                } else {
+                    to_io(err)
+                }
+            })?;
         let mut extra = vec![];
         if let Some(ct) = out.content_type() {
             extra.push(("content_type".to_string(), ct.to_string()));

@@ -5,7 +5,7 @@
 use crate::kloset::blob::BlobType;
 use crate::kloset::error::{Error, Result};
 use crate::kloset::id::{BlobId, SnapshotId};
-use crate::kloset::importer::{join, DirEntry, FileInfo, FileKind, Importer};
+use crate::kloset::importer::{join, take_source_wide, DirEntry, FileInfo, FileKind, Importer};
 use crate::kloset::packer::Packer;
 use crate::kloset::progress::Progress;
 use crate::kloset::repo::Repository;
@@ -256,7 +256,10 @@ impl Run<'_> {
     }
 
     fn dir(&self, path: &[u8], prev: Option<&Tree>) -> std::result::Result<BlobId, DirError> {
-        let mut children: Vec<DirEntry> = self.imp.read_dir(path).map_err(|e| DirError::Read(e.to_string()))?;
+        let mut children: Vec<DirEntry> = self.imp.read_dir(path).map_err(|e| match take_source_wide(e) {
+            Ok(fatal) => DirError::Fatal(fatal),
+            Err(e) => DirError::Read(e.to_string()),
+        })?;
         // A nameless entry is a problem with the listing itself: said against the directory.
         children.retain(|c| match (&c.info, c.name.is_empty()) {
             (Err(msg), true) => {
@@ -361,7 +364,10 @@ impl Run<'_> {
 
     /// Reads and chunks a file once.
     fn read(&self, path: &[u8], size_hint: u64) -> std::result::Result<FileContent, FileError> {
-        let read_err = |e: std::io::Error| FileError::Read(e.to_string());
+        let read_err = |e: std::io::Error| match take_source_wide(e) {
+            Ok(fatal) => FileError::Fatal(fatal),
+            Err(e) => FileError::Read(e.to_string()),
+        };
         let (mut reader, extra) = self.imp.open_with_info(path).map_err(read_err)?;
         let ch = &self.repo.config.chunking;
         let mut chunks = Vec::new();
