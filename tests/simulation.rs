@@ -2,9 +2,9 @@
 //! syncs, `rm`, maintenance and `check -repair`, each a simulated process on a simulated
 //! host with its own skewed clock, against an in-memory store that can crash a process at
 //! any store call (before or after the call takes effect), freeze it for up to 40 minutes
-//! (a suspended laptop), cut a host's power (odd seeds: its processes die, the writes it
-//! had not synced are undone, it boots again with a new boot id and clock), and choose
-//! which process runs next. Everything comes from one
+//! (a suspended laptop), cut a host's power (odd seeds: its processes die, it boots again
+//! with a new boot id and clock, and when it is host 0, whose disk holds the store, the
+//! writes the disk had not synced are undone), and choose which process runs next. Everything comes from one
 //! seed: the schedule, the faults, the data, and the engine's own ids and nonces (through
 //! `kloset::rng`), so a failing seed replays the same way.
 //!
@@ -88,14 +88,16 @@ struct Undo {
     after: Option<Vec<u8>>,
 }
 
-/// What a power cut needs of a host: its boot (ids and monotonic clock restart) and its
-/// writes not yet on disk.
+/// What a power cut needs of a host: its boot (ids and monotonic clock restart).
 #[derive(Default)]
 struct HostState {
     boots: u64,
     boot_at: u64,
-    unsynced: Vec<Undo>,
 }
+
+/// The host whose disk holds the store (a local directory there, shared with the other
+/// hosts over NFS): its power cut loses what the disk had not synced.
+const DISK_HOST: usize = 0;
 
 struct World {
     now: u64,
@@ -104,6 +106,8 @@ struct World {
     /// Only power-cut decisions, so that seeds without power cuts replay as before.
     power_rng: StdRng,
     hosts: Vec<HostState>,
+    /// Writes the store's disk has not synced yet, oldest first, whoever made them.
+    unsynced: Vec<Undo>,
     power_cuts: u64,
     /// What happened, in order: compared between two runs of one seed.
     trace: blake3::Hasher,
@@ -180,9 +184,10 @@ impl Sched {
         out
     }
 
-    /// Host `h` loses power: its running processes die, the writes it had not synced are
-    /// undone (newest first, each only if nobody replaced it since), its lock memory file
-    /// is gone, and it boots again (new boot id, monotonic clock from zero).
+    /// Host `h` loses power: its running processes die, its lock memory file is gone, and it
+    /// boots again (new boot id, monotonic clock from zero). When it holds the store's disk,
+    /// the writes the disk had not synced are undone too (newest first, each only if nobody
+    /// replaced it since); other hosts' writes went to that disk, not theirs.
     fn power_cut(&self, w: &mut World, h: usize) {
         let now = w.now;
         let line = format!("{now} power cut of host{h}\n");
@@ -195,15 +200,22 @@ impl Sched {
                 w.crashes += 1;
             }
         }
-        let undo = std::mem::take(&mut w.hosts[h].unsynced);
+        let undo = if h == DISK_HOST { std::mem::take(&mut w.unsynced) } else { Vec::new() };
         for u in undo.into_iter().rev() {
             let now_there = match u.res {
                 None => self.inner.open().ok(),
                 Some(r) => self.inner.get(r, &u.id, None).ok(),
             };
             if now_there != u.after {
+                verbose(&format!("  kept {:?} {} (replaced since)\n", u.res, hex::encode(&u.id[..4])));
                 continue;
             }
+            verbose(&format!(
+                "  undone {:?} {} (back to {})\n",
+                u.res,
+                hex::encode(&u.id[..4]),
+                if u.before.is_some() { "the previous bytes" } else { "absent" }
+            ));
             match (u.res, u.before) {
                 (None, Some(b)) => self.inner.replace_config(&b).unwrap(),
                 (None, None) => {}
@@ -258,12 +270,16 @@ impl Sched {
                 continue;
             }
             if self.power && w.power_rng.gen_bool(self.p_power) {
-                let hosts: BTreeSet<usize> = w
+                let mut hosts: BTreeSet<usize> = w
                     .procs
                     .iter()
                     .filter(|p| p.started && !matches!(p.status, Status::Done | Status::Dead))
                     .map(|p| p.host)
                     .collect();
+                // The disk's host can lose power while none of its own processes runs.
+                if !hosts.is_empty() {
+                    hosts.insert(DISK_HOST);
+                }
                 if !hosts.is_empty() {
                     let h = *hosts.iter().nth(w.power_rng.gen_range(0..hosts.len())).unwrap();
                     self.power_cut(&mut w, h);
@@ -341,9 +357,10 @@ impl SimStore {
     }
 
     /// A write. With power cuts modelled, it takes effect (others see it), then returns a
-    /// step later once on disk; until then a power cut of its host undoes it. Returning on
-    /// disk puts everything its host wrote before on disk too (one journal), but deleting a
-    /// packfile or a lock syncs nothing (the fs store does not sync those directories).
+    /// step later once on disk; until then a power cut of the disk's host undoes it.
+    /// Returning on disk puts everything written before on that disk too (one journal, as
+    /// ext4 and XFS order metadata), but deleting a packfile or a lock syncs nothing (the fs
+    /// store does not sync those directories).
     fn write(
         &self,
         what: &str,
@@ -354,7 +371,6 @@ impl SimStore {
         if !self.sched.power {
             return self.op(what, id, f);
         }
-        let host = self.sched.w.lock().unwrap().procs[self.pid].host;
         let read = |s: &MemoryStore| match res {
             None => s.open().ok(),
             Some(r) => s.get(r, id, None).ok(),
@@ -366,7 +382,7 @@ impl SimStore {
             let after = read(s);
             if before != after {
                 changed.store(true, Ordering::SeqCst);
-                self.sched.w.lock().unwrap().hosts[host].unsynced.push(Undo { res, id: *id, before, after });
+                self.sched.w.lock().unwrap().unsynced.push(Undo { res, id: *id, before, after });
             }
             r
         })?;
@@ -384,7 +400,7 @@ impl SimStore {
         let synced = !what.starts_with("delete")
             || (changed.load(Ordering::SeqCst) && !matches!(res, Some(Resource::Packfile | Resource::Lock)));
         if synced {
-            w.hosts[host].unsynced.clear();
+            w.unsynced.clear();
         }
         Ok(())
     }
@@ -810,6 +826,7 @@ pub fn simulate(seed: u64) -> Result<SimResult, String> {
             rng: StdRng::seed_from_u64(seed.wrapping_mul(0x9e37_79b9_7f4a_7c15)),
             power_rng: StdRng::seed_from_u64(seed ^ 0x0b5e_55ed_c0ff_ee00),
             hosts: (0..n_hosts).map(|_| HostState::default()).collect(),
+            unsynced: Vec::new(),
             power_cuts: 0,
             trace: blake3::Hasher::new(),
             steps: 0,
