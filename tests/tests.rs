@@ -1,6 +1,7 @@
 //! One integration-test binary; each module is one area.
 mod util;
 
+mod archive;
 mod backup_honesty;
 mod cli_basic;
 mod cli_errors;

@@ -1,5 +1,6 @@
 //! One file per command; each mirrors an operation in `kloset/ops`.
 
+mod archive;
 mod backup;
 mod cat;
 mod check;
@@ -36,6 +37,8 @@ pub enum Command {
     Ls(ls::Args),
     /// Restore a snapshot or part of it
     Restore(restore::Args),
+    /// Write a snapshot or part of it as one tar, tar.gz or zip file (or to stdout)
+    Archive(archive::Args),
     /// Verify snapshots
     Check(check::Args),
     /// Prove a snapshot restores: restore it (or a sample) to a scratch directory and verify
@@ -72,6 +75,7 @@ pub fn dispatch(ctx: &Ctx, cmd: Command) -> Result<i32> {
         Command::Backup(a) => backup::run(ctx, a),
         Command::Ls(a) => ls::run(ctx, a),
         Command::Restore(a) => restore::run(ctx, a),
+        Command::Archive(a) => archive::run(ctx, a),
         Command::Check(a) => check::run(ctx, a),
         Command::Drill(a) => drill::run(ctx, a),
         Command::Cat(a) => cat::run(ctx, a),

@@ -1,4 +1,5 @@
 //! One file per operation.
+pub mod archive;
 pub mod backup;
 pub mod check;
 pub mod diff;
