@@ -9,6 +9,7 @@ mod cli_sync_ptar;
 mod conformance;
 mod cron;
 mod decoders;
+mod digest;
 mod drill;
 mod engine;
 mod ftp;

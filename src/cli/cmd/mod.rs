@@ -7,6 +7,7 @@ mod check;
 pub mod config;
 mod create;
 mod diff;
+mod digest;
 mod drill;
 mod filters;
 mod info;
@@ -45,6 +46,8 @@ pub enum Command {
     Drill(drill::Args),
     /// Print files from a snapshot
     Cat(cat::Args),
+    /// Print the SHA-256 or BLAKE3 of files in a snapshot, without restoring them
+    Digest(digest::Args),
     /// Show store or snapshot details
     Info(info::Args),
     /// Remove snapshots
@@ -79,6 +82,7 @@ pub fn dispatch(ctx: &Ctx, cmd: Command) -> Result<i32> {
         Command::Check(a) => check::run(ctx, a),
         Command::Drill(a) => drill::run(ctx, a),
         Command::Cat(a) => cat::run(ctx, a),
+        Command::Digest(a) => digest::run(ctx, a),
         Command::Info(a) => info::run(ctx, a),
         Command::Rm(a) => rm::run(ctx, a),
         Command::Diff(a) => diff::run(ctx, a),

@@ -3,6 +3,7 @@ pub mod archive;
 pub mod backup;
 pub mod check;
 pub mod diff;
+pub mod digest;
 pub mod drill;
 pub mod filter;
 pub mod info;
