@@ -11,6 +11,7 @@ mod cron;
 mod decoders;
 mod digest;
 mod drill;
+mod dup;
 mod engine;
 mod ftp;
 mod full_disk;

@@ -9,6 +9,7 @@ mod create;
 mod diff;
 mod digest;
 mod drill;
+mod dup;
 mod filters;
 mod info;
 mod locate;
@@ -66,6 +67,8 @@ pub enum Command {
     Ptar(ptar::Args),
     /// Copy snapshots between stores: [SNAPSHOT] to|from|with STORE
     Sync(sync::Args),
+    /// Copy snapshots under new ids, in the same store
+    Dup(dup::Args),
     /// Browse the store in a web page (local server, token in the printed URL)
     Ui(ui::Args),
     /// Print the version and connectors
@@ -92,6 +95,7 @@ pub fn dispatch(ctx: &Ctx, cmd: Command) -> Result<i32> {
         Command::Prune(a) => prune::run(ctx, a),
         Command::Ptar(a) => ptar::run(ctx, a),
         Command::Sync(a) => sync::run(ctx, a),
+        Command::Dup(a) => dup::run(ctx, a),
         Command::Ui(a) => ui::run(ctx, a),
         Command::Version => version::run(),
     }

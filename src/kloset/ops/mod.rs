@@ -5,6 +5,7 @@ pub mod check;
 pub mod diff;
 pub mod digest;
 pub mod drill;
+pub mod dup;
 pub mod filter;
 pub mod info;
 pub mod locate;
