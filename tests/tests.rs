@@ -11,6 +11,7 @@ mod cron;
 mod decoders;
 mod digest;
 mod drill;
+mod dry_run;
 mod dup;
 mod engine;
 mod ftp;

@@ -13,4 +13,5 @@ pub mod maintenance;
 pub mod repair;
 pub mod restore;
 pub mod rm;
+pub mod scan;
 pub mod sync;
