@@ -17,6 +17,7 @@ mod engine;
 mod ftp;
 mod full_disk;
 mod golden;
+mod help;
 mod layers;
 mod ports;
 mod prune;

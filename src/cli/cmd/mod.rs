@@ -4,6 +4,7 @@ mod archive;
 mod backup;
 mod cat;
 mod check;
+mod completion;
 pub mod config;
 mod create;
 mod diff;
@@ -16,6 +17,7 @@ mod locate;
 mod locking;
 pub mod ls;
 mod maintenance;
+mod man;
 mod passwd;
 pub mod policy;
 mod prune;
@@ -73,6 +75,10 @@ pub enum Command {
     Ui(ui::Args),
     /// Print the version and connectors
     Version,
+    /// Print a shell completion script: bash, zsh or fish
+    Completion(completion::Args),
+    /// Write man pages: plakar.1 and plakar-COMMAND.1 into DIR, or plakar.1 to stdout
+    Man(man::Args),
 }
 
 pub fn dispatch(ctx: &Ctx, cmd: Command) -> Result<i32> {
@@ -98,5 +104,7 @@ pub fn dispatch(ctx: &Ctx, cmd: Command) -> Result<i32> {
         Command::Dup(a) => dup::run(ctx, a),
         Command::Ui(a) => ui::run(ctx, a),
         Command::Version => version::run(),
+        Command::Completion(a) => completion::run(a),
+        Command::Man(a) => man::run(ctx.g.quiet, a),
     }
 }
