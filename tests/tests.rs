@@ -1,6 +1,7 @@
 //! One integration-test binary; each module is one area.
 mod util;
 
+mod archive;
 mod backup_honesty;
 mod cli_basic;
 mod cli_errors;
@@ -8,11 +9,15 @@ mod cli_sync_ptar;
 mod conformance;
 mod cron;
 mod decoders;
+mod digest;
 mod drill;
+mod dry_run;
+mod dup;
 mod engine;
 mod ftp;
 mod full_disk;
 mod golden;
+mod help;
 mod layers;
 mod ports;
 mod prune;

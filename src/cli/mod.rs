@@ -9,6 +9,7 @@ mod globals;
 mod host;
 mod progress;
 pub mod report;
+mod shape;
 mod snapref;
 mod time;
 pub mod ui;
@@ -63,6 +64,14 @@ pub fn run(args: Vec<OsString>) -> i32 {
         eprintln!("plakar: a command is needed, for example: plakar at /path/to/store ls (see plakar help)");
         return exit::USAGE;
     }
+    let is_help = |w: &str| matches!(w, "-h" | "--help" | "-help" | "help");
+    if is_help(&rest[0]) {
+        return help(&rest[1..]);
+    }
+    let config_command = matches!(rest[0].as_str(), "store" | "source" | "destination" | "policy");
+    if config_command && rest.get(1).is_some_and(|w| is_help(w)) {
+        return help(&rest[..1]);
+    }
     if matches!(rest[0].as_str(), "store" | "source" | "destination" | "config") {
         let ctx = Ctx::new(g, args);
         return finish(cmd::config::run(&ctx, &rest));
@@ -72,14 +81,11 @@ pub fn run(args: Vec<OsString>) -> i32 {
         return finish(cmd::policy::run(&ctx, &rest));
     }
     let mut argv = vec!["plakar".to_string()];
-    let mut rest = rest;
-    if rest[0] == "help" {
-        rest.remove(0);
-        rest.push("--help".into());
-    }
     argv.extend(normalize(&rest));
     let parsed = match CmdLine::try_parse_from(&argv) {
         Ok(p) => p,
+        // `COMMAND -h` says what `help COMMAND` says: where the command goes after `at`.
+        Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => return help(&rest[..1]),
         Err(e) => {
             let code = if e.use_stderr() { exit::BAD_FLAGS } else { exit::OK };
             let _ = e.print();
@@ -88,6 +94,21 @@ pub fn run(args: Vec<OsString>) -> i32 {
     };
     let ctx = Ctx::new(g, args);
     finish(cmd::dispatch(&ctx, parsed.cmd))
+}
+
+/// `plakar help [COMMAND [SUBCOMMAND]]`.
+fn help(words: &[String]) -> i32 {
+    let words: Vec<&str> = words.iter().map(String::as_str).take_while(|w| !w.starts_with('-')).collect();
+    match shape::help(&words) {
+        Some(text) => {
+            print!("{text}");
+            exit::OK
+        }
+        None => {
+            eprintln!("plakar: unknown command {:?}: see plakar help", words.join(" "));
+            exit::USAGE
+        }
+    }
 }
 
 /// Prints an error once, with its causes, and maps it to an exit code.

@@ -1,6 +1,7 @@
 //! Reads a file's content back, one verified chunk at a time.
 
 use crate::kloset::blob::BlobType;
+use crate::kloset::error::Error;
 use crate::kloset::id::BlobId;
 use crate::kloset::repo::Repository;
 use std::io::{self, Read};
@@ -43,4 +44,42 @@ impl Read for ChunkReader<'_> {
         self.pos += n;
         Ok(n)
     }
+}
+
+/// Hands out exactly `size` bytes or fails: an archive entry whose header promised more
+/// than the store gives back would silently shift every entry after it.
+pub struct Exact<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Exact<R> {
+    pub fn new(inner: R, size: u64) -> Self {
+        Self { inner, left: size }
+    }
+}
+
+impl<R: Read> Read for Exact<R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if self.left == 0 {
+            return Ok(0);
+        }
+        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        let n = self.inner.read(&mut buf[..want])?;
+        if n == 0 {
+            return Err(io::Error::other(Error::Corrupt("a file is shorter in the store than recorded".into())));
+        }
+        self.left -= n as u64;
+        Ok(n)
+    }
+}
+
+/// The engine error an `io::Error` from a `ChunkReader` carries (a missing packfile, a
+/// damaged blob), so that it keeps its kind; any other I/O error with `context`.
+pub fn engine_error(e: io::Error, context: &str) -> Error {
+    if e.get_ref().is_some_and(|i| i.is::<Error>()) {
+        let inner = e.into_inner().and_then(|b| b.downcast::<Error>().ok());
+        return *inner.expect("checked to hold an engine error");
+    }
+    Error::io(context, e)
 }

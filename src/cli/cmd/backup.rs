@@ -3,6 +3,7 @@ use crate::cli::cmd::locking::{self, LockArgs};
 use crate::cli::progress::TermProgress;
 use crate::cli::{exit, format, Ctx};
 use crate::kloset::ops::backup::{self, BackupOptions, ExcludeFn};
+use crate::kloset::ops::scan;
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -36,6 +37,9 @@ pub struct Args {
     /// Check the snapshot after the backup
     #[arg(long)]
     check: bool,
+    /// List what would be backed up, with totals, and write nothing to the store
+    #[arg(long)]
+    dry_run: bool,
     /// Parallel file readers
     #[arg(long)]
     concurrency: Option<usize>,
@@ -124,6 +128,9 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     }
     let src = a.sources.first().cloned().unwrap_or_else(|| ".".into());
     let timestamp_ns = a.force_timestamp.as_deref().map(forced_time).transpose()?;
+    if a.dry_run {
+        return dry_run(ctx, &src, &a);
+    }
     let (repo, _lock) = locking::open_locked(ctx, false, &a.lock)?;
     let importer = location::open_importer(&src, &ctx.config_dir())?;
     let mut tags = a.tag.clone();
@@ -185,4 +192,54 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
         }
     }
     Ok(if s.errors > 0 { exit::PARTIAL } else { exit::OK })
+}
+
+fn plural(n: u64, one: &str, many: &str) -> String {
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
+/// `-dry-run`: the source walked as the backup would walk it, each path listed (`OK` on
+/// stdout, problems as `KO` on stderr), then the totals and what would be read again. The
+/// store is opened to read the parent snapshot only: no lock, nothing written.
+fn dry_run(ctx: &Ctx, src: &str, a: &Args) -> Result<i32> {
+    let repo = ctx.open()?;
+    let importer = location::open_importer(src, &ctx.config_dir())?;
+    let opts = scan::ScanOptions { exclude: exclusions(&importer.root(), a)?, no_parent: a.no_parent };
+    let quiet = a.quiet || ctx.g.quiet || ctx.g.json;
+    let silent = a.silent || ctx.g.silent;
+    let r = scan::scan(&repo, importer.as_ref(), &opts, &mut |p, seen| match seen {
+        Ok(_) if !quiet && !silent => println!("dry-run: OK ✓ {}", String::from_utf8_lossy(p)),
+        Ok(_) => {}
+        Err(why) => eprintln!("dry-run: KO ✘ {}: {why}", String::from_utf8_lossy(p)),
+    })?;
+    let root = String::from_utf8_lossy(&importer.root()).into_owned();
+    if ctx.g.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "dry_run": true, "root": root, "files": r.files, "directories": r.dirs, "symlinks": r.symlinks,
+                "others": r.others, "size": r.size, "errors": r.errors, "files_to_read": r.changed,
+                "bytes_to_read": r.changed_size, "parent": r.parent.map(|p| p.to_hex()),
+            })
+        );
+    } else if !silent {
+        let since = match r.parent {
+            Some(p) => format!("since snapshot {}", p.short()),
+            None if a.no_parent => "(-no-parent: every file is read)".to_string(),
+            None => format!("(no earlier snapshot of {root})"),
+        };
+        println!(
+            "dry-run: would back up {} ({}), {}, {}, {}, {}; {} new or changed {since}, {} to read; nothing \
+             was written to the store",
+            plural(r.files, "file", "files"),
+            format::ibytes(r.size),
+            plural(r.dirs, "directory", "directories"),
+            plural(r.symlinks, "symlink", "symlinks"),
+            plural(r.others, "other file", "other files"),
+            plural(r.errors, "error", "errors"),
+            r.changed,
+            format::ibytes(r.changed_size),
+        );
+    }
+    Ok(if r.errors > 0 { exit::PARTIAL } else { exit::OK })
 }

@@ -1,18 +1,23 @@
 //! One file per command; each mirrors an operation in `kloset/ops`.
 
+mod archive;
 mod backup;
 mod cat;
 mod check;
+mod completion;
 pub mod config;
 mod create;
 mod diff;
+mod digest;
 mod drill;
+mod dup;
 mod filters;
 mod info;
 mod locate;
 mod locking;
 pub mod ls;
 mod maintenance;
+mod man;
 mod passwd;
 pub mod policy;
 mod prune;
@@ -36,12 +41,16 @@ pub enum Command {
     Ls(ls::Args),
     /// Restore a snapshot or part of it
     Restore(restore::Args),
+    /// Write a snapshot or part of it as one tar, tar.gz or zip file (or to stdout)
+    Archive(archive::Args),
     /// Verify snapshots
     Check(check::Args),
     /// Prove a snapshot restores: restore it (or a sample) to a scratch directory and verify
     Drill(drill::Args),
     /// Print files from a snapshot
     Cat(cat::Args),
+    /// Print the SHA-256 or BLAKE3 of files in a snapshot, without restoring them
+    Digest(digest::Args),
     /// Show store or snapshot details
     Info(info::Args),
     /// Remove snapshots
@@ -60,10 +69,16 @@ pub enum Command {
     Ptar(ptar::Args),
     /// Copy snapshots between stores: [SNAPSHOT] to|from|with STORE
     Sync(sync::Args),
+    /// Copy snapshots under new ids, in the same store
+    Dup(dup::Args),
     /// Browse the store in a web page (local server, token in the printed URL)
     Ui(ui::Args),
     /// Print the version and connectors
     Version,
+    /// Print a shell completion script: bash, zsh or fish
+    Completion(completion::Args),
+    /// Write man pages: plakar.1 and plakar-COMMAND.1 into DIR, or plakar.1 to stdout
+    Man(man::Args),
 }
 
 pub fn dispatch(ctx: &Ctx, cmd: Command) -> Result<i32> {
@@ -72,9 +87,11 @@ pub fn dispatch(ctx: &Ctx, cmd: Command) -> Result<i32> {
         Command::Backup(a) => backup::run(ctx, a),
         Command::Ls(a) => ls::run(ctx, a),
         Command::Restore(a) => restore::run(ctx, a),
+        Command::Archive(a) => archive::run(ctx, a),
         Command::Check(a) => check::run(ctx, a),
         Command::Drill(a) => drill::run(ctx, a),
         Command::Cat(a) => cat::run(ctx, a),
+        Command::Digest(a) => digest::run(ctx, a),
         Command::Info(a) => info::run(ctx, a),
         Command::Rm(a) => rm::run(ctx, a),
         Command::Diff(a) => diff::run(ctx, a),
@@ -84,7 +101,10 @@ pub fn dispatch(ctx: &Ctx, cmd: Command) -> Result<i32> {
         Command::Prune(a) => prune::run(ctx, a),
         Command::Ptar(a) => ptar::run(ctx, a),
         Command::Sync(a) => sync::run(ctx, a),
+        Command::Dup(a) => dup::run(ctx, a),
         Command::Ui(a) => ui::run(ctx, a),
         Command::Version => version::run(),
+        Command::Completion(a) => completion::run(a),
+        Command::Man(a) => man::run(ctx.g.quiet, a),
     }
 }

@@ -8,17 +8,16 @@ use super::error::{blocking, ApiError, ApiResult};
 use super::stream;
 use super::Shared;
 use crate::kloset::importer::{join, FileKind};
-use crate::kloset::reader::ChunkReader;
+use crate::kloset::ops::archive::{self as arch, Format};
+use crate::kloset::reader::{ChunkReader, Exact};
 use crate::kloset::tree::Entry;
-use crate::kloset::walk::walk;
 use crate::kloset::Repository;
 use axum::extract::{Path, Query, State};
 use axum::http::{header as h, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
-use std::io::{Read, Write};
-use std::os::unix::ffi::OsStrExt;
+use std::io::Read;
 use std::sync::Arc;
 
 const PREVIEW_BYTES: u64 = 256 << 10;
@@ -170,11 +169,6 @@ pub async fn content(
     Ok(r)
 }
 
-enum Format {
-    Zip,
-    TarGz,
-}
-
 pub async fn archive(
     State(st): State<Shared>,
     Path(id): Path<String>,
@@ -192,173 +186,25 @@ pub async fn archive(
     })
     .await?;
     let base = if path.iter().all(|&b| b == b'/') { format!("snapshot-{short}") } else { e.name_lossy() };
-    let (ext, mime) = match format {
-        Format::Zip => ("zip", "application/zip"),
-        Format::TarGz => ("tar.gz", "application/gzip"),
+    let mime = match format {
+        Format::Zip => "application/zip",
+        _ => "application/gzip",
     };
-    let file = format!("{base}.{ext}");
+    let file = format!("{base}.{}", format.extension());
     let top = base.clone().into_bytes();
-    let body = stream::body(move |w| match format {
-        Format::Zip => write_zip(&repo, &e, &path, &top, w),
-        Format::TarGz => write_tar_gz(&repo, &e, &path, &top, w),
+    let body = stream::body(move |w| {
+        // Each entry as `top/relative/path`. What the format cannot hold is left out: a
+        // download has nowhere to list it.
+        let name = |p: &[u8]| {
+            let rel = p.strip_prefix(path.as_slice()).unwrap_or(p);
+            let rel = rel.strip_prefix(b"/").unwrap_or(rel);
+            Some(if rel.is_empty() { top.clone() } else { join(&top, rel) })
+        };
+        arch::archive(&repo, &e, &path, format, &name, w)?;
+        Ok(())
     });
     let mut r = body.into_response();
     r.headers_mut().insert(h::CONTENT_TYPE, HeaderValue::from_static(mime));
     r.headers_mut().insert(h::CONTENT_DISPOSITION, disposition("attachment", &file));
     Ok(r)
-}
-
-/// Each entry under `path` with its name in the archive: `top/relative/path`.
-fn entries(
-    repo: &Repository,
-    e: &Entry,
-    path: &[u8],
-    top: &[u8],
-    f: &mut dyn FnMut(Vec<u8>, &Entry) -> anyhow::Result<()>,
-) -> anyhow::Result<()> {
-    let mut failed = None;
-    walk(repo, e, path, &mut |p, e| {
-        let rel = p.strip_prefix(path).unwrap_or(p);
-        let name = if rel.is_empty() { top.to_vec() } else { join(top, rel.strip_prefix(b"/").unwrap_or(rel)) };
-        // A file the backup could not read in full has no content of its recorded size.
-        if e.kind() == FileKind::File && e.error.is_some() {
-            return Ok(true);
-        }
-        if let Err(err) = f(name, e) {
-            failed = Some(err);
-            return Err(crate::kloset::Error::Other("archive stopped".into()));
-        }
-        Ok(true)
-    })
-    .map_err(|err| failed.take().unwrap_or_else(|| err.into()))
-}
-
-fn write_tar_gz(
-    repo: &Repository,
-    e: &Entry,
-    path: &[u8],
-    top: &[u8],
-    w: &mut stream::ChannelWriter,
-) -> anyhow::Result<()> {
-    let gz = flate2::write::GzEncoder::new(w, flate2::Compression::fast());
-    let mut tar = tar::Builder::new(gz);
-    tar.mode(tar::HeaderMode::Complete);
-    let written = entries(repo, e, path, top, &mut |name, e| {
-        let mut hd = tar::Header::new_gnu();
-        hd.set_mode(e.info.mode & 0o7777);
-        hd.set_mtime(e.info.mtime_ns.max(0) as u64 / 1_000_000_000);
-        hd.set_uid(e.info.uid as u64);
-        hd.set_gid(e.info.gid as u64);
-        let name = std::ffi::OsStr::from_bytes(&name);
-        match e.kind() {
-            FileKind::Dir => {
-                hd.set_entry_type(tar::EntryType::Directory);
-                hd.set_size(0);
-                tar.append_data(&mut hd, name, std::io::empty())?;
-            }
-            FileKind::File => {
-                hd.set_entry_type(tar::EntryType::Regular);
-                hd.set_size(e.info.size);
-                tar.append_data(&mut hd, name, Exact::new(ChunkReader::new(repo, &e.chunks), e.info.size))?;
-            }
-            FileKind::Symlink => {
-                hd.set_entry_type(tar::EntryType::Symlink);
-                hd.set_size(0);
-                tar.append_link(&mut hd, name, std::ffi::OsStr::from_bytes(&e.info.target))?;
-            }
-            FileKind::Special => {}
-        }
-        Ok(())
-    });
-    if let Err(e) = written {
-        // Dropping the builder would write a valid-looking end of archive.
-        std::mem::forget(tar);
-        return Err(e);
-    }
-    tar.into_inner()?.finish()?.flush()?;
-    Ok(())
-}
-
-fn zip_time(ns: i64) -> Option<zip::DateTime> {
-    use chrono::{Datelike, Timelike};
-    let t = chrono::DateTime::from_timestamp_nanos(ns).naive_utc();
-    zip::DateTime::from_date_and_time(
-        u16::try_from(t.year()).ok()?,
-        t.month() as u8,
-        t.day() as u8,
-        t.hour() as u8,
-        t.minute() as u8,
-        t.second() as u8,
-    )
-    .ok()
-}
-
-fn write_zip(
-    repo: &Repository,
-    e: &Entry,
-    path: &[u8],
-    top: &[u8],
-    w: &mut stream::ChannelWriter,
-) -> anyhow::Result<()> {
-    use zip::write::SimpleFileOptions;
-    let mut z = zip::ZipWriter::new_stream(w);
-    let written = entries(repo, e, path, top, &mut |name, e| {
-        let name = String::from_utf8_lossy(&name).into_owned();
-        let mut o = SimpleFileOptions::default()
-            .compression_method(zip::CompressionMethod::Deflated)
-            .unix_permissions(e.info.mode & 0o7777)
-            // Deflate can grow incompressible data a little: switch to ZIP64 with a margin.
-            .large_file(e.info.size >= 0xF000_0000);
-        if let Some(t) = zip_time(e.info.mtime_ns) {
-            o = o.last_modified_time(t);
-        }
-        match e.kind() {
-            FileKind::Dir => z.add_directory(name, o)?,
-            FileKind::File => {
-                z.start_file(name, o)?;
-                std::io::copy(&mut Exact::new(ChunkReader::new(repo, &e.chunks), e.info.size), &mut z)?;
-            }
-            FileKind::Symlink => z.add_symlink(name, String::from_utf8_lossy(&e.info.target), o)?,
-            FileKind::Special => {}
-        }
-        Ok(())
-    });
-    if let Err(e) = written {
-        // Dropping the writer would write a central directory: a valid-looking short zip.
-        std::mem::forget(z);
-        return Err(e);
-    }
-    z.finish()?.flush()?;
-    Ok(())
-}
-
-/// Hands out exactly `size` bytes or fails: an archive entry whose header promised more
-/// than the store gives back would silently shift every entry after it.
-struct Exact<R> {
-    inner: R,
-    left: u64,
-}
-
-impl<R: Read> Exact<R> {
-    fn new(inner: R, size: u64) -> Self {
-        Self { inner, left: size }
-    }
-}
-
-impl<R: Read> Read for Exact<R> {
-    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-        if self.left == 0 {
-            return Ok(0);
-        }
-        let want = buf.len().min(usize::try_from(self.left).unwrap_or(usize::MAX));
-        let n = self.inner.read(&mut buf[..want])?;
-        if n == 0 {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "file shorter in the store than recorded",
-            ));
-        }
-        self.left -= n as u64;
-        Ok(n)
-    }
 }

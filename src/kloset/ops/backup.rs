@@ -73,16 +73,8 @@ pub fn backup(repo: &Repository, imp: &dyn Importer, opts: &BackupOptions, progr
     let timestamp_ns =
         opts.timestamp_ns.unwrap_or_else(|| chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default());
     let root = imp.root();
-    let root_str = String::from_utf8_lossy(&root).into_owned();
-    let root_info = imp.stat(&root).map_err(|e| {
-        let msg = format!("cannot back up {root_str}: {e}");
-        match e.kind() {
-            std::io::ErrorKind::PermissionDenied => Error::Auth(msg),
-            std::io::ErrorKind::NotConnected | std::io::ErrorKind::TimedOut => Error::Unreachable(msg),
-            _ => Error::SourceMissing(format!("{msg} (check the path and that you can read it)")),
-        }
-    })?;
-    let source = Source { kind: imp.kind().to_string(), origin: imp.origin(), directory: root_str.clone() };
+    let root_info = stat_root(imp)?;
+    let source = source_of(imp);
     let parent = find_parent(repo, &source)?;
     let threads = if opts.concurrency > 0 { opts.concurrency } else { default_threads().max(imp.parallelism()) };
     let uploaders = if opts.uploaders > 0 { opts.uploaders } else { repo.uploaders };
@@ -159,8 +151,92 @@ pub fn default_threads() -> usize {
     std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2) + 1
 }
 
+/// The root of the source, described; what a missing or unreadable one means.
+pub(crate) fn stat_root(imp: &dyn Importer) -> Result<FileInfo> {
+    let root = imp.root();
+    imp.stat(&root).map_err(|e| {
+        let msg = format!("cannot back up {}: {e}", String::from_utf8_lossy(&root));
+        match e.kind() {
+            std::io::ErrorKind::PermissionDenied => Error::Auth(msg),
+            std::io::ErrorKind::NotConnected | std::io::ErrorKind::TimedOut => Error::Unreachable(msg),
+            _ => Error::SourceMissing(format!("{msg} (check the path and that you can read it)")),
+        }
+    })
+}
+
+/// The source as a snapshot header records it.
+pub(crate) fn source_of(imp: &dyn Importer) -> Source {
+    Source {
+        kind: imp.kind().to_string(),
+        origin: imp.origin(),
+        directory: String::from_utf8_lossy(&imp.root()).into_owned(),
+    }
+}
+
+/// Whether a file listed as `cur` is the parent snapshot's `prev`, unchanged: then its
+/// chunks are reused and it is not read again.
+pub(crate) fn unchanged(repo: &Repository, prev: &Entry, cur: &FileInfo) -> bool {
+    prev.error.is_none()
+        && prev.kind() == FileKind::File
+        && prev.info.size == cur.size
+        && prev.info.mtime_ns == cur.mtime_ns
+        && prev.info.ino == cur.ino
+        && prev.info.mode == cur.mode
+        && prev.chunks.iter().all(|c| repo.index.usable(BlobType::Chunk, c))
+}
+
+/// The children of a directory as a snapshot holds them, in name order: excluded ones left
+/// out, and those no snapshot can hold (problems with the listing itself, unsafe names, a
+/// name listed twice) told to `report` and left out.
+pub(crate) fn children(
+    path: &[u8],
+    mut children: Vec<DirEntry>,
+    exclude: Option<&ExcludeFn>,
+    report: &mut dyn FnMut(&[u8], &str),
+) -> Vec<DirEntry> {
+    // A nameless entry is a problem with the listing itself: said against the directory.
+    children.retain(|c| match (&c.info, c.name.is_empty()) {
+        (Err(msg), true) => {
+            report(path, msg);
+            false
+        }
+        _ => true,
+    });
+    // Stable: entries of the same name stay in listing order.
+    children.sort_by(|a, b| a.name.cmp(&b.name));
+    if let Some(ex) = exclude {
+        children.retain(|c| {
+            let is_dir = matches!(&c.info, Ok(i) if i.kind() == FileKind::Dir);
+            !ex(&join(path, &c.name), is_dir)
+        });
+    }
+    children.retain(|c| {
+        let safe = crate::kloset::tree::safe_name(&c.name);
+        if !safe {
+            report(&join(path, &c.name), "unsafe file name from the source, skipped");
+        }
+        safe
+    });
+    // A tree holds one entry per name: the first listed is kept and each other one
+    // reported. Renaming them instead would restore files the source never had
+    // (docs/adr/0003-backup-honesty.md).
+    children.dedup_by(|later, first| {
+        let dup = later.name == first.name;
+        if dup {
+            let msg = format!(
+                "listed more than once in its directory: this {} is skipped, the {} listed first is backed up",
+                what(&later.info),
+                what(&first.info)
+            );
+            report(&join(path, &later.name), &msg);
+        }
+        dup
+    });
+    children
+}
+
 /// The latest snapshot of the same source, whose unchanged files need not be read again.
-fn find_parent(repo: &Repository, source: &Source) -> Result<Option<Header>> {
+pub(crate) fn find_parent(repo: &Repository, source: &Source) -> Result<Option<Header>> {
     let hs = repo.headers()?;
     Ok(hs.into_iter().rev().find(|h| &h.source == source))
 }
@@ -245,59 +321,15 @@ impl Run<'_> {
     }
 
     fn unchanged(&self, prev: &Entry, cur: &FileInfo) -> bool {
-        !self.opts.no_parent
-            && prev.error.is_none()
-            && prev.kind() == FileKind::File
-            && prev.info.size == cur.size
-            && prev.info.mtime_ns == cur.mtime_ns
-            && prev.info.ino == cur.ino
-            && prev.info.mode == cur.mode
-            && prev.chunks.iter().all(|c| self.repo.index.usable(BlobType::Chunk, c))
+        !self.opts.no_parent && unchanged(self.repo, prev, cur)
     }
 
     fn dir(&self, path: &[u8], prev: Option<&Tree>) -> std::result::Result<BlobId, DirError> {
-        let mut children: Vec<DirEntry> = self.imp.read_dir(path).map_err(|e| match take_source_wide(e) {
+        let listed: Vec<DirEntry> = self.imp.read_dir(path).map_err(|e| match take_source_wide(e) {
             Ok(fatal) => DirError::Fatal(fatal),
             Err(e) => DirError::Read(e.to_string()),
         })?;
-        // A nameless entry is a problem with the listing itself: said against the directory.
-        children.retain(|c| match (&c.info, c.name.is_empty()) {
-            (Err(msg), true) => {
-                self.record_error(path, msg);
-                false
-            }
-            _ => true,
-        });
-        // Stable: entries of the same name stay in listing order.
-        children.sort_by(|a, b| a.name.cmp(&b.name));
-        if let Some(ex) = &self.opts.exclude {
-            children.retain(|c| {
-                let is_dir = matches!(&c.info, Ok(i) if i.kind() == FileKind::Dir);
-                !ex(&join(path, &c.name), is_dir)
-            });
-        }
-        children.retain(|c| {
-            let safe = crate::kloset::tree::safe_name(&c.name);
-            if !safe {
-                self.record_error(&join(path, &c.name), "unsafe file name from the source, skipped");
-            }
-            safe
-        });
-        // A tree holds one entry per name: the first listed is kept and each other one
-        // reported. Renaming them instead would restore files the source never had
-        // (docs/adr/0003-backup-honesty.md).
-        children.dedup_by(|later, first| {
-            let dup = later.name == first.name;
-            if dup {
-                let msg = format!(
-                    "listed more than once in its directory: this {} is skipped, the {} listed first is backed up",
-                    what(&later.info),
-                    what(&first.info)
-                );
-                self.record_error(&join(path, &later.name), &msg);
-            }
-            dup
-        });
+        let children = children(path, listed, self.opts.exclude.as_ref(), &mut |p, msg| self.record_error(p, msg));
         let entries: Vec<Entry> = children
             .into_par_iter()
             .map(|c| {

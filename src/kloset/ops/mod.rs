@@ -1,8 +1,11 @@
 //! One file per operation.
+pub mod archive;
 pub mod backup;
 pub mod check;
 pub mod diff;
+pub mod digest;
 pub mod drill;
+pub mod dup;
 pub mod filter;
 pub mod info;
 pub mod locate;
@@ -11,4 +14,5 @@ pub mod passwd;
 pub mod repair;
 pub mod restore;
 pub mod rm;
+pub mod scan;
 pub mod sync;
