@@ -372,7 +372,8 @@ mod tests {
 
     fn slot(m_cost_kib: u32) -> String {
         format!(
-            r#"{{"kdf":"argon2id","params":{{"m_cost_kib":{m_cost_kib},"t_cost":1,"p_cost":1}},"salt":"00","wrapped":"00"}}"#
+            r#"{{"kdf":"argon2id","params":{{"m_cost_kib":{m_cost_kib},"t_cost":1,"p_cost":1}},"salt":"{}","wrapped":"00"}}"#,
+            "00".repeat(16)
         )
     }
 
