@@ -14,6 +14,8 @@ mod ftp;
 mod full_disk;
 mod golden;
 mod layers;
+mod mount;
+mod mount_http;
 mod ports;
 mod prune;
 mod reliability;
