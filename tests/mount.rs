@@ -137,6 +137,11 @@ fn mounted_snapshot_matches_the_source() {
     // About 12 chunks at the default 1 MiB average.
     let big = noise(12 << 20, 7);
     fs::write(src.join("sub/many-chunks.bin"), &big).unwrap();
+    // A directory the kernel lists over many readdir calls.
+    fs::create_dir(src.join("many")).unwrap();
+    for i in 0..1500 {
+        fs::write(src.join(format!("many/file-{i:04}")), i.to_string()).unwrap();
+    }
     fs::set_permissions(src.join("sub"), std::os::unix::fs::PermissionsExt::from_mode(0o750)).unwrap();
     filetime::set_file_mtime(src.join("hello.txt"), filetime::FileTime::from_unix_time(1_600_000_000, 123_000_000))
         .unwrap();
@@ -173,6 +178,7 @@ fn mounted_snapshot_matches_the_source() {
 
     // The whole tree: contents, kinds, link targets, modes and mtimes.
     assert_same_tree(&src, &inside);
+    assert_eq!(fs::read_dir(inside.join("many")).unwrap().count(), 1500);
     let (a, b) = (fs::metadata(src.join("sub")).unwrap(), fs::metadata(inside.join("sub")).unwrap());
     assert_eq!((a.mode(), a.mtime(), a.uid()), (b.mode(), b.mtime(), b.uid()), "a directory's recorded attributes");
     let h = fs::metadata(inside.join("hello.txt")).unwrap();

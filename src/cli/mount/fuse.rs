@@ -137,26 +137,27 @@ impl Filesystem for PlakarFs {
     }
 
     fn readdir(&self, _req: &Request, ino: INodeNo, _fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
-        let children = match self.node(ino).and_then(|n| self.view.list(&n).map_err(errno)) {
-            Ok(c) => c,
+        let node = match self.node(ino) {
+            Ok(n) => n,
             Err(e) => return reply.error(e),
         };
         // Offsets: 1 and 2 for "." and "..", then 3 + the child's index.
-        let dots = [(ino.0, FileType::Directory, &b"."[..]), (ino.0, FileType::Directory, &b".."[..])];
-        for (i, (child_ino, kind, name)) in dots.into_iter().enumerate().skip(offset as usize) {
-            if reply.add(INodeNo(child_ino), i as u64 + 1, kind, OsStr::from_bytes(name)) {
+        for (i, name) in [&b"."[..], &b".."[..]].into_iter().enumerate().skip(offset as usize) {
+            if reply.add(ino, i as u64 + 1, FileType::Directory, OsStr::from_bytes(name)) {
                 return reply.ok();
             }
         }
         let skip = (offset as usize).saturating_sub(2);
-        for (i, (name, node)) in children.iter().enumerate().skip(skip) {
+        let mut i = skip;
+        let listed = self.view.each_child(&node, skip, |name, attr| {
             let child = self.inodes.peek(ino.0, name);
-            let kind = file_type(&self.view.attr(node));
-            if reply.add(INodeNo(child), i as u64 + 3, kind, OsStr::from_bytes(name)) {
-                break;
-            }
+            i += 1;
+            !reply.add(INodeNo(child), i as u64 + 2, file_type(attr), OsStr::from_bytes(name))
+        });
+        match listed {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(errno(e)),
         }
-        reply.ok();
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {

@@ -212,6 +212,29 @@ impl View {
         }
     }
 
+    /// Calls `f` with each child's name and attributes from the `skip`th on, in name order,
+    /// until it returns false; without making a node per child, so that listing a large
+    /// directory page by page (as the kernel does) costs no more than reading it.
+    pub fn each_child(&self, node: &Node, skip: usize, mut f: impl FnMut(&[u8], &Attr) -> bool) -> Res<()> {
+        let Node::Entry(n) = node else {
+            for (name, child) in self.list(node)?.iter().skip(skip) {
+                if !f(name, &self.attr(child)) {
+                    break;
+                }
+            }
+            return Ok(());
+        };
+        let Some(sub) = n.entry.subtree.filter(|_| n.entry.kind() == FileKind::Dir) else {
+            return Err(Fail::NotDir);
+        };
+        for e in self.tree(&sub)?.entries.iter().skip(skip) {
+            if !f(&e.name, &entry_attr(&e.info)) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
     /// The node at a path from the top of the view ("" or "/" is the top). The view's own
     /// links (by-date/, latest) are followed on the way; the last component is not.
     pub fn resolve(&self, path: &[u8]) -> Res<Node> {
