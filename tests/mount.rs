@@ -245,6 +245,15 @@ fn ctrl_c_unmounts_and_several_snapshots_show_by_id_and_date() {
     let top = fs::metadata(m.dir.join(&ids[0][..8])).unwrap();
     assert_eq!(top.mtime(), 1_704_164_645, "a snapshot's directory is dated as the snapshot");
     assert_eq!(m.stop(libc::SIGTERM), 0);
+
+    // Filters pick snapshots, named or not.
+    let m = Mount::start(&env, &["-before", "2024-03-01"]);
+    assert!(m.dir.join(&ids[0][..8]).exists() && !m.dir.join(&ids[1][..8]).exists());
+    assert_eq!(m.stop(libc::SIGTERM), 0);
+    let dir = m_dir(&env);
+    let m = Mount::start_with(&env, &["-to", &dir, "-since", "2024-03-01", &ids[0][..8], &ids[1][..8]]);
+    assert!(!m.dir.join(&ids[0][..8]).exists() && m.dir.join(&ids[1][..8]).exists());
+    assert_eq!(m.stop(libc::SIGTERM), 0);
 }
 
 fn m_dir(env: &Env) -> String {

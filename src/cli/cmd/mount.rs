@@ -67,8 +67,9 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     Ok(0)
 }
 
-/// The snapshots named (or, with none named, those the filters keep), with the path each
-/// one's directory shows: what `SNAP:PATH` names, else the whole snapshot from `/`.
+/// The snapshots named (all of them when none is), less those the filters leave out, with
+/// the path each one's directory shows: what `SNAP:PATH` names, else the whole snapshot
+/// from `/`.
 fn select(repo: &crate::kloset::Repository, f: &FilterArgs, refs: &[String]) -> Result<Vec<(Header, Vec<u8>)>> {
     let filter = f.filter()?;
     if refs.is_empty() {
@@ -83,5 +84,9 @@ fn select(repo: &crate::kloset::Repository, f: &FilterArgs, refs: &[String]) -> 
         out.push((h, path.unwrap_or_else(|| b"/".to_vec())));
     }
     out.sort_by_key(|(h, _)| (h.timestamp_ns, h.id));
+    // Filters narrow the named snapshots too.
+    let kept: std::collections::HashSet<_> =
+        filter.apply(out.iter().map(|(h, _)| h.clone()).collect()).into_iter().map(|h| h.id).collect();
+    out.retain(|(h, _)| kept.contains(&h.id));
     Ok(out)
 }
