@@ -28,6 +28,12 @@ eval "$(scripts/rclone-s3.sh start)"
 eval "$(scripts/sftp-server.sh start)"
 eval "$(scripts/ftp-server.sh start)"
 trap 'scripts/s3-tls.sh stop; scripts/s3-cluster.sh stop; scripts/s3-server.sh stop; scripts/moto-server.sh stop; scripts/rclone-s3.sh stop; scripts/sftp-server.sh stop; scripts/ftp-server.sh stop' EXIT
+# The mount tests use the kernel's FUSE (/dev/fuse): root mounts with it alone, anyone else
+# needs the setuid fusermount3 from Debian's fuse3 (plakar needs no libfuse).
+if [ "$(id -u)" != 0 ] && ! command -v fusermount3 >/dev/null; then
+  sudo -n apt-get install -y --no-install-recommends fuse3 >&2 ||
+    { sudo -n apt-get update >&2 && sudo -n apt-get install -y --no-install-recommends fuse3 >&2; }
+fi
 # Tests that need a server fail, not skip, when it is missing.
 export PLAKAR_REQUIRE_SERVERS=1
 cargo test --locked --all-targets

@@ -77,6 +77,7 @@ static VALID: LazyLock<Valid> = LazyLock::new(|| {
         name: name.to_vec(),
         info: FileInfo { kind: Some(kind), mode: 0o100644, size: 3, user: Some("u".into()), ..Default::default() },
         chunks: vec![BlobId([7; 32])],
+        lengths: vec![],
         subtree: (kind == FileKind::Dir).then_some(BlobId([8; 32])),
         error: None,
     };

@@ -211,6 +211,7 @@ fn restore_never_writes_outside_the_target() {
         name: name.to_vec(),
         info: FileInfo { kind: Some(FileKind::File), mode: 0o100644, size: 4, ..Default::default() },
         chunks: vec![chunk],
+        lengths: vec![],
         subtree: None,
         error: None,
     };
@@ -230,6 +231,7 @@ fn restore_never_writes_outside_the_target() {
             ..Default::default()
         },
         chunks: vec![],
+        lengths: vec![],
         subtree: None,
         error: None,
     };
@@ -237,6 +239,7 @@ fn restore_never_writes_outside_the_target() {
         name: b"s".to_vec(),
         info: FileInfo { kind: Some(FileKind::Dir), mode: 0o040755, ..Default::default() },
         chunks: vec![],
+        lengths: vec![],
         subtree: Some(inner_id),
         error: None,
     };
@@ -251,6 +254,7 @@ fn restore_never_writes_outside_the_target() {
         name: b"x".to_vec(),
         info: FileInfo { kind: Some(FileKind::Dir), mode: 0o040755, ..Default::default() },
         chunks: vec![],
+        lengths: vec![],
         subtree: Some(tid),
         error: None,
     };

@@ -69,11 +69,19 @@ fn blob_pack_state_tree_encodings() {
                 ..Default::default()
             },
             chunks: vec![id],
+            lengths: vec![],
             subtree: None,
             error: None,
         }],
     };
     golden("tree.hex", &tree.encode());
+    // Chunk lengths, added later: optional, so an entry without them (above) encodes as it
+    // always did and older trees still decode.
+    let mut with_lengths = tree.clone();
+    with_lengths.entries[0].lengths = vec![19];
+    golden("tree-lengths.hex", &with_lengths.encode());
+    assert_eq!(Tree::decode(&with_lengths.encode()).unwrap(), with_lengths);
+    assert_eq!(Tree::decode(&tree.encode()).unwrap().entries[0].lengths, Vec::<u32>::new());
 }
 
 #[test]

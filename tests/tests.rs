@@ -19,6 +19,8 @@ mod full_disk;
 mod golden;
 mod help;
 mod layers;
+mod mount;
+mod mount_http;
 mod ports;
 mod prune;
 mod reliability;

@@ -13,6 +13,8 @@ pub const USAGE: i32 = 64;
 pub const DATA: i32 = 65;
 pub const NO_STORE: i32 = 66;
 pub const NO_INPUT: i32 = 67;
+/// A facility the command needs is missing (mount without FUSE): sysexits' EX_UNAVAILABLE.
+pub const UNAVAILABLE: i32 = 69;
 pub const CANT_CREATE: i32 = 73;
 pub const IO: i32 = 74;
 pub const LOCKED: i32 = 75;

@@ -7,6 +7,7 @@ pub mod exit;
 pub mod format;
 mod globals;
 mod host;
+pub mod mount;
 mod progress;
 pub mod report;
 mod shape;

@@ -17,6 +17,7 @@ pub mod ops;
 pub mod packer;
 pub mod packfile;
 pub mod progress;
+pub mod ranged;
 pub mod readahead;
 pub mod reader;
 pub mod repo;

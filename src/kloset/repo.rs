@@ -292,6 +292,7 @@ impl Repository {
                 ..Default::default()
             },
             chunks: vec![],
+            lengths: vec![],
             subtree: Some(h.root),
             error: None,
         };

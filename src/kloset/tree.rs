@@ -6,7 +6,7 @@ use crate::kloset::id::BlobId;
 use crate::kloset::importer::{FileInfo, FileKind};
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     #[serde(with = "serde_bytes")]
     pub name: Vec<u8>,
@@ -14,6 +14,11 @@ pub struct Entry {
     /// Files: content chunks in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub chunks: Vec<BlobId>,
+    /// Files: each chunk's plaintext length, so that a byte range is found without reading
+    /// the chunks before it (random access: mount). Empty in snapshots written before it
+    /// was recorded, and for files carried over unchanged from such a snapshot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lengths: Vec<u32>,
     /// Directories: the child tree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub subtree: Option<BlobId>,

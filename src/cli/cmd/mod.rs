@@ -18,6 +18,7 @@ mod locking;
 pub mod ls;
 mod maintenance;
 mod man;
+mod mount;
 mod passwd;
 pub mod policy;
 mod prune;
@@ -59,6 +60,8 @@ pub enum Command {
     Diff(diff::Args),
     /// Find files in snapshots
     Locate(locate::Args),
+    /// Mount snapshots read-only: -to DIR (FUSE) or -to http://ADDR
+    Mount(mount::Args),
     /// Drop unreferenced data and compact packfiles
     Maintenance(maintenance::Args),
     /// Remove the snapshots a retention policy does not keep (-apply; without it, a preview)
@@ -97,6 +100,7 @@ pub fn dispatch(ctx: &Ctx, cmd: Command) -> Result<i32> {
         Command::Diff(a) => diff::run(ctx, a),
         Command::Locate(a) => locate::run(ctx, a),
         Command::Maintenance(a) => maintenance::run(ctx, a),
+        Command::Mount(a) => mount::run(ctx, a),
         Command::Passwd(a) => passwd::run(ctx, a),
         Command::Prune(a) => prune::run(ctx, a),
         Command::Ptar(a) => ptar::run(ctx, a),

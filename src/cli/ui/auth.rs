@@ -23,14 +23,14 @@ impl Auth {
         Self { token, loopback }
     }
 
-    fn accepts(&self, headers: &HeaderMap, query_token: Option<&str>) -> bool {
+    pub(crate) fn accepts(&self, headers: &HeaderMap, query_token: Option<&str>) -> bool {
         let Some(want) = &self.token else { return true };
         let bearer =
             headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
         [bearer, query_token].into_iter().flatten().any(|t| same(t.as_bytes(), want.as_bytes()))
     }
 
-    fn host_ok(&self, headers: &HeaderMap) -> bool {
+    pub(crate) fn host_ok(&self, headers: &HeaderMap) -> bool {
         if !self.loopback {
             return true;
         }

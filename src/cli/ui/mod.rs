@@ -5,11 +5,11 @@
 
 mod api;
 mod assets;
-mod auth;
+pub(crate) mod auth;
 mod browse;
 mod download;
 mod error;
-mod stream;
+pub(crate) mod stream;
 
 use crate::kloset::Repository;
 use axum::routing::get;

@@ -263,10 +263,10 @@ impl Run<'_> {
             Ok(i) => i,
             Err(msg) => {
                 self.record_error(path, &msg);
-                return Ok(Entry { name, info: FileInfo::default(), chunks: vec![], subtree: None, error: Some(msg) });
+                return Ok(Entry { name, error: Some(msg), ..Default::default() });
             }
         };
-        let mut e = Entry { name, info, chunks: vec![], subtree: None, error: None };
+        let mut e = Entry { name, info, ..Default::default() };
         match e.info.kind() {
             FileKind::Dir => {
                 self.counters.dirs.fetch_add(1, Ordering::Relaxed);
@@ -285,6 +285,7 @@ impl Run<'_> {
                 self.counters.files.fetch_add(1, Ordering::Relaxed);
                 if let Some(p) = prev.filter(|p| self.unchanged(p, &e.info)) {
                     e.chunks = p.chunks.clone();
+                    e.lengths = p.lengths.clone();
                     e.info.size = p.info.size;
                     // Attributes learned when the file was read (S3 content type) carry over.
                     e.info.extra = p.info.extra.clone();
@@ -293,6 +294,7 @@ impl Run<'_> {
                     match self.file(path, &mut e.info) {
                         Ok(c) => {
                             e.chunks = c.chunks;
+                            e.lengths = c.lengths;
                             e.info.size = c.size;
                             e.info.extra.extend(c.extra);
                             if let Some(msg) = c.warning {
@@ -403,6 +405,7 @@ impl Run<'_> {
         let (mut reader, extra) = self.imp.open_with_info(path).map_err(read_err)?;
         let ch = &self.repo.config.chunking;
         let mut chunks = Vec::new();
+        let mut lengths = Vec::new();
         let mut total = 0u64;
         // Small files are read whole: the streaming chunker allocates max_size up front.
         // Sized from stat so the buffer is allocated once, not grown by doubling.
@@ -412,9 +415,10 @@ impl Run<'_> {
             for c in fastcdc::v2020::FastCDC::new(&buf, ch.min_size, ch.avg_size, ch.max_size) {
                 let data = &buf[c.offset..c.offset + c.length];
                 chunks.push(self.chunk(data)?);
+                lengths.push(data.len() as u32);
                 total += data.len() as u64;
             }
-            return Ok(FileContent { chunks, size: total, extra, warning: None });
+            return Ok(FileContent { chunks, lengths, size: total, extra, warning: None });
         }
         let stream = fastcdc::v2020::StreamCDC::new(
             std::io::Cursor::new(buf).chain(reader),
@@ -425,9 +429,10 @@ impl Run<'_> {
         for c in stream {
             let c = c.map_err(|e| FileError::Read(std::io::Error::from(e).to_string()))?;
             chunks.push(self.chunk(&c.data)?);
+            lengths.push(c.data.len() as u32);
             total += c.data.len() as u64;
         }
-        Ok(FileContent { chunks, size: total, extra, warning: None })
+        Ok(FileContent { chunks, lengths, size: total, extra, warning: None })
     }
 
     fn chunk(&self, data: &[u8]) -> std::result::Result<BlobId, FileError> {
@@ -467,7 +472,7 @@ impl Run<'_> {
                 mode: 0o040755,
                 ..Default::default()
             });
-            child = Entry { name: comps[depth - 1].to_vec(), info, chunks: vec![], subtree: Some(t), error: None };
+            child = Entry { name: comps[depth - 1].to_vec(), info, subtree: Some(t), ..Default::default() };
         }
         unreachable!("the loop returns at depth 0")
     }
@@ -485,6 +490,7 @@ const MAX_READS: u32 = 3;
 /// what is wrong with it, if anything (reported, and the file is read again next time).
 struct FileContent {
     chunks: Vec<BlobId>,
+    lengths: Vec<u32>,
     size: u64,
     extra: Vec<(String, String)>,
     warning: Option<String>,
