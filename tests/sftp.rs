@@ -14,15 +14,20 @@ fn snapshot_id(env: &Env, store: &str) -> String {
     String::from_utf8(ls.stdout).unwrap().lines().next().unwrap().split_whitespace().nth(1).unwrap().to_string()
 }
 
+/// A store in a new directory of the server, logged in with the test key.
+fn store_at(srv: &SftpServer, tag: &str) -> (SftpStore, std::path::PathBuf) {
+    let (url, dir) = srv.url(tag);
+    let opts: Options =
+        srv.key_opts().iter().map(|kv| kv.split_once('=').unwrap()).map(|(k, v)| (k.into(), v.into())).collect();
+    (SftpStore::new(SftpConfig::parse(url.strip_prefix("sftp://").unwrap(), &opts).unwrap()).unwrap(), dir)
+}
+
 #[test]
 fn sftp_store_conformance() {
     let Some(srv) = sftp_server() else {
         return;
     };
-    let (url, _) = srv.url("conf");
-    let opts: Options =
-        srv.key_opts().iter().map(|kv| kv.split_once('=').unwrap()).map(|(k, v)| (k.into(), v.into())).collect();
-    let store = SftpStore::new(SftpConfig::parse(url.strip_prefix("sftp://").unwrap(), &opts).unwrap()).unwrap();
+    let (store, _) = store_at(&srv, "conf");
     crate::conformance::suite(&store);
 }
 
@@ -189,10 +194,7 @@ fn a_config_replace_cut_half_way_is_put_back_by_the_next() {
     let Some(srv) = sftp_server() else {
         return;
     };
-    let (url, dir) = srv.url("cut");
-    let opts: Options =
-        srv.key_opts().iter().map(|kv| kv.split_once('=').unwrap()).map(|(k, v)| (k.into(), v.into())).collect();
-    let store = SftpStore::new(SftpConfig::parse(url.strip_prefix("sftp://").unwrap(), &opts).unwrap()).unwrap();
+    let (store, dir) = store_at(&srv, "cut");
     use plakar::kloset::store::Store;
     store.create(b"first").unwrap();
     // Killed after CONFIG stepped aside, before CONFIG.next took its place.
