@@ -232,6 +232,31 @@ fn backup_and_restore_across_a_flaky_link_finish() {
     assert!(proxy.resets() > 0, "the proxy reset no connection: the test proved nothing");
 }
 
+/// A reply cut part-way through its body (a proxy or load balancer dropping the connection
+/// mid-transfer) is sent again, for `check` and `restore` alike, rather than failing the run.
+#[test]
+fn a_reply_cut_mid_body_is_fetched_again() {
+    let Some((ep, ak, sk)) = s3_server() else { return };
+    let env = Env::new();
+    let data = env.path("data");
+    sample_tree(&data);
+    fs::write(data.join("large.bin"), crate::util::noise(6_000_000, 23)).unwrap();
+    let proxy = crate::util::proxy::Proxy::start(&ep);
+    add(&env, "store", "s", &format!("s3://{}/{}", proxy.addr, unique_bucket("cutbody")), &ak, &sk);
+    env.cmd().args(["at", "@s", "create", "-packfile-mib", "1"]).assert().success();
+    env.cmd().args(["at", "@s", "backup", data.to_str().unwrap()]).assert().success();
+    proxy.cut_replies(3);
+    env.cmd().args(["at", "@s", "check"]).assert().success();
+    assert_eq!(proxy.resets(), 3, "check read no reply long enough to cut");
+    proxy.cut_replies(3);
+    let ls = env.cmd().args(["at", "@s", "ls", "-uuid"]).output().unwrap();
+    let id = String::from_utf8(ls.stdout).unwrap().split_whitespace().nth(1).unwrap().to_string();
+    let out = env.path("out");
+    env.cmd().args(["at", "@s", "restore", "-to", out.to_str().unwrap(), &id]).assert().success();
+    assert_eq!(proxy.resets(), 6, "restore read no reply long enough to cut");
+    assert_same_tree(&data, &out);
+}
+
 /// Keys with the least rights from scripts/s3-server.sh: (read key, secret, write key, secret).
 fn least_privilege_keys(bucket: &str) -> (String, String, String, String) {
     let out = std::process::Command::new(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/s3-server.sh"))

@@ -1,6 +1,7 @@
 //! A TCP proxy whose connections can be cut, to play a network failure between plakar and
 //! a real server: at once, once a given number of bytes went to the server, or one
-//! connection in N reset mid-request (a flaky link). It can also slow what goes to the
+//! connection in N reset mid-request (a flaky link), or the next N replies cut part-way
+//! through their bodies. It can also slow what goes to the
 //! server to a given rate (to make a command outlive something), note which access key
 //! signed each request (SigV4's `Credential=KEY/...`), and run a hook before each new
 //! connection reaches the server.
@@ -20,6 +21,8 @@ struct State {
     /// Every this-many-th connection is reset after `FLAKY_BYTES` (0: none).
     flaky_every: AtomicU64,
     resets: AtomicU64,
+    /// How many more connections get reset once `REPLY_CUT_BYTES` came back from the server.
+    cut_replies: AtomicU64,
     /// The first bytes sent to the server, to look at request headers.
     captured: Mutex<Vec<u8>>,
     /// Bytes per second to the server, all connections together (0: as fast as they come).
@@ -33,6 +36,8 @@ struct State {
 const CAPTURE: usize = 4 << 20;
 
 const FLAKY_BYTES: u64 = 20_000;
+
+const REPLY_CUT_BYTES: u64 = 64 << 10;
 
 impl State {
     /// Waits as long as `n` more bytes take at `rate`.
@@ -118,7 +123,7 @@ impl Proxy {
                 let every = s2.flaky_every.load(Ordering::SeqCst);
                 let doomed = (every > 0 && n % every == 0).then_some(FLAKY_BYTES);
                 pump(client.try_clone().unwrap(), server.try_clone().unwrap(), Some(s2.clone()), doomed);
-                pump(server, client, None, None);
+                pump_replies(server, client, s2.clone());
             }
         });
         Proxy { addr, st }
@@ -139,12 +144,18 @@ impl Proxy {
         self.st.flaky_every.store(n, Ordering::SeqCst);
     }
 
+    /// Cuts the next `n` connections whose replies carry more than a few dozen KB, part-way
+    /// through a body: the reply has started, so only the client can send it again.
+    pub fn cut_replies(&self, n: u64) {
+        self.st.cut_replies.store(n, Ordering::SeqCst);
+    }
+
     /// What went to the server so far (its first few MB).
     pub fn captured(&self) -> Vec<u8> {
         self.st.captured.lock().unwrap().clone()
     }
 
-    /// Connections reset by `flaky` so far.
+    /// Connections reset by `flaky` or `cut_replies` so far.
     pub fn resets(&self) -> u64 {
         self.st.resets.load(Ordering::SeqCst)
     }
@@ -212,6 +223,34 @@ fn pump(mut from: TcpStream, mut to: TcpStream, count: Option<Arc<State>>, doome
                         }
                     }
                 }
+            }
+        }
+        let _ = to.shutdown(Shutdown::Both);
+    });
+}
+
+/// Copies server-to-client traffic, cutting it after `REPLY_CUT_BYTES` while `cut_replies`
+/// has cuts left.
+fn pump_replies(mut from: TcpStream, mut to: TcpStream, st: Arc<State>) {
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 16384];
+        let mut carried = 0u64;
+        loop {
+            let n = match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            carried += n as u64;
+            if carried >= REPLY_CUT_BYTES
+                && st.cut_replies.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| c.checked_sub(1)).is_ok()
+            {
+                st.resets.fetch_add(1, Ordering::SeqCst);
+                let _ = to.write_all(&buf[..n / 2]);
+                let _ = from.shutdown(Shutdown::Both);
+                break;
+            }
+            if to.write_all(&buf[..n]).is_err() {
+                break;
             }
         }
         let _ = to.shutdown(Shutdown::Both);

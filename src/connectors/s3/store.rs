@@ -27,6 +27,12 @@ pub struct S3Store {
     c: Client,
 }
 
+/// How many times one GET is sent when its body is cut part-way.
+const BODY_ATTEMPTS: u32 = 5;
+
+/// A GET whose reply started but whose body was cut: worth sending again.
+struct BodyCut(StoreError);
+
 impl S3Store {
     pub fn new(cfg: S3Config) -> std::io::Result<Self> {
         Ok(Self { c: Client::new(cfg)? })
@@ -53,22 +59,52 @@ impl S3Store {
         }
     }
 
+    /// Reads an object or a range of it. The SDK retries a request that fails before its
+    /// reply starts; a body cut part-way (a reset connection, a proxy timing out) is retried
+    /// here, a bounded number of times with backoff, since store objects never change. A
+    /// body shorter than its Content-Length counts as cut.
     fn get_key(&self, key: &str, range: Option<(u64, u64)>) -> StoreResult<Vec<u8>> {
-        let c = &self.c;
         if range.is_some_and(|(_, len)| len == 0) {
             return Ok(Vec::new());
         }
+        let mut attempt = 0;
+        loop {
+            match self.get_key_once(key, range) {
+                Err(BodyCut(_)) if attempt + 1 < BODY_ATTEMPTS => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(100 << attempt));
+                }
+                Err(BodyCut(e)) => return Err(e),
+                Ok(r) => return r,
+            }
+        }
+    }
+
+    /// One GET: `Err(BodyCut)` when the reply started but its body could not be read whole.
+    fn get_key_once(&self, key: &str, range: Option<(u64, u64)>) -> Result<StoreResult<Vec<u8>>, BodyCut> {
+        let c = &self.c;
         let mut req = c.s3.get_object().bucket(&c.cfg.bucket).key(key).customer_key(&c.cfg.sse);
         if let Some((off, len)) = range {
             req = req.range(format!("bytes={}-{}", off, off + len - 1));
         }
         c.block_on(async {
-            let out = req.send().await.map_err(|e| classify(e, &c.cfg, &format!("reading {key}")))?;
-            let body =
-                out.body.collect().await.map_err(|e| {
-                    StoreError::new(K::Transient, format!("reading {key} from {}: {e}", c.cfg.endpoint))
-                })?;
-            Ok(body.into_bytes().to_vec())
+            let out = match req.send().await {
+                Ok(out) => out,
+                Err(e) => return Ok(Err(classify(e, &c.cfg, &format!("reading {key}")))),
+            };
+            let expected = out.content_length().and_then(|n| u64::try_from(n).ok());
+            let cut = |why: String| {
+                BodyCut(StoreError::new(
+                    K::Transient,
+                    format!("reading {key} from {}: {why} (after {BODY_ATTEMPTS} attempts)", c.cfg.endpoint),
+                ))
+            };
+            let body = out.body.collect().await.map_err(|e| cut(e.to_string()))?.into_bytes().to_vec();
+            let got = body.len() as u64;
+            if expected.is_some_and(|n| n != got) {
+                return Err(cut(format!("the reply held {got} of {} bytes", expected.unwrap_or(0))));
+            }
+            Ok(Ok(body))
         })
     }
 
