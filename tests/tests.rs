@@ -3,6 +3,7 @@ mod util;
 
 mod archive;
 mod backup_honesty;
+mod cache;
 mod cli_basic;
 mod cli_errors;
 mod cli_sync_ptar;

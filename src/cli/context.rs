@@ -6,6 +6,7 @@
 use super::globals::Globals;
 use crate::app::known_stores::{self, Given, KnownStores};
 use crate::app::{config::Config, dirs, location, passphrase};
+use crate::kloset::cache::Cache;
 use crate::kloset::config::RepoConfig;
 use crate::kloset::store::Store;
 use crate::kloset::{repo, Error, Repository};
@@ -37,6 +38,11 @@ impl Ctx {
         self.g.config_dir.clone().unwrap_or_else(dirs::config_dir)
     }
 
+    /// `-cachedir`, else the XDG cache directory.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.g.cache_dir.clone().unwrap_or_else(dirs::cache_dir)
+    }
+
     pub fn store(&self) -> Result<Arc<dyn Store>> {
         location::open_store(&self.store_loc, &self.config_dir())
     }
@@ -57,7 +63,8 @@ impl Ctx {
         let cfg: RepoConfig = repo::read_config(store.as_ref())?;
         self.guard(store.as_ref(), &cfg, loc)?;
         let (location, seen) = (store.location(), cfg.clone());
-        let repo = self.derive_other(store, cfg, loc, prompt)?;
+        let repo =
+            self.derive_other(store, cfg, loc, prompt)?.cached(&self.cache_dir(), !self.g.quiet && !self.g.silent);
         self.remember(&location, &seen);
         Ok(repo)
     }
@@ -134,7 +141,7 @@ impl Ctx {
         let cfg: RepoConfig = repo::read_config(store.as_ref())?;
         self.guard(store.as_ref(), &cfg, &self.store_loc)?;
         let (location, seen) = (store.location(), cfg.clone());
-        let repo = self.derive(store, cfg)?;
+        let repo = self.derive(store, cfg)?.cached(&self.cache_dir(), !self.g.quiet && !self.g.silent);
         self.remember(&location, &seen);
         Ok(repo)
     }
@@ -164,6 +171,7 @@ pub struct Unlocked {
     pub store: Arc<dyn crate::kloset::store::Store>,
     pub config: RepoConfig,
     pub keys: Arc<crate::kloset::crypto::Keys>,
+    pub cache: Option<Arc<Cache>>,
 }
 
 impl Unlocked {
@@ -173,11 +181,43 @@ impl Unlocked {
         pass: Option<&[u8]>,
     ) -> crate::kloset::Result<Self> {
         let keys = Repository::unlock(&config, pass)?;
-        Ok(Self { store, config, keys })
+        Ok(Self { store, config, keys, cache: None })
+    }
+
+    /// Reads through the local cache under `dir` (remote stores only: a local store is as
+    /// fast to read as the cache).
+    /// `show`: say on a terminal how far a cold cache's fill has got.
+    fn cached(mut self, dir: &std::path::Path, show: bool) -> Self {
+        if !self.store.remote() {
+            return self;
+        }
+        let cache = Cache::open(&dir.join("stores"), &self.keys, &self.config.repository_id);
+        let show = show && std::io::IsTerminal::is_terminal(&std::io::stderr());
+        self.cache = cache
+            .map(|c| match show {
+                true => c.on_fill(Box::new(fill_progress)),
+                false => c,
+            })
+            .map(Arc::new);
+        self
+    }
+
+    /// Reads only from the store (`check`).
+    pub fn uncached(mut self) -> Self {
+        self.cache = None;
+        self
     }
 
     /// Reads the index; `lease`: the lock it is read under.
     pub fn load(self, lease: Option<crate::kloset::lock::Lease>) -> crate::kloset::Result<Repository> {
-        Repository::load(self.store, self.config, self.keys, lease)
+        Repository::load_cached(self.store, self.config, self.keys, lease, self.cache)
+    }
+}
+
+/// One line on stderr, rewritten in place, while a cold cache fills with many states.
+fn fill_progress(done: usize, total: usize) {
+    if total >= 50 && (done.is_multiple_of(25) || done == total) {
+        let end = if done == total { "\n" } else { "" };
+        eprint!("\rreading the store's index into the local cache: {done}/{total} states{end}");
     }
 }

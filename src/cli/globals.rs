@@ -11,6 +11,7 @@ pub struct Globals {
     pub concurrency: usize,
     pub store: Option<String>,
     pub config_dir: Option<PathBuf>,
+    pub cache_dir: Option<PathBuf>,
 }
 
 const WITH_VALUE: &[&str] = &[
@@ -62,6 +63,7 @@ pub fn parse(args: &[String]) -> Result<(Globals, Vec<String>), String> {
                 "keyfile" => g.keyfile = Some(PathBuf::from(value)),
                 // v1.0.2's -config named a file; later versions' -configdir a directory.
                 "configdir" => g.config_dir = Some(PathBuf::from(value)),
+                "cachedir" => g.cache_dir = Some(PathBuf::from(value)),
                 "config" => {
                     let p = PathBuf::from(&value);
                     g.config_dir = Some(if p.extension().is_some() {

@@ -3,6 +3,7 @@
 //! nothing of the CLI, config files or concrete backends.
 
 pub mod blob;
+pub mod cache;
 pub mod config;
 pub mod crypto;
 pub mod error;
@@ -11,6 +12,7 @@ pub mod host;
 pub mod id;
 pub mod importer;
 pub mod index;
+pub mod inflight;
 pub mod lineage;
 pub mod lock;
 pub mod ops;

@@ -2,11 +2,13 @@
 //! `ops/`, one file each; this type only reads and writes blobs, trees and states.
 
 use crate::kloset::blob::{self, BlobType};
+use crate::kloset::cache::Cache;
 use crate::kloset::config::{CreateParams, KeySlot, RepoConfig, MAX_KEY_SLOTS_READ};
 use crate::kloset::crypto::Keys;
 use crate::kloset::error::{Error, Result};
 use crate::kloset::id::{BlobId, SnapshotId, StateId};
 use crate::kloset::index::{Index, Location};
+use crate::kloset::inflight;
 use crate::kloset::lineage::Lineage;
 use crate::kloset::lock::{Fences, Lease};
 use crate::kloset::snapshot::Header;
@@ -41,7 +43,12 @@ pub struct Repository {
     pub lease: Option<Lease>,
     /// Packfile uploader threads of writers; 0 uploads on the caller's thread.
     pub uploaders: usize,
+    /// The local cache of states, headers and trees (cache.rs), for remote stores.
+    cache: Option<Arc<Cache>>,
 }
+
+/// Requests in flight when a command reads many small objects of a remote store.
+pub const REMOTE_IN_FLIGHT: usize = 32;
 
 /// Checkpoints cost one small state object each; a minute apart keeps their number low
 /// while an interrupted run loses at most a minute of uploads.
@@ -139,7 +146,13 @@ impl Repository {
     /// The same repository with its index read again, to see states written since it was
     /// opened (without deriving the key again).
     pub fn reload(&self) -> Result<Self> {
-        let mut r = Self::load(self.store.clone(), self.config.clone(), self.keys.clone(), self.lease.clone())?;
+        let mut r = Self::load_cached(
+            self.store.clone(),
+            self.config.clone(),
+            self.keys.clone(),
+            self.lease.clone(),
+            self.cache.clone(),
+        )?;
         r.uploaders = self.uploaders;
         r.checkpoint_every = self.checkpoint_every;
         Ok(r)
@@ -147,24 +160,68 @@ impl Repository {
 
     /// The same repository read again under a lock: its index is what the lock protects.
     pub fn reload_under(&self, lease: Lease) -> Result<Self> {
-        Self::load(self.store.clone(), self.config.clone(), self.keys.clone(), Some(lease))
+        Self::load_cached(self.store.clone(), self.config.clone(), self.keys.clone(), Some(lease), self.cache.clone())
+    }
+
+    /// The same repository, reading only from the store from now on (what `check` wants:
+    /// the store's own bytes, not a copy of them). Call before `reload`.
+    pub fn uncached(mut self) -> Self {
+        self.cache = None;
+        self
+    }
+
+    /// The local cache in use, if any.
+    pub fn cache(&self) -> Option<&Cache> {
+        self.cache.as_deref()
     }
 
     /// Loads the index from every state that counts (states of a lock that was taken over
     /// count only when its fence lists them). A writer (`lease` set) completes fences left
     /// half-written before it trusts anything.
     pub fn load(store: Arc<dyn Store>, config: RepoConfig, keys: Arc<Keys>, lease: Option<Lease>) -> Result<Self> {
+        Self::load_cached(store, config, keys, lease, None)
+    }
+
+    /// Like `load`; states come from `cache` when it holds them (authenticated as the
+    /// store's would be), else from the store, many at a time on a remote store.
+    pub fn load_cached(
+        store: Arc<dyn Store>,
+        config: RepoConfig,
+        keys: Arc<Keys>,
+        lease: Option<Lease>,
+        cache: Option<Arc<Cache>>,
+    ) -> Result<Self> {
         let fences = Fences::read(store.as_ref(), lease.is_some())?;
         let (mut ids, mut ignored): (Vec<StateId>, Vec<StateId>) =
             store.list(Resource::State)?.into_iter().map(StateId).partition(|s| fences.counts(s));
         ids.sort();
         ignored.sort();
-        let states: Vec<State> = ids
-            .par_iter()
-            .map(|id| {
-                let b = store.get(Resource::State, &id.0, None)?;
-                State::decode(&keys, id, &b)
-                    .map_err(|e| Error::Corrupt(format!("state {} of {}: {e}", id.short(), store.location())))
+        let cached: Vec<Option<State>> = match &cache {
+            Some(c) => ids.iter().map(|id| c.state(id).and_then(|b| State::decode(&keys, id, &b).ok())).collect(),
+            None => vec![None; ids.len()],
+        };
+        let missing: Vec<StateId> = ids.iter().zip(&cached).filter(|(_, s)| s.is_none()).map(|(id, _)| *id).collect();
+        let fetched = std::sync::atomic::AtomicUsize::new(0);
+        let fetch = |id: &StateId| -> Result<State> {
+            let b = store.get(Resource::State, &id.0, None)?;
+            let s = State::decode(&keys, id, &b)
+                .map_err(|e| Error::Corrupt(format!("state {} of {}: {e}", id.short(), store.location())))?;
+            if let Some(c) = &cache {
+                c.put_state(id, &b);
+                c.filling(fetched.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1, missing.len());
+            }
+            Ok(s)
+        };
+        let mut got = if store.remote() {
+            inflight::map(&missing, REMOTE_IN_FLIGHT, fetch).into_iter()
+        } else {
+            missing.par_iter().map(fetch).collect::<Vec<_>>().into_iter()
+        };
+        let states: Vec<State> = cached
+            .into_iter()
+            .map(|c| match c {
+                Some(s) => Ok(s),
+                None => got.next().expect("one fetched state per missing one"),
             })
             .collect::<Result<_>>()?;
         let mut index = Index::from_states(&states);
@@ -182,6 +239,12 @@ impl Repository {
             lineage = Lineage::of(&with_ids, &present, |s| fences.fenced(s) || again.fenced(s));
         }
         index.heads = lineage.heads;
+        if let Some(c) = &cache {
+            // Blobs die only with states: a state that deletes snapshots, or states gone.
+            if c.keep_states(&present) > 0 || !missing.is_empty() {
+                c.keep_blobs(|kind, id| index.get(kind, id).is_some());
+            }
+        }
         let readahead = store.remote().then(Default::default);
         Ok(Self {
             store,
@@ -197,6 +260,7 @@ impl Repository {
             checkpoint_every: Some(CHECKPOINT_EVERY),
             lease,
             uploaders: 2,
+            cache,
         })
     }
 
@@ -223,6 +287,12 @@ impl Repository {
     /// Reads, authenticates and decodes one blob.
     pub fn get_blob(&self, kind: BlobType, id: &BlobId) -> Result<Vec<u8>> {
         let loc = self.locate(kind, id)?;
+        let cached = self.cache.as_ref().filter(|_| matches!(kind, BlobType::Tree | BlobType::Snapshot));
+        if let Some(plain) =
+            cached.and_then(|c| c.blob(kind, id)).and_then(|b| blob::decode(&self.keys, kind, id, &b).ok())
+        {
+            return Ok(plain);
+        }
         let (off, len) = (loc.offset as u64, loc.length as u64);
         let raw = match &self.readahead {
             Some(ra) => ra.read(self.store.as_ref(), &loc.pack, off, len),
@@ -240,9 +310,13 @@ impl Repository {
         if raw.len() != loc.length as usize {
             return Err(Error::Corrupt(format!("packfile {} is truncated", loc.pack.short())));
         }
-        blob::decode(&self.keys, kind, id, &raw).map_err(|e| {
+        let plain = blob::decode(&self.keys, kind, id, &raw).map_err(|e| {
             Error::Corrupt(format!("{} {} in packfile {}: {e}", kind.name(), id.short(), loc.pack.short()))
-        })
+        })?;
+        if let Some(c) = cached {
+            c.put_blob(kind, id, &raw);
+        }
+        Ok(plain)
     }
 
     pub fn tree(&self, id: &BlobId) -> Result<Tree> {
@@ -258,7 +332,11 @@ impl Repository {
     pub fn headers(&self) -> Result<Vec<Header>> {
         let mut ids = self.index.snapshots();
         ids.sort();
-        let mut hs: Vec<Header> = ids.par_iter().map(|id| self.header(id)).collect::<Result<_>>()?;
+        let mut hs: Vec<Header> = if self.store.remote() {
+            inflight::map(&ids, REMOTE_IN_FLIGHT, |id| self.header(id)).into_iter().collect::<Result<_>>()?
+        } else {
+            ids.par_iter().map(|id| self.header(id)).collect::<Result<_>>()?
+        };
         hs.sort_by_key(|h| (h.timestamp_ns, h.id));
         Ok(hs)
     }

@@ -49,9 +49,10 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
                 String::new()
             }
         );
-        repo = repo.reload()?;
+        repo = repo.uncached().reload()?;
     } else {
-        repo = ctx.open()?;
+        // The store's own bytes, never the local cache's copy of them.
+        repo = ctx.unlock()?.uncached().load(None)?;
     }
     let mut targets = Vec::new();
     let everything = a.snapshots.is_empty() && a.filters.filter()?.is_empty();

@@ -1,0 +1,96 @@
+#!/usr/bin/env bash
+# bench/history.sh [SNAPSHOTS] [DELAY_MS]: a store with history, over a WAN (issue 17).
+#
+# One S3 store (Garage on tmpfs) gets a backup of the Linux source tree, then SNAPSHOTS
+# (default 200) small backups of a directory that changes each time; restic gets the same in
+# its own bucket on the same server. Then, through bench/wan_proxy.py holding each chunk
+# DELAY_MS (default 20) each way, so a round trip costs 2 x DELAY_MS more, it times, side by
+# side in one run:
+#   ls (cold cache)       the first command on a machine that never opened the store
+#   ls (warm cache)       the next one
+#   no-change (warm)      a backup of the unchanged Linux tree
+# restic's rows use `restic snapshots` and `restic backup` with their own cache, emptied
+# for the cold row. Prints a table (wall s, CPU s, peak RSS MiB) and appends it to
+# $BENCH_OUT (default /dev/shm/plakar-history/results.md).
+#
+# Needs what bench/run.sh needs (linux-source-6.1, restic, /usr/bin/time).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+n=${1:-200}
+delay=${2:-20}
+root=${BENCH_DIR:-/dev/shm/plakar-history}
+tarball=${BENCH_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
+out=${BENCH_OUT:-$root/results.md}
+cargo build --release --locked -q
+target=${CARGO_TARGET_DIR:-$PWD/target}
+plakar=$target/release/plakar
+
+mkdir -p "$root"
+data=${BENCH_DATA:-/dev/shm/plakar-bench/data}
+if [ ! -d "$data" ]; then
+  mkdir -p "$data"
+  tar -xf "$tarball" -C "$data"
+fi
+small=$root/small
+rm -rf "$small" "$root/home" "$root/restic-cache"
+mkdir -p "$small" "$root/home"
+export HOME=$root/home XDG_CONFIG_HOME=$root/home/.config XDG_CACHE_HOME=$root/home/.cache
+export PLAKAR_PASSPHRASE=bench RESTIC_PASSWORD=bench
+
+stop() {
+  [ -n "${proxy_pid:-}" ] && kill "$proxy_pid" 2>/dev/null || true
+  GARAGE_DIR=$root/garage GARAGE_PORT=39200 scripts/s3-server.sh stop >/dev/null 2>&1 || true
+}
+trap stop EXIT
+eval "$(GARAGE_DIR=$root/garage GARAGE_PORT=39200 scripts/s3-server.sh start)"
+export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
+port=39299
+python3 bench/wan_proxy.py $port "$S3_ENDPOINT" "$delay" >"$root/proxy.log" 2>&1 &
+proxy_pid=$!
+sleep 1
+suffix=$(date +%s)
+keys=("access_key=$S3_ACCESS_KEY" "secret_access_key=$S3_SECRET_KEY" use_tls=false)
+"$plakar" store add near "s3://$S3_ENDPOINT/hist-plakar-$suffix" "${keys[@]}"
+"$plakar" store add far "s3://127.0.0.1:$port/hist-plakar-$suffix" "${keys[@]}"
+near_r="s3:http://$S3_ENDPOINT/hist-restic-$suffix"
+far_r="s3:http://127.0.0.1:$port/hist-restic-$suffix"
+
+echo "filling both stores: the Linux tree, then $n small backups"
+"$plakar" at @near create >/dev/null
+"$plakar" -quiet at @near backup "$data" >/dev/null
+restic -q -r "$near_r" init >/dev/null
+restic -q -r "$near_r" --no-cache backup "$data" >/dev/null
+for i in $(seq 1 "$n"); do
+  echo "$i" >"$small/counter"
+  head -c 4096 /dev/urandom >"$small/f$((i % 10))"
+  "$plakar" -quiet at @near backup "$small" >/dev/null
+  restic -q -r "$near_r" --no-cache backup "$small" >/dev/null
+done
+
+results=$root/results.tsv
+: >"$results"
+measure() { # measure TOOL STEP CMD...
+  local tool=$1 step=$2; shift 2
+  /usr/bin/time -f '%e %U %S %M' -o "$root/time.out" "$@" >"$root/cmd.out" 2>"$root/cmd.err" || {
+    echo "$tool $step failed:"; tail -5 "$root/cmd.err"; exit 1; }
+  read -r wall user sys rss <"$root/time.out"
+  printf '| %s | %s | %s | %.2f | %d |\n' "$tool" "$step" "$wall" "$(echo "$user + $sys" | bc)" "$((rss / 1024))" >>"$results"
+  echo "$tool $step: ${wall}s wall, $((rss / 1024)) MiB"
+}
+rm -rf "$XDG_CACHE_HOME/plakar"
+measure plakar "ls, cold cache" "$plakar" at @far ls
+measure plakar "ls, warm cache" "$plakar" at @far ls
+measure plakar "no-change backup, warm cache" "$plakar" -quiet at @far backup "$data"
+rc=$root/restic-cache
+measure restic "ls, cold cache" restic -q -r "$far_r" --cache-dir "$rc" snapshots
+measure restic "ls, warm cache" restic -q -r "$far_r" --cache-dir "$rc" snapshots
+measure restic "no-change backup, warm cache" restic -q -r "$far_r" --cache-dir "$rc" backup "$data"
+
+{
+  echo
+  echo "### $((n + 1)) snapshots, ${delay} ms each way ($(date -u +%Y-%m-%d), \`bench/history.sh $n $delay\`)"
+  echo
+  echo "| tool | step | wall s | CPU s | peak RSS MiB |"
+  echo "|---|---|---|---|---|"
+  cat "$results"
+} | tee -a "$out"
