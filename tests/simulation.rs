@@ -22,6 +22,7 @@
 use crate::engine::fast_params;
 use plakar::connectors::memory::MemoryStore;
 use plakar::kloset::blob::BlobType;
+use plakar::kloset::cache::Cache;
 use plakar::kloset::crypto::Keys;
 use plakar::kloset::host::{Holder, Host};
 use plakar::kloset::id::SnapshotId;
@@ -629,7 +630,14 @@ struct Setup {
 
 const LOCK_TIMEOUT: Duration = Duration::from_secs(25 * 60);
 
-fn run_op(setup: &Setup, store: Arc<dyn Store>, host: Arc<dyn Host>, op: &Op, out: &Mutex<Outcomes>) -> bool {
+fn run_op(
+    setup: &Setup,
+    store: Arc<dyn Store>,
+    host: Arc<dyn Host>,
+    cache: Option<Arc<Cache>>,
+    op: &Op,
+    out: &Mutex<Outcomes>,
+) -> bool {
     let exclusive = matches!(op, Op::Maintenance | Op::Passwd(_));
     let pid = host.holder().pid;
     let Ok((guard, _)) = lock::lock_wait(store.clone(), exclusive, LOCK_TIMEOUT, host, &mut |_| {}) else {
@@ -648,9 +656,13 @@ fn run_op(setup: &Setup, store: Arc<dyn Store>, host: Arc<dyn Host>, op: &Op, ou
             Err(_) => false,
         };
     }
-    let Ok(mut repo) =
-        Repository::load(store.clone(), setup.cfg.clone(), setup.keys.clone(), Some(guard.lease().clone()))
-    else {
+    let Ok(mut repo) = Repository::load_cached(
+        store.clone(),
+        setup.cfg.clone(),
+        setup.keys.clone(),
+        Some(guard.lease().clone()),
+        cache,
+    ) else {
         return false;
     };
     repo.uploaders = 0;
@@ -848,10 +860,20 @@ pub fn simulate(seed: u64) -> Result<SimResult, String> {
         memory: memory.path().to_path_buf(),
     });
     let skews: Vec<i64> = (0..n_hosts).map(|_| rng.gen_range(-2 * 86_400..2 * 86_400)).collect();
+    // Odd seeds: each machine's processes share one local cache (docs/CACHE.md), so that
+    // states and trees come from it while others rm, sync and run maintenance.
+    let caches: Vec<Option<Arc<Cache>>> = (0..n_hosts)
+        .map(|h| {
+            (seed % 2 == 1).then(|| {
+                let dir = memory.path().join(format!("cache-{h}"));
+                Arc::new(Cache::open(&dir, &setup.keys, &setup.cfg.repository_id).expect("a cache in a temp dir"))
+            })
+        })
+        .collect();
     let out = Mutex::new(Outcomes::default());
     std::thread::scope(|scope| {
         for (pid, (op, host, start)) in ops.iter().enumerate() {
-            let (sched, setup, out) = (sched.clone(), &setup, &out);
+            let (sched, setup, out, cache) = (sched.clone(), &setup, &out, caches[*host].clone());
             let store: Arc<dyn Store> =
                 Arc::new(SimStore { inner: setup.inner.clone(), sched: sched.clone(), pid, refreshing: false.into() });
             let h: Arc<dyn Host> = Arc::new(SimHost {
@@ -871,7 +893,7 @@ pub fn simulate(seed: u64) -> Result<SimResult, String> {
                     .unwrap();
                 h.sleep(Duration::from_millis(*start));
                 sched.w.lock().unwrap().procs[pid].started = true;
-                let ok = pool.install(|| run_op(setup, store, h, op, out));
+                let ok = pool.install(|| run_op(setup, store, h, cache, op, out));
                 verbose(&format!("{pid} {op:?} ended: ok={ok}\n"));
                 let dead = sched.w.lock().unwrap().procs[pid].status == Status::Dead;
                 let mut o = out.lock().unwrap();
