@@ -185,6 +185,11 @@ fn a_damaged_or_planted_cache_is_read_around() {
         fs::write(f.unwrap().path(), b"this is not a database").unwrap();
     }
     assert_eq!(stdout_of(&env, &["at", "@s", "ls"]), ls);
+    // ...and started anew.
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    let n: i64 = conn.query_row("SELECT count(*) FROM states", [], |r| r.get(0)).unwrap();
+    assert_eq!(n, 2, "the damaged cache was not started anew");
+    drop(conn);
     let stores = env.path("home/.cache/plakar/stores");
     fs::remove_dir_all(&stores).unwrap();
     fs::write(&stores, b"a file where the directory should be").unwrap();
@@ -213,8 +218,10 @@ fn check_verifies_the_store_not_the_cache() {
     assert_eq!(damaged, 1);
     // Commands that only read may go on from the cache's authenticated copy...
     env.cmd().args(["at", "@sf", "ls"]).assert().success();
-    // ...but check reports the store's damage.
+    // ...but check, drill and maintenance answer for the store's own bytes.
     env.cmd().args(["at", "@sf", "check"]).assert().failure().stderr(predicate::str::contains("state"));
+    env.cmd().args(["at", "@sf", "drill"]).assert().failure().stderr(predicate::str::contains("state"));
+    env.cmd().args(["at", "@sf", "maintenance"]).assert().failure().stderr(predicate::str::contains("state"));
 }
 
 #[test]

@@ -866,7 +866,9 @@ pub fn simulate(seed: u64) -> Result<SimResult, String> {
         .map(|h| {
             (seed % 2 == 1).then(|| {
                 let dir = memory.path().join(format!("cache-{h}"));
-                Arc::new(Cache::open(&dir, &setup.keys, &setup.cfg.repository_id).expect("a cache in a temp dir"))
+                Arc::new(
+                    Cache::open(&dir, &setup.keys, &setup.cfg.repository_id, "memory").expect("a cache in a temp dir"),
+                )
             })
         })
         .collect();

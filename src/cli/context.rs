@@ -131,7 +131,7 @@ impl Ctx {
 
     /// This machine, as locks see it.
     pub fn host(&self) -> Arc<dyn crate::kloset::host::Host> {
-        super::host::system(&self.config_dir())
+        super::host::system(&self.config_dir(), &self.cache_dir())
     }
 
     /// Reads CONFIG and derives the keys, without reading the index (which a writer reads
@@ -191,7 +191,8 @@ impl Unlocked {
         if !self.store.remote() {
             return self;
         }
-        let cache = Cache::open(&dir.join("stores"), &self.keys, &self.config.repository_id);
+        let location = self.store.location();
+        let cache = Cache::open(&dir.join("stores"), &self.keys, &self.config.repository_id, &location);
         let show = show && std::io::IsTerminal::is_terminal(&std::io::stderr());
         self.cache = cache
             .map(|c| match show {

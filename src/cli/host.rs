@@ -38,6 +38,6 @@ pub fn host_id(config_dir: &Path) -> String {
     }
 }
 
-pub fn system(config_dir: &Path) -> Arc<dyn Host> {
-    Arc::new(SystemHost::new(host_id(config_dir), Some(crate::app::dirs::cache_dir().join("locks"))))
+pub fn system(config_dir: &Path, cache_dir: &Path) -> Arc<dyn Host> {
+    Arc::new(SystemHost::new(host_id(config_dir), Some(cache_dir.join("locks"))))
 }

@@ -241,7 +241,8 @@ impl Repository {
         index.heads = lineage.heads;
         if let Some(c) = &cache {
             // Blobs die only with states: a state that deletes snapshots, or states gone.
-            if c.keep_states(&present) > 0 || !missing.is_empty() {
+            let lost = lineage.missing.iter().map(|(l, _)| *l).collect();
+            if c.keep_states(&present, &lost) > 0 || !missing.is_empty() {
                 c.keep_blobs(|kind, id| index.get(kind, id).is_some());
             }
         }

@@ -168,7 +168,7 @@ fn failed_root(root: &[u8], msg: String) -> DrillReport {
 pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     let opts = options(&a)?;
     let wanted = reports(&a)?;
-    let (repo, _lock) = locking::open_locked(ctx, false, &a.lock)?;
+    let (repo, _lock) = locking::open_locked_uncached(ctx, false, &a.lock)?;
     let (h, path) = match a.snapshot.as_deref() {
         Some(r) => snapref::resolve(&repo, r)?,
         None => {

@@ -62,6 +62,12 @@ pub fn open_locked(ctx: &Ctx, exclusive: bool, a: &LockArgs) -> Result<(Reposito
     load_locked(ctx, ctx.unlock()?, exclusive, a)
 }
 
+/// Like `open_locked`, reading only the store, never the local cache (docs/CACHE.md):
+/// for commands whose answer is about the store's own bytes (`drill`, `maintenance`).
+pub fn open_locked_uncached(ctx: &Ctx, exclusive: bool, a: &LockArgs) -> Result<(Repository, Option<LockGuard>)> {
+    load_locked(ctx, ctx.unlock()?.uncached(), exclusive, a)
+}
+
 /// Takes a lock on an unlocked store, then reads its index under it.
 pub fn load_locked(
     ctx: &Ctx,
