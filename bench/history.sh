@@ -27,14 +27,16 @@ plakar=$target/release/plakar
 
 mkdir -p "$root"
 data=${BENCH_DATA:-/dev/shm/plakar-bench/data}
-if [ ! -d "$data" ]; then
-  mkdir -p "$data"
-  tar -xf "$tarball" -C "$data"
+if [ ! -d "$data" ]; then # unpacked aside first: a failed unpack leaves no empty dataset
+  rm -rf "$data.tmp" && mkdir -p "$data.tmp"
+  tar -xf "$tarball" -C "$data.tmp"
+  mv "$data.tmp" "$data"
 fi
+echo "dataset: $(find "$data" -type f | wc -l) files, $(du -sh "$data" | cut -f1)"
 small=$root/small
 rm -rf "$small" "$root/home" "$root/restic-cache"
 mkdir -p "$small" "$root/home"
-export HOME=$root/home XDG_CONFIG_HOME=$root/home/.config XDG_CACHE_HOME=$root/home/.cache
+export XDG_CONFIG_HOME=$root/home/.config XDG_CACHE_HOME=$root/home/.cache
 export PLAKAR_PASSPHRASE=bench RESTIC_PASSWORD=bench
 
 stop() {

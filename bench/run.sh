@@ -27,9 +27,10 @@ plakar=$PWD/target/release/plakar
 
 mkdir -p "$root"
 data=$root/data
-if [ ! -d "$data" ]; then
-  mkdir -p "$data"
-  tar -xf "$tarball" -C "$data"
+if [ ! -d "$data" ]; then # unpacked aside first: a failed unpack leaves no empty dataset
+  rm -rf "$data.tmp" && mkdir -p "$data.tmp"
+  tar -xf "$tarball" -C "$data.tmp"
+  mv "$data.tmp" "$data"
 fi
 files=$(find "$data" -type f | wc -l)
 bytes=$(du -sb "$data" | cut -f1)
