@@ -62,6 +62,15 @@ pub fn open_locked(ctx: &Ctx, exclusive: bool, a: &LockArgs) -> Result<(Reposito
     load_locked(ctx, ctx.unlock()?, exclusive, a)
 }
 
+/// Like `open_locked`, for a run that removes snapshots or deletes objects (rm, prune,
+/// maintenance): a store that refuses deletes (a `plakar server` without `-allow-delete`)
+/// stops it before it waits for a lock or writes anything.
+pub fn open_locked_to_remove(ctx: &Ctx, exclusive: bool, a: &LockArgs) -> Result<(Repository, Option<LockGuard>)> {
+    let u = ctx.unlock()?;
+    u.store.can_delete().map_err(Error::from)?;
+    load_locked(ctx, u, exclusive, a)
+}
+
 /// Takes a lock on an unlocked store, then reads its index under it.
 pub fn load_locked(
     ctx: &Ctx,

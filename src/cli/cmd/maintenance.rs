@@ -15,7 +15,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
-    let (repo, lock) = locking::open_locked(ctx, true, &a.lock)?;
+    let (repo, lock) = locking::open_locked_to_remove(ctx, true, &a.lock)?;
     if a.purge_versions
         && !repo.store.keeps_versions().map_err(crate::kloset::Error::from).context("-purge-versions")?
     {
