@@ -235,3 +235,23 @@ fn cachedir_moves_the_cache() {
     cache_file(&moved.join("stores"));
     assert!(!env.path("home/.cache/plakar/stores").exists());
 }
+
+#[test]
+fn a_backup_finds_the_trees_its_parent_wrote_in_the_cache() {
+    let Some((ep, ak, sk)) = s3_server() else { return };
+    let env = Env::new();
+    let bucket = unique_bucket("cachetrees");
+    let proxy = Proxy::start(&ep);
+    add_s3(&env, "far", &proxy.addr, &bucket, &ak, &sk);
+    env.cmd().args(["at", "@far", "create"]).assert().success();
+    let data = env.path("data");
+    sample_tree(&data);
+    // Small, so that everything sent stays within what the proxy captures.
+    fs::remove_file(data.join("sub/deeper/big.bin")).unwrap();
+    env.cmd().args(["at", "@far", "backup", data.to_str().unwrap()]).assert().success();
+    let before = requests(&proxy.captured(), "GET", &bucket, "packfiles");
+    // Unchanged: the parent's header and trees come from the cache the first backup filled.
+    env.cmd().args(["at", "@far", "backup", data.to_str().unwrap()]).assert().success();
+    assert_eq!(requests(&proxy.captured(), "GET", &bucket, "packfiles"), before, "trees were read from the store");
+    env.cmd().args(["at", "@far", "check"]).assert().success();
+}

@@ -21,6 +21,7 @@ const COMMANDS: &[&str] = &[
     "sync",
     "ptar",
     "ui",
+    "server",
     "archive",
     "digest",
     "dup",

@@ -65,6 +65,9 @@ pub fn valid_keys(kind: Kind, location: Option<&str>) -> Vec<&'static str> {
     if matches!(scheme.as_deref(), Some("sftp") | None) {
         keys.extend(crate::connectors::sftp::SFTP_KEYS);
     }
+    if kind == Kind::Store && matches!(scheme.as_deref(), Some("http" | "https") | None) {
+        keys.extend(crate::connectors::http::HTTP_KEYS);
+    }
     if kind != Kind::Store && matches!(scheme.as_deref(), Some("ftp") | None) {
         keys.extend(FTP_KEYS);
     }

@@ -7,6 +7,7 @@
 use super::config::{Config, Kind, Section};
 use crate::connectors::fs::{absolute, FsExporter, FsImporter, FsStore};
 use crate::connectors::ftp::{FtpConfig, FtpExporter, FtpImporter};
+use crate::connectors::http::{HttpConfig, HttpStore};
 use crate::connectors::ptar::PtarStore;
 use crate::connectors::s3::{S3Config, S3Exporter, S3Importer, S3Store};
 use crate::connectors::sftp::{SftpConfig, SftpExporter, SftpImporter, SftpStore};
@@ -56,7 +57,7 @@ fn is_scheme(s: &str) -> bool {
 }
 
 fn unsupported(kind: &str, loc: &Location) -> anyhow::Error {
-    let supported = if kind == "store" { "fs, s3, sftp, ptar, sqlite" } else { "fs, ftp, s3, sftp" };
+    let supported = if kind == "store" { "fs, s3, sftp, ptar, sqlite, http, https" } else { "fs, ftp, s3, sftp" };
     anyhow::anyhow!("{kind} location scheme {:?} is not supported (supported: {supported})", loc.scheme)
 }
 
@@ -91,6 +92,7 @@ pub fn open_store(s: &str, config_dir: &Path) -> Result<Arc<dyn Store>> {
         "fs" => Ok(Arc::new(FsStore::new(loc.fs_path()?))),
         "s3" => Ok(Arc::new(S3Store::new(S3Config::parse(&loc.rest, &opts)?)?)),
         "sqlite" => Ok(Arc::new(SqliteStore::new(&loc.fs_path()?))),
+        "http" | "https" => Ok(Arc::new(HttpStore::new(HttpConfig::parse(&loc.scheme, &loc.rest, &opts)?))),
         "sftp" => {
             let cfg = SftpConfig::parse(&loc.rest, &opts)?;
             let shown = cfg.display();

@@ -13,7 +13,9 @@ pub const USAGE: i32 = 64;
 pub const DATA: i32 = 65;
 pub const NO_STORE: i32 = 66;
 pub const NO_INPUT: i32 = 67;
-/// A facility the command needs is missing (mount without FUSE): sysexits' EX_UNAVAILABLE.
+/// A facility the command needs is missing (mount without FUSE), or the store does not
+/// offer it (deletes on a `plakar server` without `-allow-delete`): sysexits'
+/// EX_UNAVAILABLE.
 pub const UNAVAILABLE: i32 = 69;
 pub const CANT_CREATE: i32 = 73;
 pub const IO: i32 = 74;
@@ -31,6 +33,7 @@ pub fn for_kind(k: ErrorKind) -> i32 {
         ErrorKind::BadReference => USAGE,
         ErrorKind::SourceMissing => NO_INPUT,
         ErrorKind::Locked => LOCKED,
+        ErrorKind::Refused => UNAVAILABLE,
         ErrorKind::Io => IO,
         ErrorKind::Other => FAILURE,
     }

@@ -10,6 +10,7 @@ mod host;
 pub mod mount;
 mod progress;
 pub mod report;
+mod server;
 mod shape;
 mod snapref;
 mod time;

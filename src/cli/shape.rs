@@ -16,13 +16,14 @@ pub const SHAPE: &str = "plakar [GLOBAL FLAGS] at STORE COMMAND [FLAGS] [ARGS]";
 const STORELESS: &[&str] = &["version", "completion", "man", "ptar"];
 
 const ABOUT: &str = "Plakar-compatible backups: deduplicated, compressed and encrypted snapshots in a store \
-(a directory, S3, SFTP, SQLite or a .ptar file).";
+(a directory, S3, SFTP, SQLite, a .ptar file, or a plakar server).";
 
 const LONG_ABOUT: &str = "Plakar-compatible backups: deduplicated, compressed and encrypted snapshots in a store \
-(a directory, S3, SFTP, SQLite or a .ptar file).
+(a directory, S3, SFTP, SQLite, a .ptar file, or a plakar server).
 
 The command line is plakar [GLOBAL FLAGS] at STORE COMMAND [FLAGS] [ARGS]. Global flags come \
-before `at`; STORE is a path, a URL (s3://, sftp://, sqlite://, ptar://), a file ending in \
+before `at`; STORE is a path, a URL (s3://, sftp://, sqlite://, ptar://, http(s):// for a \
+plakar server), a file ending in \
 .ptar, or @name from `plakar store add`. Without `at`, the store is $PLAKAR_REPOSITORY, then \
 the configured default, then ~/.plakar. Flags take one or two dashes (-to or --to).";
 
@@ -30,10 +31,12 @@ const AFTER: &str = "Environment:
   PLAKAR_REPOSITORY   the store when no `at STORE` is given
   PLAKAR_PASSPHRASE   the store's passphrase (else -keyfile, the store's passphrase_cmd, or a prompt)
   PLAKAR_TAGS         tags of a backup given no -tag
+  PLAKAR_SERVER_TOKEN the token `plakar server` asks for, and http(s):// stores send
 
 Run `plakar help COMMAND` (or `plakar COMMAND -h`) for a command's flags.
 Exit codes: 0 ok, 2 bad flags, 3 done with per-file errors, 64 usage, 65 damaged data,
-66 no store, 67 no source, 73 cannot create, 74 I/O, 75 locked, 77 passphrase or access, 78 version.";
+66 no store, 67 no source, 69 unavailable (FUSE, deletes refused), 73 cannot create, 74 I/O,
+75 locked, 77 passphrase or access, 78 version.";
 
 fn global_args() -> Vec<Arg> {
     let value = |name: &'static str, v: &'static str, help: &'static str| {

@@ -23,6 +23,9 @@ pub enum ErrorKind {
     Locked,
     /// A server could not be reached.
     Unreachable,
+    /// The store refuses the operation by its own policy (deletes on a `plakar server`
+    /// without `-allow-delete`).
+    Refused,
     /// A storage or local I/O failure.
     Io,
     /// Anything else.
@@ -80,6 +83,7 @@ impl Error {
                 S::Corrupt => ErrorKind::Corrupt,
                 S::AlreadyExists => ErrorKind::Exists,
                 S::Unreachable => ErrorKind::Unreachable,
+                S::Refused => ErrorKind::Refused,
                 _ => ErrorKind::Io,
             },
             Error::Io { .. } => ErrorKind::Io,

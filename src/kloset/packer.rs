@@ -3,6 +3,7 @@
 //! packfiles whatever the input size and slow storage slows the producers down.
 
 use crate::kloset::blob::{self, BlobType};
+use crate::kloset::cache::Cache;
 use crate::kloset::crypto::Keys;
 use crate::kloset::error::{Error, Result};
 use crate::kloset::id::BlobId;
@@ -125,6 +126,8 @@ pub struct Packer<'a> {
     shared: Arc<Shared>,
     pub stored_bytes: Arc<AtomicU64>,
     pub new_blobs: AtomicU64,
+    /// Where new trees and headers also go, so that the next run reads them locally.
+    cache: Option<Arc<Cache>>,
 }
 
 impl<'a> Packer<'a> {
@@ -196,7 +199,16 @@ impl<'a> Packer<'a> {
             shared,
             stored_bytes,
             new_blobs: AtomicU64::new(0),
+            cache: None,
         }
+    }
+
+    /// Puts the trees and snapshot headers this run stores into the local cache too. An
+    /// entry of a run that never commits is never read: the cache serves only blobs the
+    /// index locates (docs/CACHE.md).
+    pub fn caching(mut self, cache: Option<Arc<Cache>>) -> Self {
+        self.cache = cache;
+        self
     }
 
     pub fn keys(&self) -> &Keys {
@@ -217,6 +229,9 @@ impl<'a> Packer<'a> {
         }
         let encoded = blob::encode(&self.keys, kind, &id, plain, self.level);
         self.add_encoded(kind, id, &encoded)?;
+        if let Some(c) = self.cache.as_ref().filter(|_| kind != BlobType::Chunk) {
+            c.put_blob(kind, &id, &encoded);
+        }
         Ok(true)
     }
 

@@ -175,6 +175,11 @@ impl Repository {
         self.cache.as_deref()
     }
 
+    /// The local cache in use, shared (a backup puts the trees it writes there).
+    pub fn cache_handle(&self) -> Option<Arc<Cache>> {
+        self.cache.clone()
+    }
+
     /// Loads the index from every state that counts (states of a lock that was taken over
     /// count only when its fence lists them). A writer (`lease` set) completes fences left
     /// half-written before it trusts anything.

@@ -40,6 +40,9 @@ pub enum StoreErrorKind {
     /// No space left on the device or quota exceeded.
     Full,
     Unsupported,
+    /// Refused by the store's own policy, whoever asks: a `plakar server` started without
+    /// `-allow-delete` refuses deletes.
+    Refused,
     Other,
 }
 
@@ -125,6 +128,12 @@ pub trait Store: Send + Sync {
     /// Unsupported where no versions are kept.
     fn purge_versions(&self) -> StoreResult<Purged> {
         Err(StoreError::new(StoreErrorKind::Unsupported, format!("{} keeps no old versions", self.location())))
+    }
+    /// Ok when this store deletes packfiles, states and key slots; a `Refused` error saying
+    /// why when it does not (a `plakar server` started without `-allow-delete`), so that a
+    /// run that would delete can stop before it waits for a lock or writes anything.
+    fn can_delete(&self) -> StoreResult<()> {
+        Ok(())
     }
     /// True when each request costs a network round trip, so reading ahead pays.
     fn remote(&self) -> bool {

@@ -3,6 +3,7 @@
 
 pub mod flaky;
 pub mod proxy;
+pub mod server;
 
 use assert_cmd::Command;
 use std::fs;

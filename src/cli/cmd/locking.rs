@@ -63,9 +63,18 @@ pub fn open_locked(ctx: &Ctx, exclusive: bool, a: &LockArgs) -> Result<(Reposito
 }
 
 /// Like `open_locked`, reading only the store, never the local cache (docs/CACHE.md):
-/// for commands whose answer is about the store's own bytes (`drill`, `maintenance`).
+/// for commands whose answer is about the store's own bytes (`drill`).
 pub fn open_locked_uncached(ctx: &Ctx, exclusive: bool, a: &LockArgs) -> Result<(Repository, Option<LockGuard>)> {
     load_locked(ctx, ctx.unlock()?.uncached(), exclusive, a)
+}
+
+/// Like `open_locked`, for a run that removes snapshots (rm, prune; maintenance does the
+/// same uncached): a store that refuses deletes (a `plakar server` without
+/// `-allow-delete`) stops it before it waits for a lock or writes anything.
+pub fn open_locked_to_remove(ctx: &Ctx, exclusive: bool, a: &LockArgs) -> Result<(Repository, Option<LockGuard>)> {
+    let u = ctx.unlock()?;
+    u.store.can_delete().map_err(Error::from)?;
+    load_locked(ctx, u, exclusive, a)
 }
 
 /// Takes a lock on an unlocked store, then reads its index under it.

@@ -15,7 +15,11 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
-    let (repo, lock) = locking::open_locked_uncached(ctx, true, &a.lock)?;
+    // The store's own bytes, never the local cache's (docs/CACHE.md): maintenance
+    // rewrites packfiles from what it reads, and must see damage rather than copy it on.
+    let u = ctx.unlock()?.uncached();
+    u.store.can_delete().map_err(crate::kloset::Error::from)?;
+    let (repo, lock) = locking::load_locked(ctx, u, true, &a.lock)?;
     if a.purge_versions
         && !repo.store.keeps_versions().map_err(crate::kloset::Error::from).context("-purge-versions")?
     {

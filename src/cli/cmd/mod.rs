@@ -25,6 +25,7 @@ mod prune;
 mod ptar;
 mod restore;
 mod rm;
+mod server;
 mod sync;
 mod ui;
 mod version;
@@ -74,6 +75,8 @@ pub enum Command {
     Sync(sync::Args),
     /// Copy snapshots under new ids, in the same store
     Dup(dup::Args),
+    /// Serve the store's objects over HTTP(S) to http:// and https:// stores
+    Server(server::Args),
     /// Browse the store in a web page (local server, token in the printed URL)
     Ui(ui::Args),
     /// Print the version and connectors
@@ -106,6 +109,7 @@ pub fn dispatch(ctx: &Ctx, cmd: Command) -> Result<i32> {
         Command::Ptar(a) => ptar::run(ctx, a),
         Command::Sync(a) => sync::run(ctx, a),
         Command::Dup(a) => dup::run(ctx, a),
+        Command::Server(a) => server::run(ctx, a),
         Command::Ui(a) => ui::run(ctx, a),
         Command::Version => version::run(),
         Command::Completion(a) => completion::run(a),

@@ -46,6 +46,10 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     // Read CONFIG under the exclusive lock: two runs that both read it first would each
     // write back their own new slot, and the last write would drop the other's.
     repo::read_config(store.as_ref())?; // a clear "no store there" before any waiting
+    if !a.add {
+        // A change deletes the old passphrase's slot.
+        store.can_delete().map_err(crate::kloset::Error::from)?;
+    }
     let (guard, _) = crate::cli::cmd::locking::wait_lock(ctx, store.clone(), true, &a.lock)?;
     let cfg = repo::read_config(store.as_ref())?;
     if !cfg.encrypted() {

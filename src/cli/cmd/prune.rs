@@ -184,7 +184,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
         None => chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default(),
     };
     // Removing writes: the index is read under the lock, as rm does (a preview takes none).
-    let (repo, _lock) = if a.apply { locking::open_locked(ctx, false, &a.lock)? } else { (ctx.open()?, None) };
+    let (repo, _lock) =
+        if a.apply { locking::open_locked_to_remove(ctx, false, &a.lock)? } else { (ctx.open()?, None) };
     let mut candidates = filter.apply(repo.headers()?);
     if !a.snapshots.is_empty() {
         let mut ids = Vec::new();

@@ -24,7 +24,8 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     }
     // Removing writes: the index is read under the lock (a preview takes none).
     let applying = a.apply || !a.snapshots.is_empty();
-    let (repo, _lock) = if applying { locking::open_locked(ctx, false, &a.lock)? } else { (ctx.open()?, None) };
+    let (repo, _lock) =
+        if applying { locking::open_locked_to_remove(ctx, false, &a.lock)? } else { (ctx.open()?, None) };
     let mut selected = Vec::new();
     for p in &a.snapshots {
         selected.push(repo.header(&repo.resolve(p)?)?);

@@ -28,12 +28,6 @@ pub struct Args {
     key: Option<String>,
 }
 
-fn random_token() -> String {
-    let mut b = [0u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
-    hex::encode(b)
-}
-
 /// A page only this user can read that sends the browser on to `url`: the browser's
 /// command line, which every local user can see, then names a file, not the token.
 fn redirect_file(url: &str) -> Option<tempfile::TempPath> {
@@ -82,11 +76,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
         format!("cannot listen on {addr} (is it in use? pick another port with -addr 127.0.0.1:PORT)")
     })?;
     let local = listener.local_addr()?;
-    let token = if a.no_auth {
-        None
-    } else {
-        Some(std::env::var("PLAKAR_UI_TOKEN").ok().filter(|t| !t.is_empty()).unwrap_or_else(random_token))
-    };
+    let token = ui::auth::token("PLAKAR_UI_TOKEN", a.no_auth);
     if !local.ip().is_loopback() {
         eprintln!(
             "plakar ui: warning: listening on {local}, reachable from other machines over plain HTTP{}",

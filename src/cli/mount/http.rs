@@ -38,11 +38,7 @@ pub fn serve(ctx: &Ctx, view: Arc<View>, addr: &str, no_auth: bool) -> anyhow::R
     let listener = std::net::TcpListener::bind(addr)
         .with_context(|| format!("cannot listen on {addr} (is it in use? pick another port)"))?;
     let local = listener.local_addr()?;
-    let token = if no_auth {
-        None
-    } else {
-        Some(std::env::var("PLAKAR_UI_TOKEN").ok().filter(|t| !t.is_empty()).unwrap_or_else(random_token))
-    };
+    let token = crate::cli::ui::auth::token("PLAKAR_UI_TOKEN", no_auth);
     if !local.ip().is_loopback() {
         eprintln!(
             "plakar mount: warning: listening on {local}, reachable from other machines over plain HTTP{}",
@@ -91,12 +87,6 @@ pub fn serve(ctx: &Ctx, view: Arc<View>, addr: &str, no_auth: bool) -> anyhow::R
     // Streams still running on the blocking pool are dropped with the runtime.
     rt.shutdown_timeout(std::time::Duration::from_secs(1));
     Ok(())
-}
-
-fn random_token() -> String {
-    let mut b = [0u8; 16];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
-    hex::encode(b)
 }
 
 fn plain(status: StatusCode, msg: impl Into<String>) -> Response {

@@ -5,6 +5,8 @@
 //! no data and need no token; every /api call does: anything else gets 401 and no data.
 //! When bound to loopback, a request whose Host is not a loopback name is refused too, so
 //! a web page cannot reach the server through DNS rebinding even with -no-auth.
+//! `mount -to http://` and `server` follow the same rules with the same code (`token`,
+//! `Auth`); `server`'s clients send only the header.
 
 use super::Shared;
 use axum::extract::{Request, State};
@@ -41,6 +43,19 @@ impl Auth {
         };
         matches!(name.to_ascii_lowercase().as_str(), "127.0.0.1" | "localhost" | "::1") || name.starts_with("127.")
     }
+}
+
+/// The token a server asks for: none with -no-auth, else `$var` when set, else a random
+/// one for this run (printed by the command, never put on a command line).
+pub fn token(var: &str, no_auth: bool) -> Option<String> {
+    if no_auth {
+        return None;
+    }
+    Some(std::env::var(var).ok().filter(|t| !t.is_empty()).unwrap_or_else(|| {
+        let mut b = [0u8; 16];
+        rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+        hex::encode(b)
+    }))
 }
 
 /// Compares in time independent of where the first difference is.

@@ -92,7 +92,8 @@ pub fn backup(repo: &Repository, imp: &dyn Importer, opts: &BackupOptions, progr
             uploaders,
             repo.checkpoint_every,
             repo.lease.clone(),
-        ),
+        )
+        .caching(repo.cache_handle()),
         counters: Counters::default(),
         errors: Mutex::new(Vec::new()),
     };
