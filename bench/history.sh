@@ -8,7 +8,8 @@
 # side in one run:
 #   ls (cold cache)       the first command on a machine that never opened the store
 #   ls (warm cache)       the next one
-#   no-change (warm)      a backup of the unchanged Linux tree
+#   no-change, first      a backup of the unchanged Linux tree, its trees not yet cached
+#   no-change, next       the same again: what a nightly job costs
 # restic's rows use `restic snapshots` and `restic backup` with their own cache, emptied
 # for the cold row. Prints a table (wall s, CPU s, peak RSS MiB) and appends it to
 # $BENCH_OUT (default /dev/shm/plakar-history/results.md).
@@ -82,11 +83,13 @@ measure() { # measure TOOL STEP CMD...
 rm -rf "$XDG_CACHE_HOME/plakar"
 measure plakar "ls, cold cache" "$plakar" at @far ls
 measure plakar "ls, warm cache" "$plakar" at @far ls
-measure plakar "no-change backup, warm cache" "$plakar" -quiet at @far backup "$data"
+measure plakar "no-change backup, first on this machine" "$plakar" -quiet at @far backup "$data"
+measure plakar "no-change backup, next" "$plakar" -quiet at @far backup "$data"
 rc=$root/restic-cache
 measure restic "ls, cold cache" restic -q -r "$far_r" --cache-dir "$rc" snapshots
 measure restic "ls, warm cache" restic -q -r "$far_r" --cache-dir "$rc" snapshots
-measure restic "no-change backup, warm cache" restic -q -r "$far_r" --cache-dir "$rc" backup "$data"
+measure restic "no-change backup, first on this machine" restic -q -r "$far_r" --cache-dir "$rc" backup "$data"
+measure restic "no-change backup, next" restic -q -r "$far_r" --cache-dir "$rc" backup "$data"
 
 {
   echo
