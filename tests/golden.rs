@@ -5,7 +5,7 @@
 use plakar::kloset::blob::{self, BlobType};
 use plakar::kloset::crypto::Keys;
 use plakar::kloset::id::{BlobId, PackId, SnapshotId, StateId};
-use plakar::kloset::importer::{FileInfo, FileKind};
+use plakar::kloset::importer::{FileInfo, FileKind, Xattr};
 use plakar::kloset::packfile::PackBuilder;
 use plakar::kloset::state::{Record, State};
 use plakar::kloset::tree::{Entry, Tree};
@@ -82,6 +82,20 @@ fn blob_pack_state_tree_encodings() {
     golden("tree-lengths.hex", &with_lengths.encode());
     assert_eq!(Tree::decode(&with_lengths.encode()).unwrap(), with_lengths);
     assert_eq!(Tree::decode(&tree.encode()).unwrap().entries[0].lengths, Vec::<u32>::new());
+    // Device numbers and extended attributes, added later the same way: tree.hex above has
+    // neither and is unchanged.
+    let mut special = tree.clone();
+    special.entries[0].info.xattrs =
+        vec![Xattr(b"user.empty".to_vec(), vec![]), Xattr(b"user.mime_type".to_vec(), b"text/\x00plain".to_vec())];
+    special.entries.push(Entry {
+        name: b"null".to_vec(),
+        info: FileInfo { kind: Some(FileKind::Special), mode: 0o020666, rdev: Some(0x103), ..Default::default() },
+        ..Default::default()
+    });
+    golden("tree-xattrs.hex", &special.encode());
+    assert_eq!(Tree::decode(&special.encode()).unwrap(), special);
+    let old = Tree::decode(&tree.encode()).unwrap();
+    assert_eq!((old.entries[0].info.xattrs.len(), old.entries[0].info.rdev), (0, None));
 }
 
 #[test]

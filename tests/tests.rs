@@ -44,3 +44,4 @@ mod sftp;
 mod simulation;
 mod store_guards;
 mod ui;
+mod xattrs;

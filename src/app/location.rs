@@ -115,9 +115,15 @@ pub fn open_store(s: &str, config_dir: &Path) -> Result<Arc<dyn Store>> {
 }
 
 pub fn open_importer(s: &str, config_dir: &Path) -> Result<Box<dyn Importer>> {
+    open_source(s, config_dir, true)
+}
+
+/// `open_importer`, reading extended attributes only if `xattrs` (`backup -no-xattr`
+/// turns them off; only local sources have them).
+pub fn open_source(s: &str, config_dir: &Path, xattrs: bool) -> Result<Box<dyn Importer>> {
     let (loc, opts) = resolve(s, Kind::Source, config_dir)?;
     match loc.scheme.as_str() {
-        "fs" => Ok(Box::new(FsImporter::new(&loc.fs_path()?)?)),
+        "fs" => Ok(Box::new(FsImporter::new(&loc.fs_path()?)?.with_xattrs(xattrs))),
         "s3" => Ok(Box::new(S3Importer::new(S3Config::parse(&loc.rest, &opts)?)?)),
         "sftp" => {
             let cfg = SftpConfig::parse(&loc.rest, &opts)?;

@@ -26,7 +26,7 @@ pub enum FileKind {
     File,
     Dir,
     Symlink,
-    /// Devices, fifos, sockets: recorded, not read.
+    /// Devices, fifos, sockets: recorded, not read; `mode` says which.
     Special,
 }
 
@@ -53,6 +53,29 @@ pub struct FileInfo {
     /// Source-specific attributes (S3: etag, content type), as key/value pairs.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub extra: Vec<(String, String)>,
+    /// Character and block devices: the device they stand for (st_rdev), so that restore
+    /// can make the node again (0 is a device number too: overlayfs whiteouts). None for
+    /// everything else, and in snapshots written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rdev: Option<u64>,
+    /// Extended attributes, sorted by name (absent when there are none, when the backup
+    /// ran with `-no-xattr`, and in snapshots written before they were recorded).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub xattrs: Vec<Xattr>,
+    /// What went wrong describing this entry without keeping it out of the snapshot (an
+    /// extended attribute that could not be read): the engine reports each. Not stored.
+    #[serde(skip)]
+    pub warnings: Vec<String>,
+}
+
+/// One extended attribute: its full name (`user.mime_type`) and its value, both bytes.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Xattr(#[serde(with = "serde_bytes")] pub Vec<u8>, #[serde(with = "serde_bytes")] pub Vec<u8>);
+
+impl Xattr {
+    pub fn name_lossy(&self) -> String {
+        String::from_utf8_lossy(&self.0).into_owned()
+    }
 }
 
 impl FileInfo {

@@ -51,7 +51,8 @@ pub struct Args {
     no_changed_check: bool,
     #[arg(long, hide = true)]
     no_progress: bool,
-    #[arg(long, hide = true)]
+    /// Do not back up extended attributes
+    #[arg(long)]
     no_xattr: bool,
     #[arg(long, hide = true)]
     category: Option<String>,
@@ -132,7 +133,7 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
         return dry_run(ctx, &src, &a);
     }
     let (repo, _lock) = locking::open_locked(ctx, false, &a.lock)?;
-    let importer = location::open_importer(&src, &ctx.config_dir())?;
+    let importer = location::open_source(&src, &ctx.config_dir(), !a.no_xattr)?;
     let mut tags = a.tag.clone();
     if tags.is_empty() {
         if let Ok(t) = std::env::var("PLAKAR_TAGS") {
@@ -203,7 +204,7 @@ fn plural(n: u64, one: &str, many: &str) -> String {
 /// store is opened to read the parent snapshot only: no lock, nothing written.
 fn dry_run(ctx: &Ctx, src: &str, a: &Args) -> Result<i32> {
     let repo = ctx.open()?;
-    let importer = location::open_importer(src, &ctx.config_dir())?;
+    let importer = location::open_source(src, &ctx.config_dir(), !a.no_xattr)?;
     let opts = scan::ScanOptions { exclude: exclusions(&importer.root(), a)?, no_parent: a.no_parent };
     let quiet = a.quiet || ctx.g.quiet || ctx.g.json;
     let silent = a.silent || ctx.g.silent;

@@ -59,8 +59,10 @@ fn entry_line(path: &[u8], e: &Entry, full: bool) -> String {
     };
     let user = e.info.user.clone().unwrap_or_else(|| e.info.uid.to_string());
     let group = e.info.group.clone().unwrap_or_else(|| e.info.gid.to_string());
+    // `@` after the mode marks extended attributes, as macOS's `ls -l` does.
+    let xattrs = if e.info.xattrs.is_empty() { "" } else { "@" };
     format!(
-        "{} {} {:>8} {:>8} {:>8} {}{}",
+        "{} {}{xattrs} {:>8} {:>8} {:>8} {}{}",
         format::rfc3339_ns(e.info.mtime_ns),
         format::mode_string(e.info.mode),
         user,

@@ -70,8 +70,20 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
     progress.finish();
     let report = report?;
     let errs = report.errors.len();
+    let notes = report.notes.len();
     if !silent {
-        let how = if errs == 0 { "without errors".to_string() } else { format!("with {errs} errors") };
+        // What was left out on purpose: said, one line each, but not a failure.
+        for (p, why) in &report.notes {
+            let line = if p.is_empty() { why.clone() } else { format!("{p}: {why}") };
+            let line: String = line.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+            eprintln!("{}: note: {line}", h.id.short());
+        }
+        let how = match (errs, notes) {
+            (0, 0) => "without errors".to_string(),
+            (0, n) => format!("without errors but with {}", plural(n, "note")),
+            (e, 0) => format!("with {e} errors"),
+            (e, n) => format!("with {e} errors and {}", plural(n, "note")),
+        };
         println!(
             "{}: restore completed {how} in {} ({} files, {})",
             h.id.short(),
@@ -101,4 +113,12 @@ pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
         ));
     }
     Ok(if errs > 0 { exit::PARTIAL } else { exit::OK })
+}
+
+fn plural(n: usize, what: &str) -> String {
+    if n == 1 {
+        format!("1 {what}")
+    } else {
+        format!("{n} {what}s")
+    }
 }

@@ -14,8 +14,16 @@
 //! Existing entries at the same paths are replaced (a symlink where the snapshot has a
 //! directory is removed, not followed); other files in the target are left alone.
 //! docs/RESTORE.md states the guarantee and its limits.
+//!
+//! Extended attributes go through the same descriptors (`fsetxattr`), after the owner
+//! (chown drops file capabilities) and before the mode (a read-only mode would keep a user
+//! from setting their own attributes). One that cannot be set is reported with its entry,
+//! which is restored all the same. Named pipes and device nodes are made with `mknodat` in
+//! their parent's descriptor, then given their metadata through an `O_PATH` descriptor, so
+//! a device is never opened.
 
-use crate::kloset::exporter::Exporter;
+use super::xattrs;
+use crate::kloset::exporter::{skip, special_kind, Exporter};
 use crate::kloset::importer::{FileInfo, FileKind};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 use rustix::io::Errno;
@@ -23,12 +31,19 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// What setting an entry's metadata came to: the outer error stopped it, the inner one
+/// (extended attributes that could not be set) is reported once the entry is in place.
+type Applied = io::Result<io::Result<()>>;
 
 pub struct FsExporter {
     /// The target directory, opened once.
     root: OwnedFd,
     chown: bool,
     permissions: bool,
+    /// Attributes left out because only root restores them.
+    xattrs_skipped: AtomicU64,
 }
 
 const BLOCK: usize = 64 << 10;
@@ -110,7 +125,7 @@ impl FsExporter {
         let root = rustix::fs::open(root, WALK | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
         // Ownership can only be given away by root.
         let chown = unsafe { libc::geteuid() } == 0;
-        Ok(Self { root, chown, permissions })
+        Ok(Self { root, chown, permissions, xattrs_skipped: AtomicU64::new(0) })
     }
 
     /// Opens the directory `comps` names under the target, never following a symlink;
@@ -140,18 +155,30 @@ impl FsExporter {
         Ok((self.walk(dirs, false)?, name))
     }
 
-    /// Owner, mode and times, through a descriptor of the very file.
-    fn apply(&self, fd: BorrowedFd, info: &FileInfo) -> io::Result<()> {
+    /// Whether the attributes only root may set are restored: by root, unless asked to
+    /// leave permissions alone (ACLs, capabilities and labels are permissions).
+    fn privileged(&self) -> bool {
+        self.chown && self.permissions
+    }
+
+    fn xattrs_done(&self, r: xattrs::Applied) -> io::Result<()> {
+        self.xattrs_skipped.fetch_add(r.skipped, Ordering::Relaxed);
+        r.into_result()
+    }
+
+    /// Owner, extended attributes, mode and times, through a descriptor of the very file.
+    fn apply(&self, fd: BorrowedFd, info: &FileInfo) -> Applied {
         if self.chown && self.permissions {
             let (u, g) = owner(info);
             rustix::fs::fchown(fd, u, g)?;
         }
+        let late = self.xattrs_done(xattrs::apply_fd(&info.xattrs, self.privileged(), fd));
         // After the owner: chown clears set-id bits.
         if self.permissions && info.mode != 0 {
             rustix::fs::fchmod(fd, Mode::from_raw_mode(info.mode & 0o7777))?;
         }
         rustix::fs::futimens(fd, &times(info))?;
-        Ok(())
+        Ok(late)
     }
 
     fn write(&self, path: &[u8], data: &mut dyn Read, size: u64, info: Option<&FileInfo>) -> io::Result<()> {
@@ -170,18 +197,20 @@ impl FsExporter {
             if n != size {
                 return Err(io::Error::other(format!("expected {size} bytes, restored {n}")));
             }
-            if let Some(i) = info {
-                self.apply(f.as_fd(), i)?;
-            }
+            let late = match info {
+                Some(i) => self.apply(f.as_fd(), i)?,
+                None => Ok(()),
+            };
             if kind_at(&dir, name).is_ok_and(|k| k == FileType::Directory) {
                 return Err(io::Error::other("a directory is in the way"));
             }
-            Ok(rustix::fs::renameat(&dir, tmp.as_str(), &dir, *name)?)
+            rustix::fs::renameat(&dir, tmp.as_str(), &dir, *name)?;
+            Ok(late)
         })();
         if res.is_err() {
             let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), AtFlags::empty());
         }
-        res
+        res?
     }
 
     /// Removes whatever is at `name` in `dir` unless it is a directory.
@@ -198,28 +227,86 @@ impl FsExporter {
     /// restored without its read bit for one: an `O_PATH` descriptor needs no permission,
     /// and /proc/self/fd/N leads to that very inode, whatever happens to its name.
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    fn apply_unreadable(&self, dir: &Dir, comps: &[&[u8]], info: &FileInfo) -> io::Result<()> {
+    fn apply_unreadable(&self, dir: &Dir, comps: &[&[u8]], info: &FileInfo) -> Applied {
         let name = comps.last().copied().unwrap_or_default();
         let flags = OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let fd = rustix::fs::openat(dir, name, flags, Mode::empty())?;
         if FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) == FileType::Symlink {
             return Err(refused(dir, comps, Errno::LOOP));
         }
-        let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        self.apply_path_fd(&fd, info)
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn apply_unreadable(&self, _: &Dir, _: &[&[u8]], _: &FileInfo) -> Applied {
+        Err(Errno::ACCESS.into())
+    }
+
+    /// Owner, extended attributes, mode and times of what the `O_PATH` descriptor `fd`
+    /// holds, through /proc/self/fd/N, which leads to that very inode.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn apply_path_fd(&self, fd: &OwnedFd, info: &FileInfo) -> Applied {
+        let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
         if self.chown && self.permissions {
             let (u, g) = owner(info);
             rustix::fs::chown(proc.as_str(), u, g)?;
         }
+        let late = self.xattrs_done(xattrs::apply_path(&info.xattrs, self.privileged(), &proc));
         if self.permissions && info.mode != 0 {
             rustix::fs::chmod(proc.as_str(), Mode::from_raw_mode(info.mode & 0o7777))?;
         }
         rustix::fs::utimensat(rustix::fs::CWD, proc.as_str(), &times(info), AtFlags::empty())?;
-        Ok(())
+        Ok(late)
+    }
+
+    /// A symlink's extended attributes (only root's namespaces can be on one), through an
+    /// `O_PATH | O_NOFOLLOW` descriptor of the link itself, checked to be a symlink.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn link_xattrs(&self, dir: &Dir, name: &[u8], info: &FileInfo) -> io::Result<()> {
+        if info.xattrs.is_empty() {
+            return Ok(());
+        }
+        let fd = rustix::fs::openat(dir, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+        if FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) != FileType::Symlink {
+            return Err(io::Error::other("not a symlink any more (was the target changed during the restore?)"));
+        }
+        let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&fd));
+        self.xattrs_done(xattrs::apply_path(&info.xattrs, self.privileged(), &proc))
     }
 
     #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    fn apply_unreadable(&self, _: &Dir, _: &[&[u8]], _: &FileInfo) -> io::Result<()> {
-        Err(Errno::ACCESS.into())
+    fn link_xattrs(&self, _: &Dir, _: &[u8], info: &FileInfo) -> io::Result<()> {
+        self.xattrs_skipped.fetch_add(info.xattrs.len() as u64, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Makes a named pipe or a device node, then gives it its metadata without opening it.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn make_node(&self, path: &[u8], info: &FileInfo, ft: FileType) -> io::Result<()> {
+        let what = special_kind(info);
+        let (dir, name) = self.parent(path)?;
+        Self::clear(&dir, name)?;
+        let mode = Mode::from_raw_mode(if self.permissions { 0o600 } else { 0o666 });
+        let dev = info.rdev.unwrap_or(0) as rustix::fs::Dev;
+        match rustix::fs::mknodat(&dir, name, ft, mode, dev) {
+            Ok(()) => {}
+            Err(Errno::EXIST) => return Err(io::Error::other("a directory is in the way")),
+            // Not PermissionDenied: one refused node does not mean the target refuses all.
+            Err(e @ (Errno::PERM | Errno::ACCESS)) => {
+                return Err(io::Error::other(format!("{what} not restored: {}", io::Error::from(e))))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let fd = rustix::fs::openat(&dir, name, OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty())?;
+        if FileType::from_raw_mode(rustix::fs::fstat(&fd)?.st_mode) != ft {
+            return Err(io::Error::other(format!("{what} replaced while restored (was the target changed?)")));
+        }
+        self.apply_path_fd(&fd, info)?
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn make_node(&self, _: &[u8], info: &FileInfo, _: FileType) -> io::Result<()> {
+        Err(skip(format!("{} not restored: not supported on this system", special_kind(info))))
     }
 }
 
@@ -303,7 +390,7 @@ impl Exporter for FsExporter {
                 OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC,
                 Mode::empty(),
             )?;
-            return self.apply(fd.as_fd(), info);
+            return self.apply(fd.as_fd(), info)?;
         };
         let dir = self.walk(dirs, false)?;
         if info.kind() == FileKind::Symlink {
@@ -313,16 +400,57 @@ impl Exporter for FsExporter {
                 let (u, g) = owner(info);
                 rustix::fs::chownat(&dir, *name, u, g, AtFlags::SYMLINK_NOFOLLOW)?;
             }
-            return Ok(rustix::fs::utimensat(&dir, *name, &times(info), AtFlags::SYMLINK_NOFOLLOW)?);
+            let late = self.link_xattrs(&dir, name, info);
+            rustix::fs::utimensat(&dir, *name, &times(info), AtFlags::SYMLINK_NOFOLLOW)?;
+            return late;
         }
         let mut flags = OFlags::RDONLY | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
         if info.kind() == FileKind::Dir {
             flags |= OFlags::DIRECTORY;
         }
         match rustix::fs::openat(&dir, *name, flags, Mode::empty()) {
-            Ok(fd) => self.apply(fd.as_fd(), info),
-            Err(Errno::ACCESS) => self.apply_unreadable(&dir, &comps, info),
+            Ok(fd) => self.apply(fd.as_fd(), info)?,
+            Err(Errno::ACCESS) => self.apply_unreadable(&dir, &comps, info)?,
             Err(e) => Err(refused(&dir, &comps, e)),
+        }
+    }
+
+    fn special(&self, path: &[u8], info: &FileInfo) -> io::Result<()> {
+        let what = special_kind(info);
+        let ft = match FileType::from_raw_mode(info.mode) {
+            FileType::Socket => {
+                return Err(skip(format!("{what} not restored: the program that listens on it makes it again")))
+            }
+            FileType::Fifo => FileType::Fifo,
+            ft @ (FileType::CharacterDevice | FileType::BlockDevice) => {
+                if info.rdev.is_none() {
+                    return Err(io::Error::other(format!(
+                        "{what} not restored: the snapshot does not hold its device number (it was taken before \
+                         they were recorded)"
+                    )));
+                }
+                if !self.chown {
+                    return Err(io::Error::other(format!("{what} not restored: only root can make device nodes")));
+                }
+                ft
+            }
+            _ => return Err(io::Error::other(format!("{what} not restored: unknown file type {:o}", info.mode))),
+        };
+        self.make_node(path, info, ft)
+    }
+
+    fn keeps_xattrs(&self) -> bool {
+        true
+    }
+
+    fn notes(&self) -> Vec<String> {
+        match self.xattrs_skipped.load(Ordering::Relaxed) {
+            0 => vec![],
+            n => vec![format!(
+                "{n} extended attribute{} outside user.* not restored: only root restores those (ACLs, security \
+                 labels, capabilities), and not with -skip-permissions",
+                if n == 1 { "" } else { "s" }
+            )],
         }
     }
 

@@ -1,13 +1,16 @@
 //! Backs up a local directory tree. Children are described with lstat (symlinks are not
 //! followed); the root itself is followed, so `backup ./link-to-dir` backs up the directory.
+//! Extended attributes are read with each entry (unless turned off: `backup -no-xattr`),
+//! those of `xattrs::wanted`; device nodes keep their device number.
 
+use super::xattrs;
 use crate::kloset::importer::{DirEntry, FileInfo, FileKind, Importer};
 use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{self, Metadata};
 use std::io::{self, Read};
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::fs::MetadataExt;
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Component, Path, PathBuf};
 use std::sync::Mutex;
 
@@ -17,6 +20,10 @@ type NameCache = HashMap<u32, Option<String>>;
 pub struct FsImporter {
     root: PathBuf,
     names: Mutex<(NameCache, NameCache)>,
+    /// Read extended attributes.
+    xattrs: bool,
+    /// Running as root: the root-only attribute namespaces are read too.
+    privileged: bool,
 }
 
 /// Makes a path absolute and removes `.` and `..` without touching the filesystem.
@@ -37,10 +44,23 @@ pub fn absolute(p: &Path) -> io::Result<PathBuf> {
 
 impl FsImporter {
     pub fn new(root: &Path) -> io::Result<Self> {
-        Ok(Self { root: absolute(root)?, names: Mutex::new((HashMap::new(), HashMap::new())) })
+        Ok(Self {
+            root: absolute(root)?,
+            names: Mutex::new((HashMap::new(), HashMap::new())),
+            xattrs: true,
+            privileged: unsafe { libc::geteuid() } == 0,
+        })
     }
 
-    fn info(&self, m: &Metadata, path: &Path) -> io::Result<FileInfo> {
+    /// Whether extended attributes are read (`backup -no-xattr` turns them off).
+    pub fn with_xattrs(mut self, on: bool) -> Self {
+        self.xattrs = on;
+        self
+    }
+
+    /// Describes `path` from its metadata `m`; `follow` says whether `m` is of the symlink's
+    /// target (the root) rather than of the path itself.
+    fn info(&self, m: &Metadata, path: &Path, follow: bool) -> io::Result<FileInfo> {
         let ft = m.file_type();
         let kind = if ft.is_file() {
             FileKind::File
@@ -54,6 +74,9 @@ impl FsImporter {
         let target =
             if kind == FileKind::Symlink { fs::read_link(path)?.as_os_str().as_bytes().to_vec() } else { vec![] };
         let (user, group) = self.owner_names(m.uid(), m.gid());
+        let (xattrs, warnings) =
+            if self.xattrs { xattrs::read(path, follow, self.privileged) } else { (vec![], vec![]) };
+        let device = ft.is_char_device() || ft.is_block_device();
         Ok(FileInfo {
             kind: Some(kind),
             mode: m.mode(),
@@ -69,6 +92,9 @@ impl FsImporter {
             group,
             target,
             extra: vec![],
+            rdev: device.then(|| m.rdev()),
+            xattrs,
+            warnings,
         })
     }
 
@@ -105,8 +131,9 @@ impl Importer for FsImporter {
 
     fn stat(&self, path: &[u8]) -> io::Result<FileInfo> {
         let p = os(path);
-        let m = if p == self.root { fs::metadata(p)? } else { fs::symlink_metadata(p)? };
-        self.info(&m, p)
+        let follow = p == self.root;
+        let m = if follow { fs::metadata(p)? } else { fs::symlink_metadata(p)? };
+        self.info(&m, p, follow)
     }
 
     fn read_dir(&self, path: &[u8]) -> io::Result<Vec<DirEntry>> {
@@ -114,7 +141,7 @@ impl Importer for FsImporter {
         for ent in fs::read_dir(os(path))? {
             let ent = ent?;
             let p = ent.path();
-            let info = fs::symlink_metadata(&p).and_then(|m| self.info(&m, &p)).map_err(|e| e.to_string());
+            let info = fs::symlink_metadata(&p).and_then(|m| self.info(&m, &p, false)).map_err(|e| e.to_string());
             out.push(DirEntry { name: ent.file_name().as_bytes().to_vec(), info });
         }
         Ok(out)

@@ -2,6 +2,7 @@
 mod exporter;
 mod importer;
 mod store;
+mod xattrs;
 
 pub use exporter::FsExporter;
 pub use importer::{absolute, FsImporter};

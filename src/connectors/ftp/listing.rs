@@ -35,7 +35,7 @@ pub type Listed = (String, Result<FileInfo, String>);
 
 /// What one listing line is.
 enum Line {
-    Entry(String, FileInfo),
+    Entry(String, Box<FileInfo>),
     /// `.` and `..` as MLSD's cdir and pdir, LIST's `total N`.
     Noise,
     Unreadable,
@@ -45,7 +45,7 @@ fn mlsd_line(line: &str) -> Line {
     match parse_facts(line) {
         None => Line::Unreadable,
         Some((facts, name)) => match info_from_facts(&facts) {
-            Some(info) => Line::Entry(name.to_string(), info),
+            Some(info) => Line::Entry(name.to_string(), Box::new(info)),
             None => Line::Noise,
         },
     }
@@ -56,7 +56,7 @@ fn list_line(line: &str) -> Line {
         return Line::Noise;
     }
     match parse_list_line(line) {
-        Some((name, info)) => Line::Entry(name, info),
+        Some((name, info)) => Line::Entry(name, Box::new(info)),
         None => Line::Unreadable,
     }
 }
@@ -81,7 +81,7 @@ pub fn read_listing(lines: &[String], mlsd: bool) -> Vec<Listed> {
             }
             Line::Entry(name, info) => {
                 last = Some(out.len());
-                out.push((name, Ok(info)));
+                out.push((name, Ok(*info)));
             }
             Line::Unreadable => match last.filter(|_| mlsd) {
                 Some(i) => {

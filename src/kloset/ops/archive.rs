@@ -5,8 +5,9 @@
 //! so the output can be a pipe. Used by `plakar archive` and the web UI's downloads.
 //!
 //! What a format cannot hold is never dropped silently: each such entry is in the report's
-//! `warnings` with the reason (a file the backup could not read in full, a device node, a
-//! name a zip cannot carry). A failure to read the store or to write the output stops the
+//! `warnings` with the reason (a file the backup could not read in full, a device node in a
+//! zip, a name or extended attributes a zip cannot carry). Tar keeps extended attributes as
+//! PAX `SCHILY.xattr.*` records, as GNU tar and bsdtar do. A failure to read the store or to write the output stops the
 //! archive without writing its end, so a truncated archive never looks complete.
 
 use crate::kloset::error::{Error, Result};
@@ -168,6 +169,21 @@ fn write_tar(
         hd.set_size(0);
         let n_os = OsStr::from_bytes(&n);
         let io = |e: io::Error| from_io(e, "cannot write the archive");
+        // Extended attributes as GNU tar and bsdtar write them (`--xattrs`): PAX records
+        // before the entry. A name that is not UTF-8 cannot be a PAX key.
+        if !e.info.xattrs.is_empty() && e.kind() != FileKind::Special {
+            let mut recs = Vec::new();
+            for x in &e.info.xattrs {
+                match std::str::from_utf8(&x.0) {
+                    Ok(k) => recs.push((format!("SCHILY.xattr.{k}"), x.1.as_slice())),
+                    Err(_) => report.warnings.push((
+                        p.to_vec(),
+                        format!("extended attribute {:?} left out: its name is not UTF-8", x.name_lossy()),
+                    )),
+                }
+            }
+            tar.append_pax_extensions(recs.iter().map(|(k, v)| (k.as_str(), *v))).map_err(io)?;
+        }
         match e.kind() {
             FileKind::Dir => {
                 hd.set_entry_type(tar::EntryType::Directory);
@@ -203,6 +219,14 @@ fn write_tar(
                 hd.set_entry_type(tar::EntryType::Fifo);
                 tar.append_data(&mut hd, n_os, io::empty()).map_err(io)?;
             }
+            FileKind::Special if matches!(e.info.mode & 0o170000, 0o020000 | 0o060000) && e.info.rdev.is_some() => {
+                let rdev = e.info.rdev.unwrap_or_default() as rustix::fs::Dev;
+                let char = e.info.mode & 0o170000 == 0o020000;
+                hd.set_entry_type(if char { tar::EntryType::Char } else { tar::EntryType::Block });
+                hd.set_device_major(rustix::fs::major(rdev)).map_err(io)?;
+                hd.set_device_minor(rustix::fs::minor(rdev)).map_err(io)?;
+                tar.append_data(&mut hd, n_os, io::empty()).map_err(io)?;
+            }
             FileKind::Special => {
                 report.warnings.push((p.to_vec(), special_reason(&e.info).into()));
             }
@@ -220,7 +244,10 @@ fn write_tar(
 
 fn special_reason(info: &FileInfo) -> &'static str {
     match info.mode & 0o170000 {
-        0o020000 | 0o060000 => "device node, left out: snapshots do not record device numbers",
+        0o020000 | 0o060000 if info.rdev.is_none() => {
+            "device node, left out: the snapshot does not hold its device number (taken before they were recorded)"
+        }
+        0o020000 | 0o060000 => "device node, left out: a zip cannot hold one",
         0o140000 => "socket, left out: an archive cannot hold one",
         0o010000 => "named pipe, left out: a zip cannot hold one",
         _ => "special file, left out: an archive cannot hold it",
@@ -273,6 +300,9 @@ fn write_zip(
             return Ok(());
         }
         let name = zip_name(p, &n, report);
+        if !e.info.xattrs.is_empty() && e.kind() != FileKind::Special {
+            report.warnings.push((p.to_vec(), "extended attributes left out: a zip cannot hold them".into()));
+        }
         let mut o = zip::write::FullFileOptions::default()
             .compression_method(zip::CompressionMethod::Deflated)
             .external_attributes((type_bits(&e.info) | (e.info.mode & 0o7777)) << 16)

@@ -260,13 +260,14 @@ impl Run<'_> {
         info: std::result::Result<FileInfo, String>,
         prev: Option<&Entry>,
     ) -> Result<Entry> {
-        let info = match info {
+        let mut info = match info {
             Ok(i) => i,
             Err(msg) => {
                 self.record_error(path, &msg);
                 return Ok(Entry { name, error: Some(msg), ..Default::default() });
             }
         };
+        let mut warnings = std::mem::take(&mut info.warnings);
         let mut e = Entry { name, info, ..Default::default() };
         match e.info.kind() {
             FileKind::Dir => {
@@ -318,6 +319,14 @@ impl Run<'_> {
             FileKind::Special => {
                 self.counters.others.fetch_add(1, Ordering::Relaxed);
             }
+        }
+        // A file read again takes the attributes of the version read, warnings included:
+        // each problem is said once.
+        warnings.append(&mut e.info.warnings);
+        warnings.sort();
+        warnings.dedup();
+        for w in warnings {
+            self.record_error(path, &w);
         }
         self.progress.item(path, e.info.size);
         Ok(e)

@@ -23,6 +23,9 @@ pub fn diff(repo: &Repository, a: &Entry, b: &Entry, path: &[u8], out: &mut Vec<
     }
     match a.kind() {
         FileKind::Dir => {
+            if a.info.xattrs != b.info.xattrs {
+                out.push(Change::Modified(show()));
+            }
             if a.subtree == b.subtree {
                 return Ok(());
             }
@@ -58,7 +61,9 @@ pub fn diff(repo: &Repository, a: &Entry, b: &Entry, path: &[u8], out: &mut Vec<
             let same = a.chunks == b.chunks
                 && a.info.mode == b.info.mode
                 && a.info.target == b.info.target
-                && a.info.size == b.info.size;
+                && a.info.size == b.info.size
+                && a.info.xattrs == b.info.xattrs
+                && a.info.rdev == b.info.rdev;
             if !same {
                 out.push(Change::Modified(show()));
             }

@@ -4,9 +4,12 @@
 //! An entry recorded with a backup-time error (a directory that could not be listed, a file
 //! that could not be read) is reported too: what the snapshot holds of it is restored (the
 //! directory, empty), but the restore does not claim to be complete.
+//! What the target leaves out on purpose because it cannot hold it (a socket, a named pipe
+//! in a bucket, extended attributes on a server) is reported as a note: said and counted,
+//! but not a failure.
 
 use crate::kloset::error::Result;
-use crate::kloset::exporter::{send_again, target_refused, Exporter};
+use crate::kloset::exporter::{send_again, skipped, target_refused, Exporter};
 use crate::kloset::importer::{join, FileKind};
 use crate::kloset::progress::Progress;
 use crate::kloset::reader::ChunkReader;
@@ -32,6 +35,9 @@ pub struct RestoreReport {
     /// The target refused as a whole (credentials, write permission): the restore stopped
     /// at that first refusal, reported once.
     pub refused: Option<String>,
+    /// What was left out on purpose, with why (path, note); the path is empty for a note
+    /// about the whole restore.
+    pub notes: Vec<(String, String)>,
 }
 
 /// A hard link to make once its first path is restored: (path, first path, entry).
@@ -52,6 +58,9 @@ struct Run<'a> {
     denied: AtomicU64,
     written: AtomicU64,
     refused: Mutex<Option<String>>,
+    notes: Mutex<Vec<(String, String)>>,
+    /// Entries with extended attributes the target cannot keep.
+    xattrs_dropped: AtomicU64,
 }
 
 /// A file whose backup-time error is a warning about content that was stored anyway: its
@@ -96,6 +105,8 @@ pub fn restore(
         denied: AtomicU64::new(0),
         written: AtomicU64::new(0),
         refused: Mutex::new(None),
+        notes: Mutex::new(Vec::new()),
+        xattrs_dropped: AtomicU64::new(0),
     };
     if !dest.is_empty() || entry.kind() == FileKind::Dir {
         run.entry(entry, dest);
@@ -123,6 +134,13 @@ pub fn restore(
     if let Err(e) = exp.finish() {
         run.fail(b"", &e.to_string());
     }
+    let mut notes = run.notes.into_inner().expect("lock");
+    let dropped = run.xattrs_dropped.into_inner();
+    if dropped > 0 {
+        let n = if dropped == 1 { "1 entry".to_string() } else { format!("{dropped} entries") };
+        notes.push((String::new(), format!("extended attributes of {n} not restored: this target cannot hold them")));
+    }
+    notes.extend(exp.notes().into_iter().map(|n| (String::new(), n)));
     Ok(RestoreReport {
         files: run.files.into_inner(),
         directories: run.dirs.into_inner(),
@@ -133,6 +151,7 @@ pub fn restore(
         denied: run.denied.into_inner(),
         written: run.written.into_inner(),
         refused: run.refused.into_inner().expect("lock"),
+        notes,
     })
 }
 
@@ -142,6 +161,11 @@ impl Run<'_> {
     }
 
     fn fail_io(&self, path: &[u8], err: &std::io::Error) {
+        if skipped(err) {
+            let p = String::from_utf8_lossy(path).into_owned();
+            self.notes.lock().expect("lock").push((p, err.to_string()));
+            return;
+        }
         if target_refused(err) {
             // Reported once; the files in flight that fail alike are not.
             let mut r = self.refused.lock().expect("lock");
@@ -168,6 +192,9 @@ impl Run<'_> {
         if self.stopped() {
             return;
         }
+        if !e.info.xattrs.is_empty() && !path.is_empty() && !self.exp.keeps_xattrs() {
+            self.xattrs_dropped.fetch_add(1, Ordering::Relaxed);
+        }
         match e.kind() {
             FileKind::Dir => self.dir(e, path),
             // Not read at backup time (or not even described, then recorded without a kind):
@@ -188,7 +215,11 @@ impl Run<'_> {
                     self.fail(path, &err.to_string());
                 }
             }
-            FileKind::Special => {}
+            FileKind::Special => {
+                if let Err(err) = self.exp.special(path, &e.info) {
+                    self.fail_io(path, &err);
+                }
+            }
         }
         self.progress.item(path, e.info.size);
     }

@@ -75,6 +75,9 @@ impl Scan<'_> {
                 return Ok(());
             }
         };
+        for w in &info.warnings {
+            self.error(path, w);
+        }
         let r = &mut self.report;
         match info.kind() {
             FileKind::File => {
