@@ -53,7 +53,28 @@ start_node() {
   for _ in $(seq 1 100); do up "$(s3_port "$n")" && return; sleep 0.1; done
   echo "garage node $n did not start:" >&2
   tail -20 "$dir/node$n/log" >&2
-  exit 1
+  return 1
+}
+
+# Starts three fresh nodes and lays them out. Fails (rather than exits) so that `start`
+# can try again: on a busy machine one of our fixed ports may be held for a moment by an
+# outgoing connection (they lie in the kernel's ephemeral range), and a node that cannot
+# bind its admin or RPC port dies after it answered on S3.
+bring_up() {
+  "$0" stop
+  rm -rf "$dir" && mkdir -p "$dir"
+  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/rpc_secret"
+  for n in 1 2 3; do configure "$n"; start_node "$n" || return 1; done
+  for n in 2 3; do g node connect "$(node_id "$n")" >/dev/null || return 1; done
+  for n in 1 2 3; do
+    id=$(node_id "$n") || return 1
+    g layout assign -z dc1 -c 1G "${id%%@*}" >/dev/null || return 1
+  done
+  g layout apply --version 1 >/dev/null || return 1
+  g key import --yes -n plakar-cluster "$key" "$secret" >/dev/null || return 1
+  g bucket create "$bucket" >/dev/null || return 1
+  g bucket allow --read --write --owner "$bucket" --key "$key" >/dev/null || return 1
+  for n in 1 2 3; do running "$n" || return 1; done
 }
 
 print_env() {
@@ -65,20 +86,16 @@ case ${1:-start} in
   start)
     [ -x "$bin" ] || { echo "no garage at $bin: run scripts/s3-server.sh start first (it builds it)" >&2; exit 1; }
     if running 1 && running 2 && running 3 && [ -f "$dir/env" ]; then cat "$dir/env"; exit 0; fi
-    "$0" stop
-    rm -rf "$dir" && mkdir -p "$dir"
-    head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/rpc_secret"
-    for n in 1 2 3; do configure "$n"; start_node "$n"; done
-    for n in 2 3; do g node connect "$(node_id "$n")" >/dev/null; done
-    for n in 1 2 3; do
-      id=$(node_id "$n")
-      g layout assign -z dc1 -c 1G "${id%%@*}" >/dev/null
+    for attempt in 1 2 3; do
+      if bring_up >&2; then
+        print_env | tee "$dir/env"
+        exit 0
+      fi
+      echo "garage cluster: attempt $attempt failed; starting it again" >&2
+      sleep 2
     done
-    g layout apply --version 1 >/dev/null
-    g key import --yes -n plakar-cluster "$key" "$secret" >/dev/null
-    g bucket create "$bucket" >/dev/null
-    g bucket allow --read --write --owner "$bucket" --key "$key" >/dev/null
-    print_env | tee "$dir/env"
+    echo "garage cluster: could not start three nodes on ports $base..$((base + 23))" >&2
+    exit 1
     ;;
   kill-node)
     n=${2:?usage: $0 kill-node N}
@@ -87,7 +104,7 @@ case ${1:-start} in
     ;;
   start-node)
     n=${2:?usage: $0 start-node N}
-    start_node "$n"
+    start_node "$n" || exit 1
     [ "$n" = 1 ] || g node connect "$(node_id "$n")" >/dev/null
     ;;
   stop)
