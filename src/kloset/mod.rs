@@ -3,6 +3,7 @@
 //! nothing of the CLI, config files or concrete backends.
 
 pub mod blob;
+pub mod coalesce;
 pub mod config;
 pub mod crypto;
 pub mod error;
@@ -16,6 +17,7 @@ pub mod lock;
 pub mod ops;
 pub mod packer;
 pub mod packfile;
+pub mod prefetch;
 pub mod progress;
 pub mod ranged;
 pub mod readahead;

@@ -237,10 +237,16 @@ impl Repository {
             )),
             _ => Error::Store(e),
         })?;
+        self.open_blob(kind, id, &loc, &raw)
+    }
+
+    /// Authenticates and decodes a blob read from `loc` (by `get_blob`, or by a restore
+    /// that read many blobs at once).
+    pub fn open_blob(&self, kind: BlobType, id: &BlobId, loc: &Location, raw: &[u8]) -> Result<Vec<u8>> {
         if raw.len() != loc.length as usize {
             return Err(Error::Corrupt(format!("packfile {} is truncated", loc.pack.short())));
         }
-        blob::decode(&self.keys, kind, id, &raw).map_err(|e| {
+        blob::decode(&self.keys, kind, id, raw).map_err(|e| {
             Error::Corrupt(format!("{} {} in packfile {}: {e}", kind.name(), id.short(), loc.pack.short()))
         })
     }
