@@ -13,7 +13,8 @@
 #
 # Needs what bench/run.sh needs (linux-source-6.1, restic, time) and python3.
 # PLAKAR_BIN=path measures that binary instead of building this tree; BENCH_CHECK=0 skips
-# comparing each restored tree with the source.
+# comparing each restored tree with the source; BENCH_TOOLS picks among plakar-fs plakar-s3
+# restic-s3 (default: all three).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 delay=${1:-20}
@@ -22,6 +23,8 @@ tarball=${BENCH_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
 target=${CARGO_TARGET_DIR:-$PWD/target}
 port=${WAN_PORT:-39300}
 check=${BENCH_CHECK:-1}
+tools=" ${BENCH_TOOLS:-plakar-fs plakar-s3 restic-s3} "
+want() { [[ $tools == *" $1 "* ]]; }
 if [ -n "${PLAKAR_BIN:-}" ]; then
   plakar=$PLAKAR_BIN # another build to compare, as is
 else
@@ -107,43 +110,49 @@ suffix=$(date +%s)
 dst=$root/restore
 
 # plakar, local store: the reference a WAN restore is measured against.
-repo=$root/repo-fs
-rm -rf "$repo" "$dst"
-"$plakar" at "$repo" create
-measure plakar-fs backup "$plakar" at "$repo" backup "$data"
-id=$("$plakar" at "$repo" ls | awk 'NR==1 {print $2}')
-measure plakar-fs restore "$plakar" at "$repo" restore -to "$dst" "$id"
-same_tree "$dst"
-rm -rf "$dst" "$repo"
+if want plakar-fs; then
+  repo=$root/repo-fs
+  rm -rf "$repo" "$dst"
+  "$plakar" at "$repo" create
+  measure plakar-fs backup "$plakar" at "$repo" backup "$data"
+  id=$("$plakar" at "$repo" ls | awk 'NR==1 {print $2}')
+  measure plakar-fs restore "$plakar" at "$repo" restore -to "$dst" "$id"
+  same_tree "$dst"
+  rm -rf "$dst" "$repo"
+fi
 
 # plakar on S3: one bucket, reached directly and through the proxy.
-for n in wan0 wanrtt; do "$plakar" store rm $n >/dev/null 2>&1 || true; done
-bucket=wan-plakar-$suffix
-"$plakar" store add wan0 "s3://$S3_ENDPOINT/$bucket" "access_key=$S3_ACCESS_KEY" "secret_access_key=$S3_SECRET_KEY" use_tls=false
-"$plakar" store add wanrtt "s3://$wan/$bucket" "access_key=$S3_ACCESS_KEY" "secret_access_key=$S3_SECRET_KEY" use_tls=false
-"$plakar" at @wan0 create
-measure plakar-s3 "backup, 0 ms" "$plakar" at @wan0 backup "$data"
-id=$("$plakar" at @wan0 ls | awk 'NR==1 {print $2}')
-measure plakar-s3 "restore, 0 ms" "$plakar" at @wan0 restore -to "$dst" "$id"
-same_tree "$dst"
-rm -rf "$dst"
-measure plakar-s3 "restore, $rtt ms" "$plakar" at @wanrtt restore -to "$dst" "$id"
-same_tree "$dst"
-rm -rf "$dst"
+if want plakar-s3; then
+  for n in wan0 wanrtt; do "$plakar" store rm $n >/dev/null 2>&1 || true; done
+  bucket=wan-plakar-$suffix
+  "$plakar" store add wan0 "s3://$S3_ENDPOINT/$bucket" "access_key=$S3_ACCESS_KEY" "secret_access_key=$S3_SECRET_KEY" use_tls=false
+  "$plakar" store add wanrtt "s3://$wan/$bucket" "access_key=$S3_ACCESS_KEY" "secret_access_key=$S3_SECRET_KEY" use_tls=false
+  "$plakar" at @wan0 create
+  measure plakar-s3 "backup, 0 ms" "$plakar" at @wan0 backup "$data"
+  id=$("$plakar" at @wan0 ls | awk 'NR==1 {print $2}')
+  measure plakar-s3 "restore, 0 ms" "$plakar" at @wan0 restore -to "$dst" "$id"
+  same_tree "$dst"
+  rm -rf "$dst"
+  measure plakar-s3 "restore, $rtt ms" "$plakar" at @wanrtt restore -to "$dst" "$id"
+  same_tree "$dst"
+  rm -rf "$dst"
+fi
 
 # restic on the same server and link.
-export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
-r0="s3:http://$S3_ENDPOINT/wan-restic-$suffix" rw="s3:http://$wan/wan-restic-$suffix"
-restic -q -r "$r0" init
-measure restic-s3 "backup, 0 ms" restic -q -r "$r0" backup "$data"
-measure restic-s3 "restore, 0 ms" restic -q -r "$r0" restore latest --target "$dst"
-rm -rf "$dst"
-measure restic-s3 "restore, $rtt ms" restic -q -r "$rw" restore latest --target "$dst"
-rm -rf "$dst"
+if want restic-s3; then
+  export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
+  r0="s3:http://$S3_ENDPOINT/wan-restic-$suffix" rw="s3:http://$wan/wan-restic-$suffix"
+  restic -q -r "$r0" init
+  measure restic-s3 "backup, 0 ms" restic -q -r "$r0" backup "$data"
+  measure restic-s3 "restore, 0 ms" restic -q -r "$r0" restore latest --target "$dst"
+  rm -rf "$dst"
+  measure restic-s3 "restore, $rtt ms" restic -q -r "$rw" restore latest --target "$dst"
+  rm -rf "$dst"
+fi
 
 val() { awk -F'\t' -v t="$1" -v s="$2" '$1 == t && $2 == s {print $3}' "$results"; }
-ratio() { echo "scale=2; $1 / $2" | bc; }
 p0=$(val plakar-s3 "restore, 0 ms") pw=$(val plakar-s3 "restore, $rtt ms") rw_=$(val restic-s3 "restore, $rtt ms")
+ratio() { [ -n "$1" ] && [ -n "$2" ] && echo "scale=2; $1 / $2" | bc || echo "?"; }
 table=$(
   echo "<!-- wan -->"
   echo "### Restore over S3 across a WAN (\`bench/wan.sh $delay\`)"

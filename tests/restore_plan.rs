@@ -29,6 +29,8 @@ struct Remote {
     in_flight: AtomicU64,
     peak: AtomicU64,
     failing: Mutex<HashMap<[u8; 32], u32>>,
+    /// Bytes of packfiles read.
+    bytes: AtomicU64,
 }
 
 impl Remote {
@@ -38,6 +40,7 @@ impl Remote {
     fn forget(&self) {
         self.ranges.lock().unwrap().clear();
         self.peak.store(0, Ordering::SeqCst);
+        self.bytes.store(0, Ordering::SeqCst);
     }
 }
 
@@ -71,7 +74,9 @@ impl Store for Remote {
             *n -= 1;
             return Err(StoreError::new(StoreErrorKind::Transient, "connection reset by peer"));
         }
-        self.inner.get(res, id, range)
+        let got = self.inner.get(res, id, range)?;
+        self.bytes.fetch_add(got.len() as u64, Ordering::SeqCst);
+        Ok(got)
     }
     fn put(&self, res: Resource, id: &[u8; 32], data: &[u8]) -> StoreResult<()> {
         self.inner.put(res, id, data)
@@ -135,6 +140,10 @@ fn restore_of_many_small_files_reads_each_packfile_in_a_few_ranged_gets() {
     // 300 files of about 1.2 MB in 256 KiB packfiles: about 5 packfiles of data, plus the
     // one of trees. One read per file would be 300.
     assert!(reads.len() <= 2 * packs.len() + 4, "{} reads of {} packfiles: {reads:?}", reads.len(), packs.len());
+    // And each byte about once.
+    let stored: u64 = packs.iter().map(|p| store.size(Resource::Packfile, p).unwrap()).sum();
+    let read = store.bytes.load(Ordering::SeqCst);
+    assert!(read <= stored * 5 / 4, "{read} bytes read of {stored} in the packfiles read");
 }
 
 #[test]
@@ -261,4 +270,33 @@ fn planned_and_file_by_file_restores_are_the_same() {
             assert_eq!(t(&d), t(&out.join(d.strip_prefix(&data).unwrap())), "mtime of {d:?}");
         }
     }
+}
+
+/// The same over a real S3 server: the packfile GETs of a restore of many small files,
+/// counted at a proxy in front of it.
+#[test]
+fn restore_from_s3_of_many_small_files_sends_a_few_packfile_gets() {
+    let Some((ep, ak, sk)) = s3_server() else { return };
+    let env = Env::new();
+    let data = env.path("data");
+    small_files(&data, 300);
+    let proxy = crate::util::proxy::Proxy::start(&ep);
+    let bucket = unique_bucket("plan");
+    for (name, host) in [("direct", ep.as_str()), ("proxied", proxy.addr.as_str())] {
+        let loc = format!("s3://{host}/{bucket}");
+        let opts = [format!("access_key={ak}"), format!("secret_access_key={sk}"), "use_tls=false".into()];
+        env.cmd().args(["store", "add", name, &loc]).args(&opts).assert().success();
+    }
+    env.cmd().args(["at", "@direct", "create"]).assert().success();
+    env.cmd().args(["at", "@direct", "backup", data.to_str().unwrap()]).assert().success();
+    let ls = env.cmd().args(["at", "@direct", "ls", "-uuid"]).output().unwrap();
+    let id = String::from_utf8(ls.stdout).unwrap().split_whitespace().nth(1).unwrap().to_string();
+    let out = env.path("out");
+    env.cmd().args(["at", "@proxied", "restore", "-to", out.to_str().unwrap(), &id]).assert().success();
+    assert_same_tree(&data, &out);
+    let sent = String::from_utf8_lossy(&proxy.captured()).to_string();
+    let gets = sent.lines().filter(|l| l.starts_with("GET ") && l.contains("/packfiles/")).count();
+    // One packfile of data, one of trees and one of the snapshot's header; one GET per
+    // file would be 300.
+    assert!((1..=8).contains(&gets), "{gets} packfile GETs:\n{sent}");
 }

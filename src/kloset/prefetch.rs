@@ -13,12 +13,15 @@
 //! A blob whose read failed is handed out as `None`, and the writer reads it alone.
 
 use crate::kloset::id::BlobId;
+use bytes::Bytes;
 use std::collections::HashMap;
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::{Condvar, Mutex};
 
 enum Fill {
     Pending,
-    Ready(Arc<Vec<u8>>),
+    /// A slice of the read that brought it: the blobs of one read share its buffer (one
+    /// allocation per read, not per blob), which lives until the last of them is taken.
+    Ready(Bytes),
     Failed,
 }
 
@@ -119,11 +122,11 @@ impl Prefetch {
     }
 
     /// What a read brought: each blob's bytes, or `None` when its read failed.
-    pub fn fill(&self, got: Vec<(BlobId, Option<Vec<u8>>)>) {
+    pub fn fill(&self, got: Vec<(BlobId, Option<Bytes>)>) {
         let mut t = self.lock();
         for (id, data) in got {
             if let Some(s) = t.blobs.get_mut(&id) {
-                s.fill = data.map_or(Fill::Failed, |d| Fill::Ready(Arc::new(d)));
+                s.fill = data.map_or(Fill::Failed, Fill::Ready);
             }
         }
         drop(t);
@@ -138,7 +141,7 @@ impl Prefetch {
 
     /// Takes use `i` (the chunk at that position) of `job`, waiting for it to be planned
     /// and read. `None`: the read failed (or never will come); the caller reads it alone.
-    pub fn take(&self, job: u64, i: usize, id: &BlobId) -> Option<Arc<Vec<u8>>> {
+    pub fn take(&self, job: u64, i: usize, id: &BlobId) -> Option<Bytes> {
         let mut t = self.lock();
         loop {
             let planned = t.jobs.get(&job).is_some_and(|&p| p > i);
@@ -194,6 +197,7 @@ impl Prefetch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::Arc;
 
     fn id(n: u8) -> BlobId {
         BlobId([n; 32])
@@ -206,10 +210,10 @@ mod tests {
         p.open(2);
         assert_eq!(p.reserve(1, &id(1), 10), Reserve::Fetch);
         assert_eq!(p.reserve(2, &id(1), 10), Reserve::Shared);
-        p.fill(vec![(id(1), Some(vec![7; 10]))]);
-        assert_eq!(p.take(1, 0, &id(1)).as_deref(), Some(&vec![7; 10]));
+        p.fill(vec![(id(1), Some(Bytes::from(vec![7; 10])))]);
+        assert_eq!(p.take(1, 0, &id(1)).as_deref(), Some(&[7; 10][..]));
         assert_eq!(p.held(), 10);
-        assert_eq!(p.take(2, 0, &id(1)).as_deref(), Some(&vec![7; 10]));
+        assert_eq!(p.take(2, 0, &id(1)).as_deref(), Some(&[7; 10][..]));
         assert_eq!(p.held(), 0);
     }
 
@@ -220,7 +224,7 @@ mod tests {
         assert_eq!(p.reserve(1, &id(1), 10), Reserve::Fetch);
         assert_eq!(p.reserve(1, &id(2), 10), Reserve::Fetch);
         assert_eq!(p.reserve(1, &id(3), 10), Reserve::Full);
-        p.fill(vec![(id(1), Some(vec![1; 10])), (id(2), Some(vec![2; 10]))]);
+        p.fill(vec![(id(1), Some(Bytes::from(vec![1; 10]))), (id(2), Some(Bytes::from(vec![2; 10])))]);
         assert!(p.take(1, 0, &id(1)).is_some());
         assert_eq!(p.reserve(1, &id(3), 10), Reserve::Fetch);
         p.release(1, &[id(1), id(2), id(3)], 1);

@@ -20,6 +20,7 @@ use crate::kloset::prefetch::{Prefetch, Reserve};
 use crate::kloset::repo::Repository;
 use crate::kloset::store::Resource;
 use crate::kloset::tree::Entry;
+use bytes::Bytes;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -44,18 +45,26 @@ pub struct Plan {
 
 impl Default for Plan {
     fn default() -> Self {
+        // Measured on the Linux tree at 40 ms (bench/wan.sh, docs/PERFORMANCE.md): a
+        // backup packs the files its threads read side by side, so the files a restore
+        // wants next fill a third of each stretch of a packfile. Gaps of 64 KiB keep the
+        // bytes read within 1.3x of those needed in about 1,900 GETs; 256 KiB read 1.9x
+        // in 900, and held more memory (a read's buffer lives while any blob of it does).
         Self {
-            budget: 64 << 20,
+            budget: 32 << 20,
             readers: 24,
-            limits: Limits { max_gap: 256 << 10, max_read: 4 << 20 },
-            batch: 8 << 20,
+            limits: Limits { max_gap: 64 << 10, max_read: 4 << 20 },
+            batch: 4 << 20,
             linger: Duration::from_millis(5),
         }
     }
 }
 
-/// Files and symlinks between the walker, the planner and the writers.
-const QUEUE: usize = 1024;
+/// Files and symlinks planned ahead of the writers: enough to keep reads large and many in
+/// flight when files are small (8192 files of 4 KiB are 32 MiB).
+const QUEUE: usize = 8192;
+/// Files and symlinks walked ahead of the planner.
+const WALKED: usize = 1024;
 
 /// Whether a restore from this repository is planned: where requests cost a round trip.
 pub fn wanted(repo: &Repository) -> bool {
@@ -81,12 +90,13 @@ struct Job {
 
 pub(super) fn restore(run: &Run, entry: &Entry, path: &[u8], plan: &Plan) {
     let pf = Prefetch::new(plan.budget);
-    let (jobs_tx, jobs_rx) = bounded::<Arc<Job>>(QUEUE);
+    let (jobs_tx, jobs_rx) = bounded::<Arc<Job>>(WALKED);
     let (work_tx, work_rx) = bounded::<Arc<Job>>(QUEUE);
     let (reads_tx, reads_rx) = unbounded::<Read>();
     let writers = rayon::current_num_threads().max(1);
+    let writing = AtomicUsize::new(writers);
     std::thread::scope(|s| {
-        let pf = &pf;
+        let (pf, writing) = (&pf, &writing);
         s.spawn(move || {
             std::thread::scope(|s| {
                 for _ in 0..plan.readers.max(1) {
@@ -99,12 +109,25 @@ pub(super) fn restore(run: &Run, entry: &Entry, path: &[u8], plan: &Plan) {
         });
         for _ in 0..writers {
             let rx = work_rx.clone();
-            s.spawn(move || rx.iter().for_each(|j| write(run, pf, &j)));
+            s.spawn(move || {
+                let _alive = Alive(writing);
+                rx.iter().for_each(|j| write(run, pf, &j))
+            });
         }
-        s.spawn(move || planner(run.repo, plan, pf, jobs_rx, work_tx, reads_tx));
+        drop(work_rx);
+        s.spawn(move || planner(run.repo, plan, pf, jobs_rx, work_tx, reads_tx, writing));
         let mut w = Walker { run, tx: jobs_tx, seq: 0 };
         w.entry(entry, path, None);
     });
+}
+
+/// Counts a writer out when it ends, panics included, so the planner never waits for it.
+struct Alive<'a>(&'a AtomicUsize);
+
+impl Drop for Alive<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 struct Walker<'a, 'r> {
@@ -196,6 +219,7 @@ fn planner(
     jobs: Receiver<Arc<Job>>,
     work: Sender<Arc<Job>>,
     reads: Sender<Read>,
+    writing: &AtomicUsize,
 ) {
     let mut p = Pending { needs: Vec::new(), bytes: 0, since: Instant::now(), uses: 0 };
     // Sends what was reserved: nothing reserved may wait on anything else (prefetch.rs).
@@ -227,12 +251,21 @@ fn planner(
         match work.try_send(job.clone()) {
             Ok(()) => {}
             Err(TrySendError::Full(j)) => {
+                // The writers are a queue behind: send what waits, then let them take half
+                // of the queue before planning on, so that reads stay large rather than
+                // one per file freed.
                 flush(&mut p);
+                while work.len() > QUEUE / 2 {
+                    if writing.load(Ordering::Acquire) == 0 {
+                        return;
+                    }
+                    std::thread::sleep(Duration::from_millis(1));
+                }
                 if work.send(j).is_err() {
-                    break;
+                    return;
                 }
             }
-            Err(TrySendError::Disconnected(_)) => break,
+            Err(TrySendError::Disconnected(_)) => return,
         }
         if !file {
             continue;
@@ -265,8 +298,10 @@ fn planner(
                     }
                     Reserve::Released => break 'chunks,
                     Reserve::Full => {
+                        // Room for a whole batch before going on, or the reads would be
+                        // as small as the blobs freed one at a time.
                         flush(&mut p);
-                        pf.wait_room(length);
+                        pf.wait_room(length.max(plan.batch.min(plan.budget / 2)));
                     }
                 }
             }
@@ -298,9 +333,10 @@ struct Pending {
 /// Sends one read and hands its blobs to the writers; a blob it did not bring (the read
 /// failed, or the packfile is shorter than the index says) is marked failed.
 fn fetch(repo: &Repository, pf: &Prefetch, r: Read) {
-    let got = repo.store.get(Resource::Packfile, &r.pack.0, Some((r.offset, r.length)));
+    let got = repo.store.get(Resource::Packfile, &r.pack.0, Some((r.offset, r.length))).map(Bytes::from);
     let blobs = r.blobs.into_iter().map(|(id, off, len)| {
-        let data = got.as_ref().ok().and_then(|d| d.get(off as usize..(off + len) as usize)).map(<[u8]>::to_vec);
+        let end = (off + len) as usize;
+        let data = got.as_ref().ok().filter(|d| end <= d.len()).map(|d| d.slice(off as usize..end));
         (id, data)
     });
     pf.fill(blobs.collect());
