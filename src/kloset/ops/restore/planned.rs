@@ -45,15 +45,16 @@ pub struct Plan {
 
 impl Default for Plan {
     fn default() -> Self {
-        // Measured on the Linux tree at 40 ms (bench/wan.sh, docs/PERFORMANCE.md): a
-        // backup packs the files its threads read side by side, so the files a restore
-        // wants next fill a third of each stretch of a packfile. Gaps of 64 KiB keep the
-        // bytes read within 1.3x of those needed in about 1,900 GETs; 256 KiB read 1.9x
-        // in 900, and held more memory (a read's buffer lives while any blob of it does).
+        // Measured on the Linux tree (bench/wan.sh, docs/PERFORMANCE.md): a backup packs
+        // the files its threads read side by side, so the files a restore wants next fill
+        // about a third of each stretch of a packfile, the rest is wanted much later.
+        // Merging over gaps of 128 KiB reads about 1.4x the bytes needed in ~1,500 GETs;
+        // 64 KiB: 1.3x in ~1,900; 256 KiB: 1.9x in ~900, with more memory held (a read's
+        // buffer lives while any blob of it does) and less work for the server.
         Self {
             budget: 32 << 20,
             readers: 24,
-            limits: Limits { max_gap: 64 << 10, max_read: 4 << 20 },
+            limits: Limits { max_gap: 128 << 10, max_read: 4 << 20 },
             batch: 4 << 20,
             linger: Duration::from_millis(5),
         }
