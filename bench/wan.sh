@@ -14,7 +14,8 @@
 # Needs what bench/run.sh needs (linux-source-6.1, restic, time) and python3.
 # PLAKAR_BIN=path measures that binary instead of building this tree; BENCH_CHECK=0 skips
 # comparing each restored tree with the source; BENCH_TOOLS picks among plakar-fs plakar-s3
-# restic-s3 (default: all three).
+# restic-s3 (default: all three); BENCH_BEFORE=path also restores the same snapshot with
+# that build (rows plakar-before), to compare two builds in one run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 delay=${1:-20}
@@ -136,6 +137,12 @@ if want plakar-s3; then
   measure plakar-s3 "restore, $rtt ms" "$plakar" at @wanrtt restore -to "$dst" "$id"
   same_tree "$dst"
   rm -rf "$dst"
+  if [ -n "${BENCH_BEFORE:-}" ]; then # another build on the same snapshot, same run
+    for step in "0 ms:wan0" "$rtt ms:wanrtt"; do
+      measure plakar-before "restore, ${step%%:*}" "$BENCH_BEFORE" at "@${step#*:}" restore -to "$dst" "$id"
+      rm -rf "$dst"
+    done
+  fi
 fi
 
 # restic on the same server and link.
