@@ -41,6 +41,8 @@ struct Table {
     jobs: HashMap<u64, usize>,
     /// No more fills will come (the readers are gone): a writer waiting for one reads alone.
     closed: bool,
+    /// Bytes the planner waits to fit, if it waits: freeing wakes it only once they do.
+    wanted: Option<u64>,
 }
 
 /// What `reserve` did.
@@ -59,13 +61,16 @@ pub enum Reserve {
 
 pub struct Prefetch {
     t: Mutex<Table>,
-    cv: Condvar,
+    /// Writers wait here for their blobs; the planner waits on `room`. Apart, so that
+    /// freeing each blob wakes nobody who has nothing to do yet.
+    ready: Condvar,
+    room: Condvar,
     budget: u64,
 }
 
 impl Prefetch {
     pub fn new(budget: u64) -> Self {
-        Self { t: Mutex::default(), cv: Condvar::new(), budget }
+        Self { t: Mutex::default(), ready: Condvar::new(), room: Condvar::new(), budget }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Table> {
@@ -112,13 +117,15 @@ impl Prefetch {
     pub fn wait_room(&self, len: u64) {
         let mut t = self.lock();
         while t.held > 0 && t.held + len > self.budget {
-            t = self.cv.wait(t).unwrap_or_else(|p| p.into_inner());
+            t.wanted = Some(len);
+            t = self.room.wait(t).unwrap_or_else(|p| p.into_inner());
         }
+        t.wanted = None;
     }
 
     /// Wakes the writers: what was reserved as `Shared` is theirs to take.
     pub fn wake(&self) {
-        self.cv.notify_all();
+        self.ready.notify_all();
     }
 
     /// What a read brought: each blob's bytes, or `None` when its read failed.
@@ -130,13 +137,14 @@ impl Prefetch {
             }
         }
         drop(t);
-        self.cv.notify_all();
+        self.ready.notify_all();
     }
 
     /// No more fills will come.
     pub fn close(&self) {
         self.lock().closed = true;
-        self.cv.notify_all();
+        self.ready.notify_all();
+        self.room.notify_all();
     }
 
     /// Takes use `i` (the chunk at that position) of `job`, waiting for it to be planned
@@ -157,7 +165,7 @@ impl Prefetch {
                 }
                 return None;
             }
-            t = self.cv.wait(t).unwrap_or_else(|p| p.into_inner());
+            t = self.ready.wait(t).unwrap_or_else(|p| p.into_inner());
         }
         let data = match &t.blobs.get(id)?.fill {
             Fill::Ready(d) => Some(d.clone()),
@@ -174,7 +182,9 @@ impl Prefetch {
             let len = s.len;
             t.blobs.remove(id);
             t.held -= len;
-            self.cv.notify_all();
+            if t.wanted.is_some_and(|w| t.held == 0 || t.held + w <= self.budget) {
+                self.room.notify_one();
+            }
         }
     }
 
