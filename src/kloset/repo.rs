@@ -225,7 +225,7 @@ impl Repository {
         let loc = self.locate(kind, id)?;
         let (off, len) = (loc.offset as u64, loc.length as u64);
         let raw = match &self.readahead {
-            Some(ra) => ra.read(self.store.as_ref(), &loc.pack, off, len),
+            Some(ra) => ra.read(self.store.as_ref(), &loc.pack, off, len, kind == BlobType::Tree),
             None => self.store.get(Resource::Packfile, &loc.pack.0, Some((off, len))),
         }
         .map_err(|e| match e.kind {
