@@ -159,7 +159,7 @@ fi
 
 val() { awk -F'\t' -v t="$1" -v s="$2" '$1 == t && $2 == s {print $3}' "$results"; }
 p0=$(val plakar-s3 "restore, 0 ms") pw=$(val plakar-s3 "restore, $rtt ms") rw_=$(val restic-s3 "restore, $rtt ms")
-ratio() { [ -n "$1" ] && [ -n "$2" ] && echo "scale=2; $1 / $2" | bc || echo "?"; }
+ratio() { [ -n "$1" ] && [ -n "$2" ] && printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)" || echo "?"; }
 table=$(
   echo "<!-- wan -->"
   echo "### Restore over S3 across a WAN (\`bench/wan.sh $delay\`)"

@@ -48,9 +48,10 @@ impl Default for Plan {
         // Measured on the Linux tree (bench/wan.sh, docs/PERFORMANCE.md): a backup packs
         // the files its threads read side by side, so the files a restore wants next fill
         // about a third of each stretch of a packfile, the rest is wanted much later.
-        // Merging over gaps of 128 KiB reads about 1.4x the bytes needed in ~1,500 GETs;
-        // 64 KiB: 1.3x in ~1,900; 256 KiB: 1.9x in ~900, with more memory held (a read's
-        // buffer lives while any blob of it does) and less work for the server.
+        // Merging over gaps of 128 KiB read 1.4x the bytes needed in ~1,500 GETs on one
+        // backup (1.8x in 1,169 on another); 64 KiB: 1.3x in ~1,900; 256 KiB: 1.9x in
+        // ~900, with more memory held (a read's buffer lives while any blob of it does)
+        // and less work for the server.
         Self {
             budget: 32 << 20,
             readers: 24,
