@@ -124,18 +124,66 @@ pub fn decode(keys: &Keys, t: BlobType, id: &BlobId, sealed: &[u8]) -> Result<Ve
 pub fn decompress(body: &[u8], max: usize) -> Result<Vec<u8>, DecodeError> {
     match body.split_first() {
         Some((&RAW, data)) if data.len() <= max => Ok(data.to_vec()),
-        Some((&ZSTD, data)) => {
-            use std::io::Read;
-            let dec = zstd::stream::read::Decoder::with_buffer(data).map_err(|_| DecodeError::Decompress)?;
-            let mut plain = Vec::new();
-            dec.take(max as u64 + 1).read_to_end(&mut plain).map_err(|_| DecodeError::Decompress)?;
-            if plain.len() > max {
-                return Err(DecodeError::Decompress);
-            }
-            Ok(plain)
-        }
+        Some((&ZSTD, data)) => unzstd(data, max).ok_or(DecodeError::Decompress),
         _ => Err(DecodeError::Decompress),
     }
+}
+
+thread_local! {
+    /// One decompression context per thread, reused: creating one costs more than
+    /// decompressing a small chunk (10% of a restore's CPU when made for every blob).
+    static DCTX: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Decompresses zstd frames into at most `max` bytes. The output is allocated once at the
+/// size a frame declares (refused at once when over `max`), else grown, never past `max`.
+fn unzstd(data: &[u8], max: usize) -> Option<Vec<u8>> {
+    use zstd::zstd_safe::{get_frame_content_size, DCtx, InBuffer, OutBuffer, ResetDirective};
+    let declared = get_frame_content_size(data).ok().flatten();
+    if declared.is_some_and(|n| n > max as u64) {
+        return None;
+    }
+    DCTX.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let dctx = match cell.as_mut() {
+            Some(d) => d,
+            None => cell.insert(DCtx::try_create()?),
+        };
+        // A frame that says its size is decoded in one call, straight into its buffer (no
+        // window buffer kept by the context); it fails only if more frames follow.
+        if let Some(n) = declared {
+            let mut plain: Vec<u8> = Vec::with_capacity(n as usize);
+            if dctx.decompress(&mut plain, data).is_ok() {
+                return Some(plain);
+            }
+        }
+        // A context left mid-frame by an earlier failure starts over.
+        dctx.reset(ResetDirective::SessionOnly).ok()?;
+        let mut plain: Vec<u8> = Vec::with_capacity(declared.map_or(data.len() * 4, |n| n as usize).min(max) + 1);
+        let mut input = InBuffer::around(data);
+        loop {
+            if plain.len() == plain.capacity() {
+                if plain.len() > max {
+                    return None;
+                }
+                plain.reserve((plain.len().max(64 << 10)).min(max + 1 - plain.len()));
+            }
+            let len = plain.len();
+            let mut out = OutBuffer::around_pos(&mut plain, len);
+            let left = dctx.decompress_stream(&mut out, &mut input).ok()?;
+            let done = left == 0 && input.pos() == data.len();
+            if plain.len() > max {
+                return None;
+            }
+            if done {
+                return Some(plain);
+            }
+            // Out of input with a frame unfinished: truncated.
+            if input.pos() == data.len() && plain.len() < plain.capacity() {
+                return None;
+            }
+        }
+    })
 }
 
 #[cfg(test)]

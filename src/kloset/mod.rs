@@ -4,6 +4,7 @@
 
 pub mod blob;
 pub mod cache;
+pub mod coalesce;
 pub mod config;
 pub mod crypto;
 pub mod error;
@@ -18,6 +19,7 @@ pub mod lock;
 pub mod ops;
 pub mod packer;
 pub mod packfile;
+pub mod prefetch;
 pub mod progress;
 pub mod ranged;
 pub mod readahead;

@@ -1,6 +1,9 @@
 //! Read-ahead for stores where each request costs a round trip (S3): a blob read fetches a
 //! window of its packfile, and the next blobs, usually written just after it, come from
-//! memory. Restores walk trees in the order backups wrote them, so most hits are local.
+//! memory. A tree is written after the trees of its subdirectories (a backup stores a
+//! directory once its entries are done) and is read before them, so the window of a tree
+//! reaches back as far as forward: walking down to the first leaf then costs one round
+//! trip, not one per level.
 
 use crate::kloset::id::PackId;
 use crate::kloset::store::{Resource, Store, StoreResult};
@@ -19,23 +22,25 @@ pub struct ReadAhead {
 }
 
 impl ReadAhead {
-    /// Reads `len` bytes at `off` of a packfile, through the window cache.
-    pub fn read(&self, store: &dyn Store, pack: &PackId, off: u64, len: u64) -> StoreResult<Vec<u8>> {
+    /// Reads `len` bytes at `off` of a packfile, through the window cache; `back`: the
+    /// window starts half a window before the blob (trees), else at it.
+    pub fn read(&self, store: &dyn Store, pack: &PackId, off: u64, len: u64, back: bool) -> StoreResult<Vec<u8>> {
         if let Some(hit) = self.find(pack, off, len) {
             return Ok(hit);
         }
         if len >= WINDOW {
             return store.get(Resource::Packfile, &pack.0, Some((off, len)));
         }
+        let start = if back { off.saturating_sub(WINDOW / 2) } else { off };
         // A read past the end of the packfile returns what there is.
-        let data = Arc::new(store.get(Resource::Packfile, &pack.0, Some((off, WINDOW)))?);
-        let end = (len as usize).min(data.len());
-        let out = data[..end].to_vec();
+        let data = Arc::new(store.get(Resource::Packfile, &pack.0, Some((start, WINDOW)))?);
+        let from = ((off - start) as usize).min(data.len());
+        let out = data[from..(from + len as usize).min(data.len())].to_vec();
         let mut w = self.windows.lock().expect("lock");
         if w.len() >= WINDOWS {
             w.pop_front();
         }
-        w.push_back((*pack, off, data));
+        w.push_back((*pack, start, data));
         Ok(out)
     }
 

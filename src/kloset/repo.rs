@@ -301,7 +301,7 @@ impl Repository {
         }
         let (off, len) = (loc.offset as u64, loc.length as u64);
         let raw = match &self.readahead {
-            Some(ra) => ra.read(self.store.as_ref(), &loc.pack, off, len),
+            Some(ra) => ra.read(self.store.as_ref(), &loc.pack, off, len, kind == BlobType::Tree),
             None => self.store.get(Resource::Packfile, &loc.pack.0, Some((off, len))),
         }
         .map_err(|e| match e.kind {
@@ -313,16 +313,22 @@ impl Repository {
             )),
             _ => Error::Store(e),
         })?;
-        if raw.len() != loc.length as usize {
-            return Err(Error::Corrupt(format!("packfile {} is truncated", loc.pack.short())));
-        }
-        let plain = blob::decode(&self.keys, kind, id, &raw).map_err(|e| {
-            Error::Corrupt(format!("{} {} in packfile {}: {e}", kind.name(), id.short(), loc.pack.short()))
-        })?;
+        let plain = self.open_blob(kind, id, &loc, &raw)?;
         if let Some(c) = cached {
             c.put_blob(kind, id, &raw);
         }
         Ok(plain)
+    }
+
+    /// Authenticates and decodes a blob read from `loc` (by `get_blob`, or by a restore
+    /// that read many blobs at once).
+    pub fn open_blob(&self, kind: BlobType, id: &BlobId, loc: &Location, raw: &[u8]) -> Result<Vec<u8>> {
+        if raw.len() != loc.length as usize {
+            return Err(Error::Corrupt(format!("packfile {} is truncated", loc.pack.short())));
+        }
+        blob::decode(&self.keys, kind, id, raw).map_err(|e| {
+            Error::Corrupt(format!("{} {} in packfile {}: {e}", kind.name(), id.short(), loc.pack.short()))
+        })
     }
 
     pub fn tree(&self, id: &BlobId) -> Result<Tree> {

@@ -99,7 +99,8 @@ impl S3Store {
                     format!("reading {key} from {}: {why} (after {BODY_ATTEMPTS} attempts)", c.cfg.endpoint),
                 ))
             };
-            let body = out.body.collect().await.map_err(|e| cut(e.to_string()))?.into_bytes().to_vec();
+            // Into a Vec without a copy when the body came as one buffer (`From<Bytes>`).
+            let body = Vec::from(out.body.collect().await.map_err(|e| cut(e.to_string()))?.into_bytes());
             let got = body.len() as u64;
             if expected.is_some_and(|n| n != got) {
                 return Err(cut(format!("the reply held {got} of {} bytes", expected.unwrap_or(0))));

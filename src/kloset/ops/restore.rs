@@ -14,11 +14,14 @@ use crate::kloset::importer::{join, FileKind};
 use crate::kloset::progress::Progress;
 use crate::kloset::reader::ChunkReader;
 use crate::kloset::repo::Repository;
-use crate::kloset::tree::{safe_name, Entry};
+use crate::kloset::tree::{safe_name, Entry, Tree};
 use rayon::prelude::*;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
+
+mod planned;
+pub use planned::Plan;
 
 #[derive(Debug, Default)]
 pub struct RestoreReport {
@@ -80,6 +83,18 @@ fn is_full(e: &std::io::Error) -> bool {
         || matches!(e.raw_os_error(), Some(libc::ENOSPC) | Some(libc::EDQUOT))
 }
 
+/// How a restore reads the store.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Reads {
+    /// Planned where each request costs a round trip (`Store::remote`), else file by file.
+    #[default]
+    Auto,
+    /// Each file's chunks read in turn, several files at a time.
+    FileByFile,
+    /// Planned per packfile (restore/planned.rs).
+    Planned(Plan),
+}
+
 /// Restores `entry` at `dest` (relative to the exporter's root; empty means the root
 /// itself, which receives the entry's children, or, when the entry is not a directory, a
 /// snapshot of a single file, the entry under its own name).
@@ -89,6 +104,18 @@ pub fn restore(
     dest: &[u8],
     exp: &dyn Exporter,
     progress: &dyn Progress,
+) -> Result<RestoreReport> {
+    restore_with(repo, entry, dest, exp, progress, Reads::Auto)
+}
+
+/// `restore`, reading the store as `reads` says.
+pub fn restore_with(
+    repo: &Repository,
+    entry: &Entry,
+    dest: &[u8],
+    exp: &dyn Exporter,
+    progress: &dyn Progress,
+    reads: Reads,
 ) -> Result<RestoreReport> {
     let run = Run {
         repo,
@@ -108,12 +135,20 @@ pub fn restore(
         notes: Mutex::new(Vec::new()),
         xattrs_dropped: AtomicU64::new(0),
     };
-    if !dest.is_empty() || entry.kind() == FileKind::Dir {
-        run.entry(entry, dest);
+    let top = if !dest.is_empty() || entry.kind() == FileKind::Dir {
+        Some(dest)
     } else if safe_name(&entry.name) {
-        run.entry(entry, &entry.name);
+        Some(entry.name.as_slice())
     } else {
         run.fail(&entry.name, "unsafe name in snapshot, not restored");
+        None
+    };
+    if let Some(path) = top {
+        match reads {
+            Reads::Auto if planned::wanted(repo) => planned::restore(&run, entry, path, &Plan::default()),
+            Reads::Planned(plan) => planned::restore(&run, entry, path, &plan),
+            Reads::Auto | Reads::FileByFile => run.entry(entry, path),
+        }
     }
     for (path, first, entry) in std::mem::take(&mut *run.deferred.lock().expect("lock")) {
         if run.stopped() {
@@ -192,36 +227,48 @@ impl Run<'_> {
         if self.stopped() {
             return;
         }
-        if !e.info.xattrs.is_empty() && !path.is_empty() && !self.exp.keeps_xattrs() {
-            self.xattrs_dropped.fetch_add(1, Ordering::Relaxed);
-        }
+        self.count_xattrs(e, path);
         match e.kind() {
             FileKind::Dir => self.dir(e, path),
             // Not read at backup time (or not even described, then recorded without a kind):
             // nothing of it to restore. A file stored with a warning (changed while read, a
             // short delivery) has its content as read, and is restored as recorded.
-            kind if e.error.is_some() && !stored_with_warning(e) => {
-                if kind == FileKind::File {
-                    self.files.fetch_add(1, Ordering::Relaxed);
-                }
-                let msg = e.error.as_deref().unwrap_or_default();
-                self.fail(path, &format!("not in the snapshot: it could not be read at backup time ({msg})"));
-            }
+            _ if e.error.is_some() && !stored_with_warning(e) => self.not_stored(e, path),
             FileKind::File => self.file(e, path),
-            FileKind::Symlink => {
-                self.links.fetch_add(1, Ordering::Relaxed);
-                let r = self.exp.symlink(path, &e.info.target).and_then(|_| self.exp.set_metadata(path, &e.info));
-                if let Err(err) = r {
-                    self.fail(path, &err.to_string());
-                }
-            }
-            FileKind::Special => {
-                if let Err(err) = self.exp.special(path, &e.info) {
-                    self.fail_io(path, &err);
-                }
-            }
+            FileKind::Symlink => self.symlink(e, path),
+            FileKind::Special => self.special(e, path),
         }
         self.progress.item(path, e.info.size);
+    }
+
+    fn not_stored(&self, e: &Entry, path: &[u8]) {
+        if e.kind() == FileKind::File {
+            self.files.fetch_add(1, Ordering::Relaxed);
+        }
+        let msg = e.error.as_deref().unwrap_or_default();
+        self.fail(path, &format!("not in the snapshot: it could not be read at backup time ({msg})"));
+    }
+
+    /// Counts an entry whose extended attributes the exporter cannot keep (said once, at
+    /// the end).
+    fn count_xattrs(&self, e: &Entry, path: &[u8]) {
+        if !e.info.xattrs.is_empty() && !path.is_empty() && !self.exp.keeps_xattrs() {
+            self.xattrs_dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn special(&self, e: &Entry, path: &[u8]) {
+        if let Err(err) = self.exp.special(path, &e.info) {
+            self.fail_io(path, &err);
+        }
+    }
+
+    fn symlink(&self, e: &Entry, path: &[u8]) {
+        self.links.fetch_add(1, Ordering::Relaxed);
+        let r = self.exp.symlink(path, &e.info.target).and_then(|_| self.exp.set_metadata(path, &e.info));
+        if let Err(err) = r {
+            self.fail(path, &err.to_string());
+        }
     }
 
     fn dir(&self, e: &Entry, path: &[u8]) {
@@ -237,20 +284,7 @@ impl Run<'_> {
             Ok(t) => t,
             Err(err) => return self.fail(path, &err.to_string()),
         };
-        // A crafted tree may name two entries alike (a symlink pointing out, then a
-        // directory written through it): only the first of a name is restored.
-        let mut seen = std::collections::HashSet::new();
-        let dup: Vec<bool> = tree.entries.iter().map(|c| !seen.insert(c.name.as_slice())).collect();
-        tree.entries.par_iter().zip(dup).for_each(|(c, dup)| {
-            let p = join(path, &c.name);
-            if dup {
-                self.fail(&p, "duplicate name in snapshot, not restored");
-            } else if safe_name(&c.name) {
-                self.entry(c, if path.is_empty() { &c.name } else { &p });
-            } else {
-                self.fail(&p, "unsafe name in snapshot, not restored");
-            }
-        });
+        self.children(&tree, path).par_iter().for_each(|(c, p)| self.entry(c, p));
         if !path.is_empty() {
             if let Err(err) = self.exp.set_metadata(path, &e.info) {
                 self.fail(path, &err.to_string());
@@ -258,17 +292,50 @@ impl Run<'_> {
         }
     }
 
+    /// The entries of a directory to restore, each with its path. A crafted tree may name
+    /// two entries alike (a symlink pointing out, then a directory written through it):
+    /// only the first of a name is restored; unsafe names are reported, not restored.
+    fn children<'t>(&self, tree: &'t Tree, path: &[u8]) -> Vec<(&'t Entry, Vec<u8>)> {
+        let mut seen = std::collections::HashSet::new();
+        let mut out = Vec::with_capacity(tree.entries.len());
+        for c in &tree.entries {
+            let p = join(path, &c.name);
+            if !seen.insert(c.name.as_slice()) {
+                self.fail(&p, "duplicate name in snapshot, not restored");
+            } else if safe_name(&c.name) {
+                out.push((c, if path.is_empty() { c.name.clone() } else { p }));
+            } else {
+                self.fail(&p, "unsafe name in snapshot, not restored");
+            }
+        }
+        out
+    }
+
     fn file(&self, e: &Entry, path: &[u8]) {
         self.files.fetch_add(1, Ordering::Relaxed);
+        if self.link_later(e, path) {
+            return;
+        }
+        self.file_done(e, path, store_file(self.repo, self.exp, path, e));
+    }
+
+    /// Whether `e` is another name of a file restored at an earlier path: it is then made
+    /// a hard link to it once everything else is restored.
+    fn link_later(&self, e: &Entry, path: &[u8]) -> bool {
         if e.info.nlink > 1 && e.info.ino != 0 {
             let mut m = self.inodes.lock().expect("lock");
             if let Some(first) = m.get(&(e.info.dev, e.info.ino)) {
                 self.deferred.lock().expect("lock").push((path.to_vec(), first.clone(), e.clone()));
-                return;
+                return true;
             }
             m.insert((e.info.dev, e.info.ino), path.to_vec());
         }
-        match store_file(self.repo, self.exp, path, e) {
+        false
+    }
+
+    /// Counts a file written, or reports why it was not.
+    fn file_done(&self, e: &Entry, path: &[u8], r: std::io::Result<()>) {
+        match r {
             Ok(()) => {
                 self.written.fetch_add(1, Ordering::Relaxed);
                 self.bytes.fetch_add(e.info.size, Ordering::Relaxed);
