@@ -10,15 +10,21 @@
 # Stores on the local filesystem (tmpfs) and on S3 (Garage from scripts/s3-server.sh).
 # Prints "N kills, N stores that checked" and exits 1 on any difference.
 # CRASH_SOURCE: the data (default: Debian's linux-source fs/, else this repository's
-# sources); CRASH_NOISE_MB: a random file added to it (20); CARGO_TARGET_DIR is honoured.
+# sources); CRASH_NOISE_MB: a random file added to it (20); CRASH_PLAKAR: a binary to run
+# instead of building one (a long campaign keeps its binary while the tree changes);
+# CARGO_TARGET_DIR is honoured.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rounds_fs=${1:-150}
 rounds_s3=${2:-60}
 root=${CRASH_DIR:-/dev/shm/plakar-crash}
 src=${CRASH_SOURCE:-/dev/shm/plakar-bench/data/linux-source-6.1/fs}
-cargo build --release --locked -q
-plakar=${CARGO_TARGET_DIR:-$PWD/target}/release/plakar
+if [ -n "${CRASH_PLAKAR:-}" ]; then
+  plakar=$CRASH_PLAKAR
+else
+  cargo build --release --locked -q
+  plakar=${CARGO_TARGET_DIR:-$PWD/target}/release/plakar
+fi
 export PLAKAR_PASSPHRASE=crash XDG_CONFIG_HOME=$root/config
 rm -rf "$root" && mkdir -p "$root"
 data=$root/data
