@@ -16,7 +16,7 @@ use super::importer::to_io;
 use super::sse::{copy_source_key, WithSse};
 use super::store::{multipart, single_put, Multipart, S3Store, MULTIPART_THRESHOLD, PART_SIZE};
 use crate::connectors::notice;
-use crate::kloset::exporter::{Exporter, SendAgain, TargetRefused};
+use crate::kloset::exporter::{skip, Exporter, SendAgain, TargetRefused};
 use crate::kloset::importer::FileInfo;
 use crate::kloset::store::Content;
 use crate::kloset::store::StoreErrorKind as K;
@@ -143,8 +143,12 @@ impl Exporter for S3Exporter {
             Err(e) => Err(refused(e.into())),
         }
     }
-    fn symlink(&self, _path: &[u8], _target: &[u8]) -> io::Result<()> {
-        Ok(())
+    /// A bucket holds no links: left out, and said as a note (never dropped in silence).
+    fn symlink(&self, _path: &[u8], target: &[u8]) -> io::Result<()> {
+        Err(skip(format!(
+            "symbolic link not restored: a bucket cannot hold one (it pointed to {})",
+            String::from_utf8_lossy(target)
+        )))
     }
 
     fn hardlink(&self, path: &[u8], existing: &[u8]) -> io::Result<()> {

@@ -267,7 +267,7 @@ impl Run<'_> {
         self.links.fetch_add(1, Ordering::Relaxed);
         let r = self.exp.symlink(path, &e.info.target).and_then(|_| self.exp.set_metadata(path, &e.info));
         if let Err(err) = r {
-            self.fail(path, &err.to_string());
+            self.fail_io(path, &err);
         }
     }
 
