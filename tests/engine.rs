@@ -323,6 +323,35 @@ fn interrupted_backup_resumes_without_resending() {
     });
 }
 
+/// A run keeps in memory the records of the packfiles it stored only until a checkpoint
+/// publishes them; a checkpoint comes after a count of records, not only after a time, so
+/// a fast run over many small files does not keep them all (docs/PERFORMANCE.md, "Memory").
+#[test]
+fn a_backup_checkpoints_once_enough_records_wait_however_recent_the_last() {
+    let env = Env::new();
+    let data = big_tree(&env);
+    let states = |records: usize| {
+        let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+        let mut repo = new_repo(store.clone());
+        repo.checkpoint_every = Some(std::time::Duration::from_secs(3600));
+        repo.checkpoint_records = records;
+        backup::backup(&repo, &FsImporter::new(&data).unwrap(), &Default::default(), &NoProgress).unwrap();
+        let repo = reopen(store.clone());
+        let snaps = repo.index.snapshots();
+        assert_eq!(snaps.len(), 1);
+        let res = check::check(&repo, &[(snaps[0], None)], false, &NoProgress);
+        assert!(res[0].ok(), "{:?}", res[0].errors);
+        store.list(Resource::State).unwrap().len()
+    };
+    assert_eq!(states(usize::MAX), 1, "one state when nothing asks for a checkpoint");
+    let packs = clean_run(|r| {
+        backup::backup(r, &FsImporter::new(&data).unwrap(), &Default::default(), &NoProgress).unwrap();
+    });
+    // One packfile's records are enough: a checkpoint after each but the last few.
+    let n = states(1);
+    assert!(n >= packs - 2 && n <= packs + 1, "{n} states for {packs} packfiles");
+}
+
 #[test]
 fn interrupted_sync_resumes_without_resending() {
     let env = Env::new();

@@ -14,6 +14,7 @@ pub mod id;
 pub mod importer;
 pub mod index;
 pub mod inflight;
+pub mod keyset;
 pub mod lineage;
 pub mod lock;
 pub mod ops;

@@ -8,17 +8,21 @@ use crate::kloset::crypto::Keys;
 use crate::kloset::error::{Error, Result};
 use crate::kloset::id::BlobId;
 use crate::kloset::id::StateId;
-use crate::kloset::index::{BlobKey, Index};
+use crate::kloset::index::Index;
+use crate::kloset::keyset::KeySet;
 use crate::kloset::lock::Lease;
 use crate::kloset::packfile::PackBuilder;
 use crate::kloset::state::{Record, State};
 use crate::kloset::store::{Content, Resource, Store, StoreError, StoreErrorKind};
 use crossbeam_channel::{bounded, Sender};
-use std::collections::HashSet;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+/// A checkpoint is also written once this many records wait (76 bytes each in memory):
+/// what a run keeps of the packfiles it stored is bounded by its size, not its length.
+pub const CHECKPOINT_RECORDS: usize = 1 << 17;
 
 /// Records of uploaded packfiles, and the checkpoints that publish them early.
 struct Shared {
@@ -30,6 +34,8 @@ struct Shared {
     /// When set, uploaders write a state of what they stored at most this often, so an
     /// interrupted run leaves its packfiles indexed and the next run does not send them again.
     checkpoint_every: Option<Duration>,
+    /// ... or as soon as this many records wait.
+    checkpoint_records: AtomicUsize,
     last_checkpoint: Mutex<Instant>,
     checkpoints: Mutex<Vec<StateId>>,
     /// The parents of checkpoint states: the heads of the index the writer read.
@@ -46,7 +52,8 @@ impl Shared {
         let Some(every) = self.checkpoint_every else { return };
         // One uploader checkpoints at a time; the others go on uploading.
         let Ok(mut last) = self.last_checkpoint.try_lock() else { return };
-        if last.elapsed() < every {
+        let waiting = self.records.lock().expect("lock").len();
+        if last.elapsed() < every && waiting < self.checkpoint_records.load(Ordering::Relaxed) {
             return;
         }
         let batch = std::mem::take(&mut *self.records.lock().expect("lock"));
@@ -118,7 +125,7 @@ pub struct Packer<'a> {
     /// Packfiles being filled: file content, and metadata (trees, snapshot headers) kept
     /// apart so a walk of the trees reads a few dense packfiles, not every one.
     current: [Mutex<PackBuilder>; 2],
-    seen: Mutex<HashSet<BlobKey>>,
+    seen: Mutex<KeySet>,
     /// Inline mode (no uploader threads): the store and keys the caller uploads with.
     inline: Option<(Arc<dyn Store>, Arc<Keys>)>,
     tx: Option<Sender<PackBuilder>>,
@@ -165,6 +172,7 @@ impl<'a> Packer<'a> {
             in_flight: Mutex::new(0),
             landed: Condvar::new(),
             checkpoint_every: every,
+            checkpoint_records: AtomicUsize::new(CHECKPOINT_RECORDS),
             last_checkpoint: Mutex::new(Instant::now()),
             checkpoints: Mutex::new(Vec::new()),
             heads: index.heads.clone(),
@@ -192,7 +200,7 @@ impl<'a> Packer<'a> {
             level,
             max_size: max_size as usize,
             current: [Mutex::new(PackBuilder::new()), Mutex::new(PackBuilder::new())],
-            seen: Mutex::new(HashSet::new()),
+            seen: Mutex::new(KeySet::new()),
             inline,
             tx: Some(tx),
             workers,
@@ -208,6 +216,12 @@ impl<'a> Packer<'a> {
     /// index locates (docs/CACHE.md).
     pub fn caching(mut self, cache: Option<Arc<Cache>>) -> Self {
         self.cache = cache;
+        self
+    }
+
+    /// Checkpoints (when on) also once `n` records wait, however recent the last one.
+    pub fn checkpoint_records(self, n: usize) -> Self {
+        self.shared.checkpoint_records.store(n.max(1), Ordering::Relaxed);
         self
     }
 

@@ -38,6 +38,8 @@ pub struct Repository {
     /// How often a backup or sync publishes what it has stored so far (a checkpoint
     /// state), so that an interrupted run is resumed rather than started over. None: never.
     pub checkpoint_every: Option<std::time::Duration>,
+    /// A checkpoint is also written once this many records wait (packer.rs).
+    pub checkpoint_records: usize,
     /// The lock this repository was loaded under, if any: states are published through it
     /// (docs/LOCKING.md).
     pub lease: Option<Lease>,
@@ -155,6 +157,7 @@ impl Repository {
         )?;
         r.uploaders = self.uploaders;
         r.checkpoint_every = self.checkpoint_every;
+        r.checkpoint_records = self.checkpoint_records;
         Ok(r)
     }
 
@@ -222,14 +225,14 @@ impl Repository {
         } else {
             missing.par_iter().map(fetch).collect::<Vec<_>>().into_iter()
         };
-        let states: Vec<State> = cached
+        let mut states: Vec<State> = cached
             .into_iter()
             .map(|c| match c {
                 Some(s) => Ok(s),
                 None => got.next().expect("one fetched state per missing one"),
             })
             .collect::<Result<_>>()?;
-        let mut index = Index::from_states(&states);
+        let mut index = Index::from_states(&mut states);
         let present: std::collections::HashSet<StateId> = ids.iter().chain(&ignored).copied().collect();
         let with_ids: Vec<(StateId, &State)> = ids.iter().copied().zip(&states).collect();
         // A state of a lock that was taken over may have been retracted by its writer (even
@@ -264,6 +267,7 @@ impl Repository {
             lineage_legacy: lineage.legacy,
             readahead,
             checkpoint_every: Some(CHECKPOINT_EVERY),
+            checkpoint_records: crate::kloset::packer::CHECKPOINT_RECORDS,
             lease,
             uploaders: 2,
             cache,

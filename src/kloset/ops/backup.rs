@@ -93,6 +93,7 @@ pub fn backup(repo: &Repository, imp: &dyn Importer, opts: &BackupOptions, progr
             repo.checkpoint_every,
             repo.lease.clone(),
         )
+        .checkpoint_records(repo.checkpoint_records)
         .caching(repo.cache_handle()),
         counters: Counters::default(),
         errors: Mutex::new(Vec::new()),

@@ -71,7 +71,8 @@ pub fn sync(
             dst.uploaders,
             dst.checkpoint_every,
             dst.lease.clone(),
-        ),
+        )
+        .checkpoint_records(dst.checkpoint_records),
         memo: Mutex::new(HashMap::new()),
         progress,
     };
