@@ -25,6 +25,7 @@ mod mount_http;
 mod ports;
 mod prune;
 mod reliability;
+mod restore_faults;
 mod restore_plan;
 mod restore_safety;
 mod roundtrip;

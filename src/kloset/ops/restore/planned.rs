@@ -15,6 +15,7 @@ use super::{dir_unreadable, store_file, stored_with_warning, Run};
 use crate::kloset::blob::BlobType;
 use crate::kloset::coalesce::{coalesce, Limits, Need, Read};
 use crate::kloset::exporter::send_again;
+use crate::kloset::id::BlobId;
 use crate::kloset::importer::FileKind;
 use crate::kloset::prefetch::{Prefetch, Reserve};
 use crate::kloset::repo::Repository;
@@ -23,6 +24,7 @@ use crate::kloset::tree::Entry;
 use bytes::Bytes;
 use crossbeam_channel::{bounded, unbounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use std::io;
+use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -100,14 +102,15 @@ pub(super) fn restore(run: &Run, entry: &Entry, path: &[u8], plan: &Plan) {
     std::thread::scope(|s| {
         let (pf, writing) = (&pf, &writing);
         s.spawn(move || {
+            // Every read was sent and its blobs filled or failed; or a reader panicked, and
+            // the writers waiting for its blobs read them alone (then the panic goes on).
+            let _close = Close(pf);
             std::thread::scope(|s| {
                 for _ in 0..plan.readers.max(1) {
                     let rx = reads_rx.clone();
                     s.spawn(move || rx.iter().for_each(|r| fetch(run.repo, pf, r)));
                 }
             });
-            // Every read was sent and its blobs filled or failed.
-            pf.close();
         });
         for _ in 0..writers {
             let rx = work_rx.clone();
@@ -121,6 +124,15 @@ pub(super) fn restore(run: &Run, entry: &Entry, path: &[u8], plan: &Plan) {
         let mut w = Walker { run, tx: jobs_tx, seq: 0 };
         w.entry(entry, path, None);
     });
+}
+
+/// Closes the prefetch when dropped, unwinding included.
+struct Close<'a>(&'a Prefetch);
+
+impl Drop for Close<'_> {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 /// Counts a writer out when it ends, panics included, so the planner never waits for it.
@@ -337,9 +349,21 @@ struct Pending {
 /// failed, or the packfile is shorter than the index says) is marked failed.
 fn fetch(repo: &Repository, pf: &Prefetch, r: Read) {
     let got = repo.store.get(Resource::Packfile, &r.pack.0, Some((r.offset, r.length))).map(Bytes::from);
+    // The budget counts blobs, not the gaps a read spans between them: blobs of a read
+    // that is mostly gap are copied out, so its buffer is freed now rather than held until
+    // its last blob is written (memory stays within twice the budget).
+    let needed: u64 = r.blobs.iter().map(|(_, _, len)| len).sum();
+    let copy = needed * 2 < r.length;
     let blobs = r.blobs.into_iter().map(|(id, off, len)| {
         let end = (off + len) as usize;
-        let data = got.as_ref().ok().filter(|d| end <= d.len()).map(|d| d.slice(off as usize..end));
+        let data = got.as_ref().ok().filter(|d| end <= d.len()).map(|d| {
+            let b = d.slice(off as usize..end);
+            if copy {
+                Bytes::copy_from_slice(&b)
+            } else {
+                b
+            }
+        });
         (id, data)
     });
     pf.fill(blobs.collect());
@@ -355,9 +379,17 @@ fn write(run: &Run, pf: &Prefetch, job: &Job) {
     } else if run.stopped() {
         pf.release(job.seq, &e.chunks, 0);
     } else {
-        let mut r = Planned { repo: run.repo, pf, job, next: 0, buf: Vec::new(), pos: 0 };
-        let res = run.exp.store_file_with_metadata(path, &mut r, e.info.size, &e.info);
+        let mut r = Planned { repo: run.repo, pf, job, next: 0, buf: Vec::new(), buf_id: None, pos: 0, failed: None };
+        let res = panic::catch_unwind(AssertUnwindSafe(|| {
+            run.exp.store_file_with_metadata(path, &mut r, e.info.size, &e.info)
+        }));
         pf.release(job.seq, &e.chunks, r.next);
+        // An exporter that panicked: what it held is given back and its directory counted
+        // down, so the planner and the other writers go on, then the panic goes on up.
+        let res = res.unwrap_or_else(|p| {
+            done(run, job.parent.as_ref());
+            panic::resume_unwind(p)
+        });
         // The exporter wants the content again (exporter.rs): read file by file.
         let res = if res.as_ref().is_err_and(send_again) { store_file(run.repo, run.exp, path, e) } else { res };
         run.file_done(e, path, res);
@@ -374,18 +406,26 @@ struct Planned<'a> {
     /// Chunks taken so far.
     next: usize,
     buf: Vec<u8>,
+    /// The chunk `buf` holds.
+    buf_id: Option<BlobId>,
     pos: usize,
+    /// Once a chunk failed, every later read fails alike: a reader asked again never moves
+    /// past a chunk it could not give.
+    failed: Option<String>,
 }
 
 impl io::Read for Planned<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let chunks = &self.job.entry.chunks;
         while self.pos == self.buf.len() {
+            if let Some(why) = &self.failed {
+                return Err(io::Error::other(why.clone()));
+            }
             let Some(id) = chunks.get(self.next) else { return Ok(0) };
             let raw = self.pf.take(self.job.seq, self.next, id);
             self.next += 1;
             // Runs of one chunk (zeros in disk images) are verified once.
-            if self.next > 1 && chunks[self.next - 2] == *id {
+            if self.buf_id == Some(*id) {
                 self.pos = 0;
                 continue;
             }
@@ -396,8 +436,13 @@ impl io::Read for Planned<'_> {
                     .and_then(|loc| self.repo.open_blob(BlobType::Chunk, id, &loc, &raw)),
                 None => self.repo.get_blob(BlobType::Chunk, id),
             };
-            self.buf = plain.map_err(io::Error::other)?;
-            self.pos = 0;
+            match plain {
+                Ok(p) => (self.buf, self.buf_id, self.pos) = (p, Some(*id), 0),
+                Err(e) => {
+                    (self.buf, self.buf_id, self.pos) = (Vec::new(), None, 0);
+                    self.failed = Some(e.to_string());
+                }
+            }
         }
         let n = out.len().min(self.buf.len() - self.pos);
         out[..n].copy_from_slice(&self.buf[self.pos..self.pos + n]);
