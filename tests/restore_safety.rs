@@ -52,6 +52,31 @@ fn info(kind: FileKind, mode: u32, size: u64) -> FileInfo {
     }
 }
 
+/// A file never replaces a directory of the same name, even an empty one: refused, the
+/// directory kept as it is, and no temporary file left behind.
+#[test]
+fn a_file_where_the_target_has_a_directory_is_refused_and_leaves_nothing() {
+    let env = Env::new();
+    let t = env.path("target");
+    let exp = FsExporter::new(&t, true).unwrap();
+    fs::create_dir_all(t.join("full/inner")).unwrap();
+    fs::create_dir_all(t.join("empty")).unwrap();
+    let file = info(FileKind::File, 0o100644, 3);
+    for name in ["full", "empty"] {
+        let e = exp.store_file_with_metadata(name.as_bytes(), &mut &b"abc"[..], 3, &file).unwrap_err();
+        assert!(e.to_string().contains("a directory is in the way"), "{e}");
+        assert!(t.join(name).is_dir());
+    }
+    assert!(t.join("full/inner").is_dir());
+    let mut names: Vec<_> = fs::read_dir(&t).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    assert_eq!(names, ["empty", "full"]);
+    // A file already there is replaced.
+    fs::write(t.join("plain"), "old").unwrap();
+    exp.store_file_with_metadata(b"plain", &mut &b"abc"[..], 3, &file).unwrap();
+    assert_eq!(fs::read(t.join("plain")).unwrap(), b"abc");
+}
+
 /// The race, played step by step through the exporter: a directory is created, then
 /// swapped for a symlink to a directory outside the target before anything is written into
 /// it and before its metadata is set. Every later call through it must fail.

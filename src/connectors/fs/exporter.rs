@@ -201,10 +201,11 @@ impl FsExporter {
                 Some(i) => self.apply(f.as_fd(), i)?,
                 None => Ok(()),
             };
-            if kind_at(&dir, name).is_ok_and(|k| k == FileType::Directory) {
-                return Err(io::Error::other("a directory is in the way"));
+            // A file never replaces a directory: rename refuses to, atomically.
+            match rustix::fs::renameat(&dir, tmp.as_str(), &dir, *name) {
+                Err(Errno::ISDIR) => return Err(io::Error::other("a directory is in the way")),
+                r => r?,
             }
-            rustix::fs::renameat(&dir, tmp.as_str(), &dir, *name)?;
             Ok(late)
         })();
         if res.is_err() {

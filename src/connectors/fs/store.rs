@@ -12,6 +12,7 @@
 //! Deleting a packfile or a lock does not: if one comes back after a power cut, nothing
 //! names it and the next maintenance removes it again.
 
+use super::open_packs::OpenPacks;
 use crate::kloset::store::{Resource, Store, StoreError, StoreErrorKind, StoreResult};
 use std::fs::{self, File};
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -21,6 +22,7 @@ use std::sync::{Arc, Mutex};
 pub struct FsStore {
     root: PathBuf,
     trace: Trace,
+    packs: OpenPacks,
 }
 
 /// One of the calls whose order makes a write survive a power cut. No test can cut the
@@ -114,7 +116,7 @@ fn temp_name(dir: &Path, prefix: &str) -> PathBuf {
 
 impl FsStore {
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into(), trace: Trace::default() }
+        Self { root: root.into(), trace: Trace::default(), packs: OpenPacks::default() }
     }
 
     fn dir(&self, res: Resource, id: &[u8; 32]) -> PathBuf {
@@ -252,6 +254,9 @@ impl Store for FsStore {
 
     fn get(&self, res: Resource, id: &[u8; 32], range: Option<(u64, u64)>) -> StoreResult<Vec<u8>> {
         let p = self.path(res, id);
+        if let (Resource::Packfile, Some((off, len))) = (res, range) {
+            return self.packs.read(id, &p, off, len).map_err(|e| self.err(e, &p));
+        }
         let mut f = File::open(&p).map_err(|e| self.err(e, &p))?;
         let mut buf = Vec::new();
         match range {
@@ -306,7 +311,7 @@ mod tests {
 
     fn traced(root: &Path) -> (FsStore, Arc<Mutex<Vec<Step>>>) {
         let log = Arc::new(Mutex::new(Vec::new()));
-        (FsStore { root: root.into(), trace: Trace(Some(log.clone())) }, log)
+        (FsStore { root: root.into(), trace: Trace(Some(log.clone())), packs: OpenPacks::default() }, log)
     }
 
     fn take(log: &Arc<Mutex<Vec<Step>>>) -> Vec<Step> {
