@@ -7,7 +7,7 @@ use plakar::kloset::crypto::KdfParams;
 use plakar::kloset::importer::{DirEntry, FileInfo, Importer};
 use plakar::kloset::ops::{backup, check, restore, sync};
 use plakar::kloset::progress::NoProgress;
-use plakar::kloset::store::{Resource, Store, StoreError, StoreErrorKind, StoreResult};
+use plakar::kloset::store::{Content, Resource, Store, StoreError, StoreErrorKind, StoreResult};
 use plakar::kloset::{repo, ErrorKind, Repository};
 use std::io::{self, Read};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -347,9 +347,11 @@ fn a_backup_checkpoints_once_enough_records_wait_however_recent_the_last() {
     let packs = clean_run(|r| {
         backup::backup(r, &FsImporter::new(&data).unwrap(), &Default::default(), &NoProgress).unwrap();
     });
-    // One packfile's records are enough: a checkpoint after each but the last few.
+    // One packfile's records are enough: checkpoints as packfiles land (one uploader
+    // skips its checkpoint while the other writes one, so some carry two packfiles; how
+    // files fall into packfiles varies from run to run with the threads).
     let n = states(1);
-    assert!(n >= packs - 2 && n <= packs + 1, "{n} states for {packs} packfiles");
+    assert!(n >= packs / 2 && n <= 2 * packs, "{n} states for {packs} packfiles");
 }
 
 #[test]
@@ -361,6 +363,80 @@ fn interrupted_sync_resumes_without_resending() {
     let snap = backup::backup(&new_repo(src_store.clone()), &imp, &Default::default(), &NoProgress).unwrap();
     let src = reopen(src_store);
     assert_resumes(|dst| sync::sync(&src, dst, &[snap.id], false, &NoProgress).map(|r| assert_eq!(r.copied.len(), 1)));
+}
+
+/// A store whose last data packfile of a sync (the small one) is slow and then fails,
+/// while `fail` is set: the metadata packfile with the snapshot header lands first.
+#[derive(Default)]
+struct SlowLastData {
+    inner: MemoryStore,
+    fail: std::sync::atomic::AtomicBool,
+}
+
+impl Store for SlowLastData {
+    fn location(&self) -> String {
+        self.inner.location()
+    }
+    fn create(&self, c: &[u8]) -> StoreResult<()> {
+        self.inner.create(c)
+    }
+    fn open(&self) -> StoreResult<Vec<u8>> {
+        self.inner.open()
+    }
+    fn list(&self, r: Resource) -> StoreResult<Vec<[u8; 32]>> {
+        self.inner.list(r)
+    }
+    fn get(&self, r: Resource, id: &[u8; 32], range: Option<(u64, u64)>) -> StoreResult<Vec<u8>> {
+        self.inner.get(r, id, range)
+    }
+    fn put(&self, r: Resource, id: &[u8; 32], d: &[u8]) -> StoreResult<()> {
+        self.inner.put(r, id, d)
+    }
+    fn put_hinted(&self, r: Resource, id: &[u8; 32], d: &[u8], content: Content) -> StoreResult<()> {
+        if r == Resource::Packfile
+            && content == Content::Data
+            && d.len() < 256 << 10
+            && self.fail.load(Ordering::SeqCst)
+        {
+            std::thread::sleep(std::time::Duration::from_millis(500));
+            return Err(StoreError::new(StoreErrorKind::Other, "connection reset"));
+        }
+        self.inner.put(r, id, d)
+    }
+    fn delete(&self, r: Resource, id: &[u8; 32]) -> StoreResult<()> {
+        self.inner.delete(r, id)
+    }
+    fn size(&self, r: Resource, id: &[u8; 32]) -> StoreResult<u64> {
+        self.inner.size(r, id)
+    }
+}
+
+/// A checkpoint never commits a snapshot: a sync whose last data packfile fails after
+/// the header's packfile landed (and was checkpointed) lists nothing, and the next sync
+/// copies the snapshot whole. Before, the first sync failed with the snapshot already
+/// listed, and the next one skipped it and said so with success, over missing chunks.
+#[test]
+fn a_failed_sync_commits_no_snapshot_through_a_checkpoint() {
+    let env = Env::new();
+    let data = big_tree(&env);
+    std::fs::write(data.join("last.bin"), crate::util::noise(70_000, 99)).unwrap();
+    let src_store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let imp = FsImporter::new(&data).unwrap();
+    let snap = backup::backup(&new_repo(src_store.clone()), &imp, &Default::default(), &NoProgress).unwrap();
+    let src = reopen(src_store);
+    let store = Arc::new(SlowLastData::default());
+    let mut dst = new_repo(store.clone());
+    dst.checkpoint_every = Some(std::time::Duration::from_secs(3600));
+    dst.checkpoint_records = 1;
+    store.fail.store(true, Ordering::SeqCst);
+    assert!(sync::sync(&src, &dst, &[snap.id], false, &NoProgress).is_err());
+    assert!(reopen(store.clone()).index.snapshots().is_empty(), "a failed sync listed its snapshot");
+    store.fail.store(false, Ordering::SeqCst);
+    let again = sync::sync(&src, &reopen(store.clone()), &[snap.id], false, &NoProgress).unwrap();
+    assert_eq!(again.copied.len(), 1);
+    let dst = reopen(store);
+    let res = check::check(&dst, &[(dst.index.snapshots()[0], None)], false, &NoProgress);
+    assert!(res[0].ok(), "{:?}", res[0].errors);
 }
 
 /// Reads half of each file, then asks for it again (`SendAgain`), as the S3 exporter does

@@ -88,6 +88,19 @@ impl Index {
         });
         entries.dedup_by(|a, b| a.0 == b.0);
         entries.shrink_to_fit();
+        // Only packfiles some entry still points into: one whose every blob is held in
+        // another as well is no index's, and maintenance sees it as an orphan.
+        let mut renumber = vec![u32::MAX; index.packs.len()];
+        let mut packs = Vec::new();
+        for (_, slot) in entries.iter_mut() {
+            let n = &mut renumber[slot.pack as usize];
+            if *n == u32::MAX {
+                *n = packs.len() as u32;
+                packs.push(index.packs[slot.pack as usize]);
+            }
+            slot.pack = *n;
+        }
+        index.packs = packs;
         index.entries = entries;
         index.build_fanout();
         index
@@ -236,6 +249,15 @@ mod tests {
         // Held only in a doomed packfile: readable, never used for dedup.
         let index = Index::from_states(&mut [state(vec![rec(BlobType::Chunk, x, 9, 1)], &[9])]);
         assert!(index.contains(BlobType::Chunk, &BlobId(x)) && !index.usable(BlobType::Chunk, &BlobId(x)));
+    }
+
+    #[test]
+    fn a_packfile_whose_every_blob_is_held_elsewhere_is_not_listed() {
+        let x = id(3, 4, 5);
+        let (a, b) = (state(vec![rec(BlobType::Chunk, x, 1, 0)], &[]), state(vec![rec(BlobType::Chunk, x, 2, 0)], &[]));
+        let index = Index::from_states(&mut [a, b]);
+        assert_eq!(index.packs().len(), 1);
+        assert_eq!(index.get(BlobType::Chunk, &BlobId(x)).unwrap().pack, index.packs()[0]);
     }
 
     #[test]

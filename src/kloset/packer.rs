@@ -56,7 +56,17 @@ impl Shared {
         if last.elapsed() < every && waiting < self.checkpoint_records.load(Ordering::Relaxed) {
             return;
         }
-        let batch = std::mem::take(&mut *self.records.lock().expect("lock"));
+        // A checkpoint lets the next run skip what arrived; it never commits a snapshot.
+        // A header's packfile may land before the data packfiles its snapshot needs (sync
+        // adds headers while data is still in flight), and the run may yet fail: only the
+        // final state, written once every upload landed, lists snapshot headers.
+        let batch: Vec<Record> = {
+            let mut records = self.records.lock().expect("lock");
+            let (headers, batch) =
+                std::mem::take(&mut *records).into_iter().partition(|r| r.kind == BlobType::Snapshot);
+            *records = headers;
+            batch
+        };
         if batch.is_empty() {
             return;
         }
