@@ -194,3 +194,21 @@ fn a_directory_whose_tree_node_is_over_2_mib_restores_from_a_remote_store() {
             .unwrap();
     assert!(r.errors.is_empty(), "{:?}", r.errors);
 }
+
+/// A tree's read-ahead window reaches back, but never so far that the tree's end falls out.
+#[test]
+fn a_tree_larger_than_half_a_readahead_window_is_read_whole() {
+    use plakar::kloset::id::PackId;
+    use plakar::kloset::readahead::ReadAhead;
+    let store = MemoryStore::default();
+    let pack = PackId([7; 32]);
+    let bytes: Vec<u8> = (0..(8u32 << 20)).map(|i| (i % 251) as u8).collect();
+    store.put(Resource::Packfile, &pack.0, &bytes).unwrap();
+    let ra = ReadAhead::default();
+    for (off, len) in [(3u64 << 20, 3u64 << 20), (1 << 20, (3 << 20) + 5), (5 << 20, 2 << 20), (0, 100)] {
+        for back in [true, false] {
+            let got = ra.read(&store, &pack, off, len, back).unwrap();
+            assert_eq!(got, bytes[off as usize..(off + len) as usize], "{off} {len} {back}");
+        }
+    }
+}

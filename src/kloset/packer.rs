@@ -138,6 +138,10 @@ pub struct Packer<'a> {
     seen: Mutex<KeySet>,
     /// Inline mode (no uploader threads): the store and keys the caller uploads with.
     inline: Option<(Arc<dyn Store>, Arc<Keys>)>,
+    /// Inline under a seeded harness (the simulation): one full packfile is held back and
+    /// the seed picks which of two goes up first, as two uploader threads would race, so
+    /// the simulation sees a run's packfiles land out of order.
+    held: Option<Mutex<Option<PackBuilder>>>,
     tx: Option<Sender<PackBuilder>>,
     workers: Vec<JoinHandle<()>>,
     shared: Arc<Shared>,
@@ -204,6 +208,7 @@ impl<'a> Packer<'a> {
             })
             .collect();
         let inline = (uploaders == 0).then(|| (store.clone(), keys.clone()));
+        let held = (uploaders == 0 && crate::kloset::rng::current().is_some()).then(|| Mutex::new(None));
         Self {
             index,
             keys,
@@ -212,6 +217,7 @@ impl<'a> Packer<'a> {
             current: [Mutex::new(PackBuilder::new()), Mutex::new(PackBuilder::new())],
             seen: Mutex::new(KeySet::new()),
             inline,
+            held,
             tx: Some(tx),
             workers,
             shared,
@@ -281,6 +287,20 @@ impl<'a> Packer<'a> {
 
     fn send(&self, pack: PackBuilder) -> Result<()> {
         if let Some((store, keys)) = &self.inline {
+            let pack = match &self.held {
+                None => pack,
+                Some(held) => {
+                    let mut held = held.lock().expect("lock");
+                    let Some(old) = held.take() else {
+                        *held = Some(pack);
+                        return self.check_failed();
+                    };
+                    let (now, later) =
+                        if crate::kloset::rng::u64().is_multiple_of(2) { (old, pack) } else { (pack, old) };
+                    *held = Some(later);
+                    now
+                }
+            };
             self.shared.upload(store.as_ref(), keys, &self.stored_bytes, pack);
             return self.check_failed();
         }
@@ -302,11 +322,21 @@ impl<'a> Packer<'a> {
         if !pack.is_empty() {
             self.send(pack)?;
         }
+        self.upload_held()?;
         let mut n = self.shared.in_flight.lock().expect("lock");
         while *n > 0 {
             n = self.shared.landed.wait(n).expect("lock");
         }
         drop(n);
+        self.check_failed()
+    }
+
+    /// Uploads the packfile held back under a seeded harness, if any.
+    fn upload_held(&self) -> Result<()> {
+        let held = self.held.as_ref().and_then(|h| h.lock().expect("lock").take());
+        if let (Some(pack), Some((store, keys))) = (held, &self.inline) {
+            self.shared.upload(store.as_ref(), keys, &self.stored_bytes, pack);
+        }
         self.check_failed()
     }
 
@@ -341,6 +371,7 @@ impl<'a> Packer<'a> {
                 self.send(last)?;
             }
         }
+        self.upload_held()?;
         drop(self.tx.take());
         for w in self.workers.drain(..) {
             w.join().map_err(|_| Error::Other("a packfile uploader panicked".into()))?;

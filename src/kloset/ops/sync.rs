@@ -76,11 +76,19 @@ pub fn sync(
         memo: Mutex::new(HashMap::new()),
         progress,
     };
+    let mut headers = Vec::with_capacity(todo.len());
     for (id, new_id) in &todo {
         let mut h = src.header(id)?;
         h.id = *new_id;
         h.root = c.tree(&h.root)?;
-        c.packer.add(BlobType::Snapshot, new_id.as_blob(), &h.encode())?;
+        headers.push(h);
+    }
+    // Headers go into a packfile only once every data packfile has landed, as a backup's
+    // does: a header never sits in the store beside chunks that never arrived (a repair
+    // that lists unlisted packfiles would otherwise bring back a snapshot missing data).
+    c.packer.flush_data()?;
+    for h in &headers {
+        c.packer.add(BlobType::Snapshot, h.id.as_blob(), &h.encode())?;
     }
     let blobs = c.packer.finish()?;
     dst.write_state(State { created: chrono::Utc::now().timestamp(), blobs, ..Default::default() })?;
