@@ -264,6 +264,8 @@ fn planned_and_file_by_file_restores_are_the_same() {
         .unwrap();
     xattr::set(data.join("many/f0003"), "user.note", b"kept").unwrap();
     xattr::set(data.join("many"), "user.dir", b"too").unwrap();
+    // A hard link inside a directory: made last, it must leave the directory's times be.
+    fs::hard_link(data.join("many/f0001"), data.join("many/f0001.link")).unwrap();
     let store = Arc::new(Remote::default());
     let (repo, root) = backup(&store, &data);
     for (n, reads) in [Reads::FileByFile, Reads::Planned(Plan::default())].into_iter().enumerate() {

@@ -102,6 +102,23 @@ fn refused(dir: impl AsFd, shown: &[&[u8]], e: Errno) -> io::Error {
     ))
 }
 
+/// Gives the directory `fd` (an `O_PATH` descriptor) back the times `st` saw, through
+/// /proc/self/fd/N, which leads to that very inode. Best effort: the entry is in place
+/// whatever comes of it, and only the directory's times would be off.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn keep_times(fd: &OwnedFd, st: &rustix::fs::Stat) {
+    let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
+    let t = |sec: i64, nsec: u64| Timespec { tv_sec: sec as _, tv_nsec: nsec as _ };
+    let times = Timestamps {
+        last_access: t(st.st_atime as i64, st.st_atime_nsec as u64),
+        last_modification: t(st.st_mtime as i64, st.st_mtime_nsec as u64),
+    };
+    let _ = rustix::fs::utimensat(rustix::fs::CWD, proc.as_str(), &times, AtFlags::empty());
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn keep_times(_: &OwnedFd, _: &rustix::fs::Stat) {}
+
 fn times(info: &FileInfo) -> Timestamps {
     let t = Timespec {
         tv_sec: info.mtime_ns.div_euclid(1_000_000_000),
@@ -378,8 +395,14 @@ impl Exporter for FsExporter {
         let (dir, name) = self.parent(path)?;
         let (from, old) = self.parent(existing)?;
         Self::clear(&dir, name)?;
+        // Hard links are made last, after their directory got its times: keep them.
+        let before = dir.fd.as_ref().and_then(|fd| rustix::fs::fstat(fd).ok());
         // Without AT_SYMLINK_FOLLOW: a symlink swapped in at `existing` is linked itself.
-        Ok(rustix::fs::linkat(&from, old, &dir, name, AtFlags::empty())?)
+        rustix::fs::linkat(&from, old, &dir, name, AtFlags::empty())?;
+        if let (Some(fd), Some(st)) = (dir.fd.as_ref(), before) {
+            keep_times(fd, &st);
+        }
+        Ok(())
     }
 
     fn set_metadata(&self, path: &[u8], info: &FileInfo) -> io::Result<()> {
