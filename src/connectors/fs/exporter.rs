@@ -108,10 +108,9 @@ fn refused(dir: impl AsFd, shown: &[&[u8]], e: Errno) -> io::Error {
 #[cfg(any(target_os = "linux", target_os = "android"))]
 fn keep_times(fd: &OwnedFd, st: &rustix::fs::Stat) {
     let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(fd));
-    let t = |sec: i64, nsec: u64| Timespec { tv_sec: sec as _, tv_nsec: nsec as _ };
     let times = Timestamps {
-        last_access: t(st.st_atime as i64, st.st_atime_nsec as u64),
-        last_modification: t(st.st_mtime as i64, st.st_mtime_nsec as u64),
+        last_access: Timespec { tv_sec: st.st_atime as _, tv_nsec: st.st_atime_nsec as _ },
+        last_modification: Timespec { tv_sec: st.st_mtime as _, tv_nsec: st.st_mtime_nsec as _ },
     };
     let _ = rustix::fs::utimensat(rustix::fs::CWD, proc.as_str(), &times, AtFlags::empty());
 }
