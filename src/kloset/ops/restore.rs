@@ -271,19 +271,23 @@ impl Run<'_> {
         }
     }
 
-    fn dir(&self, e: &Entry, path: &[u8]) {
+    /// Makes a directory and reads its tree; None when there is nothing under it to
+    /// restore (each failure reported).
+    fn open_dir(&self, e: &Entry, path: &[u8]) -> Option<Tree> {
         self.dirs.fetch_add(1, Ordering::Relaxed);
         if let Err(err) = self.exp.create_dir(path) {
-            return self.fail_io(path, &err);
+            self.fail_io(path, &err);
+            return None;
         }
         if let Some(msg) = &e.error {
             self.fail(path, &dir_unreadable(msg));
         }
-        let Some(sub) = e.subtree else { return };
-        let tree = match self.repo.tree(&sub) {
-            Ok(t) => t,
-            Err(err) => return self.fail(path, &err.to_string()),
-        };
+        let sub = e.subtree?;
+        self.repo.tree(&sub).map_err(|err| self.fail(path, &err.to_string())).ok()
+    }
+
+    fn dir(&self, e: &Entry, path: &[u8]) {
+        let Some(tree) = self.open_dir(e, path) else { return };
         self.children(&tree, path).par_iter().for_each(|(c, p)| self.entry(c, p));
         if !path.is_empty() {
             if let Err(err) = self.exp.set_metadata(path, &e.info) {

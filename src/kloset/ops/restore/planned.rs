@@ -11,7 +11,7 @@
 //! whose read failed is read again alone, so an error names what it names today. A
 //! directory's metadata is set once the last of its entries is done.
 
-use super::{dir_unreadable, store_file, stored_with_warning, Run};
+use super::{store_file, stored_with_warning, Run};
 use crate::kloset::blob::BlobType;
 use crate::kloset::coalesce::{coalesce, Limits, Need, Read};
 use crate::kloset::exporter::send_again;
@@ -186,18 +186,7 @@ impl Walker<'_, '_> {
 
     fn dir(&mut self, e: &Entry, path: &[u8], parent: Option<&Arc<Dir>>) {
         let run = self.run;
-        run.dirs.fetch_add(1, Ordering::Relaxed);
-        if let Err(err) = run.exp.create_dir(path) {
-            return run.fail_io(path, &err);
-        }
-        if let Some(msg) = &e.error {
-            run.fail(path, &dir_unreadable(msg));
-        }
-        let Some(sub) = e.subtree else { return };
-        let tree = match run.repo.tree(&sub) {
-            Ok(t) => t,
-            Err(err) => return run.fail(path, &err.to_string()),
-        };
+        let Some(tree) = run.open_dir(e, path) else { return };
         if let Some(p) = parent {
             p.left.fetch_add(1, Ordering::AcqRel);
         }
