@@ -13,58 +13,17 @@ use plakar::kloset::importer::FileInfo;
 use plakar::kloset::ops::restore::{Plan, Reads};
 use plakar::kloset::ops::{backup, restore};
 use plakar::kloset::progress::NoProgress;
-use plakar::kloset::store::{Resource, Store, StoreResult};
+use plakar::kloset::store::{Resource, Store};
 use plakar::kloset::tree::Entry;
 use plakar::kloset::{repo, Repository};
 use std::fs;
 use std::io::{self, Read};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-#[derive(Default)]
-struct Remote {
-    inner: MemoryStore,
-    /// Panic on the next packfile read shorter than a read-ahead window (a planned read).
-    panic_next: AtomicBool,
-}
-
-impl Store for Remote {
-    fn location(&self) -> String {
-        "remote:".into()
-    }
-    fn remote(&self) -> bool {
-        true
-    }
-    fn create(&self, c: &[u8]) -> StoreResult<()> {
-        self.inner.create(c)
-    }
-    fn open(&self) -> StoreResult<Vec<u8>> {
-        self.inner.open()
-    }
-    fn list(&self, r: Resource) -> StoreResult<Vec<[u8; 32]>> {
-        self.inner.list(r)
-    }
-    fn get(&self, res: Resource, id: &[u8; 32], range: Option<(u64, u64)>) -> StoreResult<Vec<u8>> {
-        if res == Resource::Packfile
-            && range.is_some_and(|(_, l)| l < 4 << 20)
-            && self.panic_next.swap(false, Ordering::SeqCst)
-        {
-            panic!("store bug in a reader");
-        }
-        self.inner.get(res, id, range)
-    }
-    fn put(&self, r: Resource, id: &[u8; 32], d: &[u8]) -> StoreResult<()> {
-        self.inner.put(r, id, d)
-    }
-    fn delete(&self, r: Resource, id: &[u8; 32]) -> StoreResult<()> {
-        self.inner.delete(r, id)
-    }
-    fn size(&self, r: Resource, id: &[u8; 32]) -> StoreResult<u64> {
-        self.inner.size(r, id)
-    }
-}
+use crate::restore_plan::Remote;
 
 fn backup_into(store: &Arc<Remote>, repo: Repository, data: &Path) -> (Repository, Entry) {
     let h = backup::backup(&repo, &FsImporter::new(data).unwrap(), &Default::default(), &NoProgress).unwrap();

@@ -21,9 +21,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A memory store across a slow link: every packfile read takes `delay`, and the ranges
-/// read are recorded. Reads of a packfile in `failing` fail as many times as it says.
+/// read are recorded. Reads of a packfile in `failing` fail as many times as it says; with
+/// `panic_next` set, the next ranged packfile read shorter than a read-ahead window (a
+/// planned read) panics, as a store with a bug would.
 #[derive(Default)]
-struct Remote {
+pub(crate) struct Remote {
     inner: MemoryStore,
     delay: Duration,
     ranges: Mutex<Vec<([u8; 32], u64, u64)>>,
@@ -32,6 +34,7 @@ struct Remote {
     failing: Mutex<HashMap<[u8; 32], u32>>,
     /// Bytes of packfiles read.
     bytes: AtomicU64,
+    pub(crate) panic_next: std::sync::atomic::AtomicBool,
 }
 
 impl Remote {
@@ -66,6 +69,9 @@ impl Store for Remote {
             return self.inner.get(res, id, range);
         }
         let (off, len) = range.unwrap_or((0, u64::MAX));
+        if len < 4 << 20 && self.panic_next.swap(false, Ordering::SeqCst) {
+            panic!("store bug in a reader");
+        }
         self.ranges.lock().unwrap().push((*id, off, len));
         let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
         self.peak.fetch_max(now, Ordering::SeqCst);
