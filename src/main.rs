@@ -18,6 +18,10 @@ fn main() {
         // trim threshold keeps the heap from shrinking and regrowing on every file.
         libc::mallopt(libc::M_MMAP_THRESHOLD, 4 << 20);
         libc::mallopt(libc::M_TRIM_THRESHOLD, 64 << 20);
+        // One arena per core, not eight: each thread's arena kept its own free memory,
+        // 25 MiB of a million-file backup's peak (docs/PERFORMANCE.md, "Memory").
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        libc::mallopt(libc::M_ARENA_MAX, cores.clamp(1, 8) as i32);
     }
     let code = plakar::cli::run(std::env::args_os().skip(1).collect());
     std::process::exit(code);

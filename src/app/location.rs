@@ -7,6 +7,7 @@
 use super::config::{Config, Kind, Section};
 use crate::connectors::fs::{absolute, FsExporter, FsImporter, FsStore};
 use crate::connectors::ftp::{FtpConfig, FtpExporter, FtpImporter};
+use crate::connectors::generated::Generated;
 use crate::connectors::http::{HttpConfig, HttpStore};
 use crate::connectors::ptar::PtarStore;
 use crate::connectors::s3::{S3Config, S3Exporter, S3Importer, S3Store};
@@ -57,7 +58,13 @@ fn is_scheme(s: &str) -> bool {
 }
 
 fn unsupported(kind: &str, loc: &Location) -> anyhow::Error {
-    let supported = if kind == "store" { "fs, s3, sftp, ptar, sqlite, http, https" } else { "fs, ftp, s3, sftp" };
+    let supported = if kind == "store" {
+        "fs, s3, sftp, ptar, sqlite, http, https"
+    } else if kind == "source" {
+        "fs, ftp, s3, sftp, gen"
+    } else {
+        "fs, ftp, s3, sftp"
+    };
     anyhow::anyhow!("{kind} location scheme {:?} is not supported (supported: {supported})", loc.scheme)
 }
 
@@ -135,6 +142,7 @@ pub fn open_source(s: &str, config_dir: &Path, xattrs: bool) -> Result<Box<dyn I
             let shown = cfg.display();
             Ok(Box::new(FtpImporter::new(cfg).map_err(|e| io_to_engine(e, &shown))?))
         }
+        "gen" => Ok(Box::new(Generated::parse(&loc.rest)?)),
         _ => Err(unsupported("source", &loc)),
     }
 }

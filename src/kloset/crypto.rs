@@ -7,7 +7,7 @@
 //! a keyed BLAKE3 tag: no secrecy, but every read still detects corruption.
 
 use crate::kloset::id::BlobId;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, AeadInPlace, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 
 const NONCE_LEN: usize = 24;
@@ -49,24 +49,47 @@ impl Keys {
         BlobId(*blake3::keyed_hash(&self.mac_key, data).as_bytes())
     }
 
-    /// Seals `plain`, appending the result to `out`.
+    /// Seals `plain`, appending the result to `out` (encrypted where it lands: no copy of
+    /// the plaintext besides the one in `out`).
     pub fn seal_into(&self, ad: &[u8], plain: &[u8], out: &mut Vec<u8>) {
-        match &self.cipher {
+        let start = out.len();
+        out.reserve(plain.len() + SEAL_OVERHEAD);
+        out.extend_from_slice(&[0u8; NONCE_LEN]);
+        out.extend_from_slice(plain);
+        self.seal_tail(ad, out, start);
+    }
+
+    /// Seals a buffer in place: `buf` is NONCE_LEN bytes of room, then the plaintext.
+    /// Sealing a large object this way (a state) holds one copy of it, not three.
+    pub fn seal_owned(&self, ad: &[u8], mut buf: Vec<u8>) -> Vec<u8> {
+        assert!(buf.len() >= NONCE_LEN, "room for the nonce");
+        self.seal_tail(ad, &mut buf, 0);
+        buf
+    }
+
+    /// Room a plaintext built for `seal_owned` starts with.
+    pub fn seal_room() -> Vec<u8> {
+        vec![0u8; NONCE_LEN]
+    }
+
+    /// `buf[start..]` is room for a nonce, then the plaintext: seals it there and appends
+    /// the tag.
+    fn seal_tail(&self, ad: &[u8], buf: &mut Vec<u8>, start: usize) {
+        let tag = match &self.cipher {
             Some(c) => {
                 let mut nonce = [0u8; NONCE_LEN];
                 crate::kloset::rng::fill(&mut nonce);
-                let ct = c
-                    .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: ad })
+                buf[start..start + NONCE_LEN].copy_from_slice(&nonce);
+                let tag = c
+                    .encrypt_in_place_detached(XNonce::from_slice(&nonce), ad, &mut buf[start + NONCE_LEN..])
                     .expect("XChaCha20-Poly1305 encryption cannot fail for in-memory buffers");
-                out.extend_from_slice(&nonce);
-                out.extend_from_slice(&ct);
+                let mut t = [0u8; TAG_LEN];
+                t.copy_from_slice(&tag);
+                t
             }
-            None => {
-                out.extend_from_slice(&[0u8; NONCE_LEN]);
-                out.extend_from_slice(plain);
-                out.extend_from_slice(&self.plain_tag(ad, plain));
-            }
-        }
+            None => self.plain_tag(ad, &buf[start + NONCE_LEN..]),
+        };
+        buf.extend_from_slice(&tag);
     }
 
     pub fn seal(&self, ad: &[u8], plain: &[u8]) -> Vec<u8> {

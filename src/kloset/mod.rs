@@ -29,6 +29,7 @@ pub mod repo;
 pub mod retention;
 pub mod rng;
 pub mod snapshot;
+pub mod sorted_run;
 pub mod state;
 pub mod store;
 pub mod tree;

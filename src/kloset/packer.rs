@@ -20,9 +20,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// A checkpoint is also written once this many records wait (76 bytes each in memory):
-/// what a run keeps of the packfiles it stored is bounded by its size, not its length.
-pub const CHECKPOINT_RECORDS: usize = 1 << 17;
+/// A checkpoint is also written once this many records wait (76 bytes each in memory, and
+/// as much again while the state is sealed): what a run keeps of the packfiles it stored
+/// is bounded (10 MiB), not its length. A million files make 16 checkpoint states.
+pub const CHECKPOINT_RECORDS: usize = 1 << 16;
 
 /// Records of uploaded packfiles, and the checkpoints that publish them early.
 struct Shared {
@@ -61,10 +62,10 @@ impl Shared {
         // adds headers while data is still in flight), and the run may yet fail: only the
         // final state, written once every upload landed, lists snapshot headers.
         let batch: Vec<Record> = {
+            // In place: the records are the largest thing a checkpoint holds.
             let mut records = self.records.lock().expect("lock");
-            let (headers, batch) =
-                std::mem::take(&mut *records).into_iter().partition(|r| r.kind == BlobType::Snapshot);
-            *records = headers;
+            let mut batch = std::mem::take(&mut *records);
+            *records = batch.extract_if(.., |r| r.kind == BlobType::Snapshot).collect();
             batch
         };
         if batch.is_empty() {

@@ -51,8 +51,11 @@ fn ad(id: &StateId) -> Vec<u8> {
 
 impl State {
     pub fn encode(&self, keys: &Keys, id: &StateId) -> Vec<u8> {
-        let mut b = Vec::with_capacity(
-            36 + self.blobs.len() * RECORD_LEN + (self.deleted.len() + self.doomed.len() + self.parents.len()) * 32,
+        let mut b = Keys::seal_room();
+        b.reserve(
+            36 + self.blobs.len() * RECORD_LEN
+                + (self.deleted.len() + self.doomed.len() + self.parents.len()) * 32
+                + crate::kloset::crypto::SEAL_OVERHEAD,
         );
         b.extend_from_slice(&VERSION.to_le_bytes());
         b.extend_from_slice(&self.created.to_le_bytes());
@@ -77,7 +80,7 @@ impl State {
         for p in &self.parents {
             b.extend_from_slice(&p.0);
         }
-        keys.seal(&ad(id), &b)
+        keys.seal_owned(&ad(id), b)
     }
 
     pub fn decode(keys: &Keys, id: &StateId, sealed: &[u8]) -> Result<State, String> {
