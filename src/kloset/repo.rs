@@ -7,7 +7,7 @@ use crate::kloset::config::{CreateParams, KeySlot, RepoConfig, MAX_KEY_SLOTS_REA
 use crate::kloset::crypto::Keys;
 use crate::kloset::error::{Error, Result};
 use crate::kloset::id::{BlobId, SnapshotId, StateId};
-use crate::kloset::index::{Index, Location};
+use crate::kloset::index::{Index, IndexBuilder, Location};
 use crate::kloset::inflight;
 use crate::kloset::lineage::Lineage;
 use crate::kloset::lock::{Fences, Lease};
@@ -204,11 +204,24 @@ impl Repository {
             store.list(Resource::State)?.into_iter().map(StateId).partition(|s| fences.counts(s));
         ids.sort();
         ignored.sort();
-        let cached: Vec<Option<State>> = match &cache {
-            Some(c) => ids.iter().map(|id| c.state(id).and_then(|b| State::decode(&keys, id, &b).ok())).collect(),
-            None => vec![None; ids.len()],
-        };
-        let missing: Vec<StateId> = ids.iter().zip(&cached).filter(|(_, s)| s.is_none()).map(|(id, _)| *id).collect();
+        // States are read one at a time and their records go into the index as they come
+        // (index.rs: beyond a few million entries it is built on disk): a store of ten
+        // million blobs never has all its decoded states in memory at once.
+        let mut builder = IndexBuilder::from_env();
+        let mut states: Vec<Option<State>> = Vec::with_capacity(ids.len());
+        let mut missing: Vec<StateId> = Vec::new();
+        for id in &ids {
+            match cache.as_ref().and_then(|c| c.state(id)).and_then(|b| State::decode(&keys, id, &b).ok()) {
+                Some(mut s) => {
+                    builder.add(&mut s);
+                    states.push(Some(s));
+                }
+                None => {
+                    missing.push(*id);
+                    states.push(None);
+                }
+            }
+        }
         let fetched = std::sync::atomic::AtomicUsize::new(0);
         let fetch = |id: &StateId| -> Result<State> {
             let b = store.get(Resource::State, &id.0, None)?;
@@ -220,19 +233,23 @@ impl Repository {
             }
             Ok(s)
         };
-        let mut got = if store.remote() {
-            inflight::map(&missing, REMOTE_IN_FLIGHT, fetch).into_iter()
-        } else {
-            missing.par_iter().map(fetch).collect::<Vec<_>>().into_iter()
-        };
-        let mut states: Vec<State> = cached
-            .into_iter()
-            .map(|c| match c {
-                Some(s) => Ok(s),
-                None => got.next().expect("one fetched state per missing one"),
-            })
-            .collect::<Result<_>>()?;
-        let mut index = Index::from_states(&mut states);
+        // Fetched a batch at a time, many requests in flight on a remote store.
+        let batch = if store.remote() { 2 * REMOTE_IN_FLIGHT } else { 8 };
+        for chunk in missing.chunks(batch) {
+            let got: Vec<Result<State>> = if store.remote() {
+                inflight::map(chunk, REMOTE_IN_FLIGHT, fetch)
+            } else {
+                chunk.par_iter().map(fetch).collect()
+            };
+            for (id, s) in chunk.iter().zip(got) {
+                let mut s = s?;
+                builder.add(&mut s);
+                let at = ids.binary_search(id).expect("a listed state");
+                states[at] = Some(s);
+            }
+        }
+        let states: Vec<State> = states.into_iter().map(|s| s.expect("every state read")).collect();
+        let mut index = builder.finish();
         let present: std::collections::HashSet<StateId> = ids.iter().chain(&ignored).copied().collect();
         let with_ids: Vec<(StateId, &State)> = ids.iter().copied().zip(&states).collect();
         // A state of a lock that was taken over may have been retracted by its writer (even

@@ -1,10 +1,11 @@
-//! A sorted run: blob keys written in order to an unnamed temporary file, found again with
-//! one read of 4 KiB. What stays in memory is the first key of each page (a quarter of a
-//! byte a key) and a blocked Bloom filter (10 bits a key), which answers most lookups of
-//! keys the run does not hold without reading the file. A miss costs one cache line; a
-//! hit, or the one false positive in a hundred, one `pread` (of a page the page cache most
-//! likely holds: the file is written once and only read after, and page-cache pages are
-//! the kernel's to drop, never the process's resident memory).
+//! A sorted run: fixed-size records (blob keys, or index entries that start with one)
+//! written in key order to an unnamed temporary file, found again with one read of 4 KiB.
+//! What stays in memory is the first key of each page (a third of a byte a record) and a
+//! blocked Bloom filter (10 bits a record), which answers most lookups of keys the run does
+//! not hold without reading the file. A miss costs one cache line; a hit, or the one false
+//! positive in a hundred, one `pread` (of a page the page cache most likely holds: the file
+//! is written once and only read after, and page-cache pages are the kernel's to drop,
+//! never the process's resident memory).
 //!
 //! The file lives in the system's temporary directory ($TMPDIR, else /tmp) and is unlinked
 //! as soon as it is created: nothing is left behind by a run that is killed.
@@ -14,27 +15,49 @@ use crate::kloset::id::BlobId;
 use crate::kloset::index::BlobKey;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
+use std::marker::PhantomData;
 use std::os::unix::fs::FileExt;
 
 const KEY: usize = 33;
-/// Keys a page holds: 124 of 33 bytes fill 4,092 of a 4 KiB page.
-const PAGE_KEYS: usize = 124;
-const PAGE: usize = PAGE_KEYS * KEY;
 /// Bloom filter: bits a key, bits set a key, bits a block (one 64-byte cache line).
 const BITS_PER_KEY: usize = 10;
 const PROBES: u32 = 6;
 const BLOCK_WORDS: usize = 8;
 
-fn encode(k: &BlobKey) -> [u8; KEY] {
-    let mut b = [0u8; KEY];
-    b[0] = k.0 as u8;
-    b[1..].copy_from_slice(&k.1 .0);
-    b
+/// What a run holds: a record of `LEN` bytes whose first 33 are its key, encoded so that
+/// bytes sort as keys do (the type's byte, in the order of its variants, then the id).
+pub trait RunRecord: Copy {
+    const LEN: usize;
+    fn key(&self) -> BlobKey;
+    fn encode(&self, out: &mut [u8]);
+    fn decode(b: &[u8]) -> Option<Self>;
 }
 
-fn decode(b: &[u8]) -> Option<BlobKey> {
+pub fn encode_key(k: &BlobKey, out: &mut [u8]) {
+    out[0] = k.0 as u8;
+    out[1..KEY].copy_from_slice(&k.1 .0);
+}
+
+pub fn decode_key(b: &[u8]) -> Option<BlobKey> {
     let kind = BlobType::from_u8(b[0])?;
     Some((kind, BlobId(b[1..KEY].try_into().ok()?)))
+}
+
+impl RunRecord for BlobKey {
+    const LEN: usize = KEY;
+    fn key(&self) -> BlobKey {
+        *self
+    }
+    fn encode(&self, out: &mut [u8]) {
+        encode_key(self, out)
+    }
+    fn decode(b: &[u8]) -> Option<Self> {
+        decode_key(b)
+    }
+}
+
+fn damaged() -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, "a sorted run in the temporary directory was damaged")
 }
 
 /// A blocked Bloom filter over 64-bit hashes (the caller's keyed hash of each key).
@@ -73,88 +96,113 @@ impl Bloom {
     }
 }
 
-pub struct SortedRun {
+pub struct SortedRun<R: RunRecord = BlobKey> {
     file: File,
     len: usize,
     /// The first key of each page.
     fences: Vec<BlobKey>,
     bloom: Bloom,
+    record: PhantomData<R>,
 }
 
-impl SortedRun {
-    /// Sorts `keys` and writes them to a new temporary file; `hash` is the caller's keyed
-    /// hash, for the filter. The keys must be distinct.
-    pub fn write(keys: &mut [BlobKey], hash: impl Fn(&BlobKey) -> u64) -> io::Result<SortedRun> {
-        keys.sort_unstable();
-        Self::from_sorted(keys.len(), keys.iter().map(|k| Ok(*k)), hash)
+/// The records of several runs in key order (records of one key in the order of their
+/// runs), read a few pages at a time from each.
+pub fn merged<'a, R: RunRecord + 'a>(runs: &'a [SortedRun<R>]) -> impl Iterator<Item = io::Result<R>> + 'a {
+    let mut readers: Vec<_> = runs.iter().map(|r| r.iter().peekable()).collect();
+    std::iter::from_fn(move || {
+        // A handful of runs: the smallest head by a scan, no heap needed.
+        let mut best: Option<(usize, BlobKey)> = None;
+        for (n, r) in readers.iter_mut().enumerate() {
+            match r.peek() {
+                Some(Ok(rec)) if best.is_none_or(|(_, b)| rec.key() < b) => best = Some((n, rec.key())),
+                Some(Err(_)) => return r.next(),
+                _ => {}
+            }
+        }
+        best.map(|(n, _)| readers[n].next().expect("peeked"))
+    })
+}
+
+impl<R: RunRecord> SortedRun<R> {
+    /// Records a page holds (91 index entries of 45 bytes, 124 keys of 33).
+    const PAGE_RECORDS: usize = 4096 / R::LEN;
+
+    /// Sorts `records` by key (in place: records of one key in any order) and writes them
+    /// to a new temporary file; `hash` is the caller's keyed hash of a key, for the filter.
+    pub fn write(records: &mut [R], hash: impl Fn(&BlobKey) -> u64) -> io::Result<SortedRun<R>> {
+        records.sort_unstable_by_key(|r| r.key());
+        Self::from_sorted(records.len(), records.iter().map(|r| Ok(*r)), hash)
     }
 
-    /// Writes `len` distinct keys that come in order.
-    fn from_sorted(
-        len: usize,
-        keys: impl Iterator<Item = io::Result<BlobKey>>,
+    /// Writes records that come in key order; `most` is how many there may be (it sizes
+    /// the filter).
+    pub fn from_sorted(
+        most: usize,
+        records: impl Iterator<Item = io::Result<R>>,
         hash: impl Fn(&BlobKey) -> u64,
-    ) -> io::Result<SortedRun> {
+    ) -> io::Result<SortedRun<R>> {
         let file = tempfile::tempfile()?;
-        let mut out = BufWriter::with_capacity(16 * PAGE, &file);
-        let mut bloom = Bloom::new(len);
-        let mut fences = Vec::with_capacity(len.div_ceil(PAGE_KEYS));
+        let mut out = BufWriter::with_capacity(16 * 4096, &file);
+        let mut bloom = Bloom::new(most);
+        let mut fences = Vec::with_capacity(most.div_ceil(Self::PAGE_RECORDS));
+        let mut buf = vec![0u8; R::LEN];
         let mut written = 0;
-        for k in keys {
-            let k = k?;
-            if written % PAGE_KEYS == 0 {
+        for r in records {
+            let r = r?;
+            let k = r.key();
+            if written % Self::PAGE_RECORDS == 0 {
                 fences.push(k);
             }
-            out.write_all(&encode(&k))?;
+            r.encode(&mut buf);
+            out.write_all(&buf)?;
             bloom.insert(hash(&k));
             written += 1;
         }
         out.flush()?;
         drop(out);
-        debug_assert_eq!(written, len);
-        Ok(SortedRun { file, len: written, fences, bloom })
+        fences.shrink_to_fit();
+        Ok(SortedRun { file, len: written, fences, bloom, record: PhantomData })
     }
 
-    /// Merges runs (of distinct keys) into one, reading each in order, a few pages at a time.
-    pub fn merge(runs: &[SortedRun], hash: impl Fn(&BlobKey) -> u64) -> io::Result<SortedRun> {
-        let mut readers: Vec<_> = runs.iter().map(|r| r.iter().peekable()).collect();
-        let len = runs.iter().map(|r| r.len).sum();
-        let next = std::iter::from_fn(|| {
-            // A handful of runs: the smallest head by a scan, no heap needed.
-            let mut best: Option<(usize, BlobKey)> = None;
-            for (n, r) in readers.iter_mut().enumerate() {
-                match r.peek() {
-                    Some(Ok(k)) if best.is_none_or(|(_, b)| *k < b) => best = Some((n, *k)),
-                    Some(Err(_)) => return r.next(),
-                    _ => {}
-                }
-            }
-            best.map(|(n, _)| readers[n].next().expect("peeked"))
-        });
-        Self::from_sorted(len, next, hash)
+    /// Merges runs into one.
+    pub fn merge(runs: &[SortedRun<R>], hash: impl Fn(&BlobKey) -> u64) -> io::Result<SortedRun<R>> {
+        let most = runs.iter().map(|r| r.len).sum();
+        Self::from_sorted(most, merged(runs), hash)
     }
 
-    /// The keys in order, read a few pages at a time.
-    pub fn iter(&self) -> impl Iterator<Item = io::Result<BlobKey>> + '_ {
+    /// The records in order, read a few pages at a time.
+    pub fn iter(&self) -> impl Iterator<Item = io::Result<R>> + '_ {
+        self.iter_from(0)
+    }
+
+    /// The records from the `first`th on.
+    fn iter_from(&self, first: usize) -> impl Iterator<Item = io::Result<R>> + '_ {
         let mut buf = Vec::new();
-        let (mut pos, mut at) = (0usize, 0usize);
+        let (mut pos, mut at) = (0usize, first);
         std::iter::from_fn(move || {
-            if at == self.len {
+            if at >= self.len {
                 return None;
             }
             if pos == buf.len() {
-                let n = (16 * PAGE_KEYS).min(self.len - at);
-                buf.resize(n * KEY, 0);
-                if let Err(e) = self.file.read_exact_at(&mut buf, (at * KEY) as u64) {
+                let n = (16 * Self::PAGE_RECORDS).min(self.len - at);
+                buf.resize(n * R::LEN, 0);
+                if let Err(e) = self.file.read_exact_at(&mut buf, (at * R::LEN) as u64) {
                     at = self.len;
                     return Some(Err(e));
                 }
                 pos = 0;
             }
-            let k = decode(&buf[pos..pos + KEY]);
-            (pos, at) = (pos + KEY, at + 1);
-            Some(k.ok_or_else(|| io::Error::new(io::ErrorKind::InvalidData, "a sorted run was damaged")))
+            let r = R::decode(&buf[pos..pos + R::LEN]);
+            (pos, at) = (pos + R::LEN, at + 1);
+            Some(r.ok_or_else(damaged))
         })
+    }
+
+    /// The records whose key is `from` or later, in order.
+    pub fn iter_at(&self, from: &BlobKey) -> impl Iterator<Item = io::Result<R>> + '_ {
+        let page = self.fences.partition_point(|f| f < from).saturating_sub(1);
+        let from = *from;
+        self.iter_from(page * Self::PAGE_RECORDS).filter(move |r| r.as_ref().map_or(true, |r| r.key() >= from))
     }
 
     pub fn len(&self) -> usize {
@@ -165,31 +213,44 @@ impl SortedRun {
         self.len == 0
     }
 
-    /// Whether the run holds `k`, whose hash is `h`.
-    pub fn contains(&self, k: &BlobKey, h: u64) -> io::Result<bool> {
+    /// The record of key `k`, whose hash is `h` (the first one, if several share it).
+    pub fn find(&self, k: &BlobKey, h: u64) -> io::Result<Option<R>> {
         if !self.bloom.may_hold(h) {
-            return Ok(false);
+            return Ok(None);
         }
-        let page = self.fences.partition_point(|f| f <= k);
-        if page == 0 {
-            return Ok(false);
-        }
-        let page = page - 1;
-        let keys = PAGE_KEYS.min(self.len - page * PAGE_KEYS);
-        let mut buf = [0u8; PAGE];
-        self.file.read_exact_at(&mut buf[..keys * KEY], (page * PAGE) as u64)?;
-        // Bytes sort as keys do: the type's byte (in the order of its variants), then the id.
-        let want = encode(k);
-        let (mut lo, mut hi) = (0, keys);
-        while lo < hi {
-            let mid = (lo + hi) / 2;
-            match buf[mid * KEY..(mid + 1) * KEY].cmp(&want[..]) {
-                std::cmp::Ordering::Less => lo = mid + 1,
-                std::cmp::Ordering::Greater => hi = mid,
-                std::cmp::Ordering::Equal => return Ok(true),
+        // The first page that may hold `k`: records of one key may straddle pages.
+        let page = self.fences.partition_point(|f| f < k).saturating_sub(1);
+        let mut want = [0u8; KEY];
+        encode_key(k, &mut want);
+        let mut buf = vec![0u8; 4096];
+        for page in page..self.fences.len() {
+            if page > 0 && self.fences[page] > *k {
+                return Ok(None);
+            }
+            let n = Self::PAGE_RECORDS.min(self.len - page * Self::PAGE_RECORDS);
+            let bytes = &mut buf[..n * R::LEN];
+            self.file.read_exact_at(bytes, (page * Self::PAGE_RECORDS * R::LEN) as u64)?;
+            // The first record whose key is `k` or later.
+            let (mut lo, mut hi) = (0, n);
+            while lo < hi {
+                let mid = (lo + hi) / 2;
+                if bytes[mid * R::LEN..mid * R::LEN + KEY] < want[..] {
+                    lo = mid + 1;
+                } else {
+                    hi = mid;
+                }
+            }
+            if lo < n {
+                let at = &bytes[lo * R::LEN..(lo + 1) * R::LEN];
+                return Ok(if at[..KEY] == want[..] { Some(R::decode(at).ok_or_else(damaged)?) } else { None });
             }
         }
-        Ok(false)
+        Ok(None)
+    }
+
+    /// Whether the run holds `k`, whose hash is `h`.
+    pub fn contains(&self, k: &BlobKey, h: u64) -> io::Result<bool> {
+        Ok(self.find(k, h)?.is_some())
     }
 }
 
@@ -208,7 +269,7 @@ mod tests {
     #[test]
     fn finds_every_key_it_holds_and_almost_never_reads_for_others() {
         let hasher = RandomState::new();
-        let n = PAGE_KEYS as u32 * 40 + 7;
+        let n = SortedRun::<BlobKey>::PAGE_RECORDS as u32 * 40 + 7;
         let mut keys: Vec<_> = (0..n).map(|i| key(i, BlobType::Chunk)).collect();
         let run = SortedRun::write(&mut keys, |k| hasher.hash_one(k)).unwrap();
         assert_eq!(run.len(), n as usize);
@@ -254,7 +315,7 @@ mod tests {
 
     #[test]
     fn an_empty_run_holds_nothing() {
-        let run = SortedRun::write(&mut [], |_| 5).unwrap();
+        let run: SortedRun = SortedRun::write(&mut [], |_| 5).unwrap();
         let k = key(1, BlobType::Chunk);
         assert!(!run.contains(&k, 5).unwrap() && run.is_empty() && run.iter().next().is_none());
     }
