@@ -5,6 +5,7 @@
 use crate::kloset::blob::BlobType;
 use crate::kloset::id::{BlobId, PackId, SnapshotId};
 use crate::kloset::importer::{join, FileKind};
+use crate::kloset::keyset::KeySet;
 use crate::kloset::progress::Progress;
 use crate::kloset::repo::Repository;
 use crate::kloset::snapshot::Header;
@@ -32,8 +33,11 @@ struct Checker<'a> {
     repo: &'a Repository,
     fast: bool,
     packs: Option<HashSet<PackId>>,
-    /// Keyed by type and id: a chunk and a tree node may share an id.
-    verified: Mutex<HashMap<(BlobType, BlobId), Option<String>>>,
+    /// Blobs found sound, and what is wrong with the others. Keyed by type and id: a chunk
+    /// and a tree node may share an id. The sound ones are most, and go to disk past a
+    /// fixed number (keyset.rs): a million blobs took 80 bytes each in a map.
+    sound: Mutex<KeySet>,
+    broken: Mutex<HashMap<(BlobType, BlobId), String>>,
     progress: &'a dyn Progress,
 }
 
@@ -49,7 +53,8 @@ pub fn check(
             .map(|l| l.into_iter().map(PackId).collect::<HashSet<_>>())
             .unwrap_or_default()
     });
-    let c = Checker { repo, fast, packs, verified: Mutex::new(HashMap::new()), progress };
+    let (sound, broken) = (Mutex::new(KeySet::new()), Mutex::new(HashMap::new()));
+    let c = Checker { repo, fast, packs, sound, broken, progress };
     targets.iter().map(|(id, path)| c.snapshot(*id, path.as_deref())).collect()
 }
 
@@ -104,8 +109,11 @@ impl Checker<'_> {
 
     /// Verifies a blob once; returns what is wrong with it, if anything.
     fn verify(&self, kind: BlobType, id: &BlobId) -> Option<String> {
-        if let Some(r) = self.verified.lock().expect("lock").get(&(kind, *id)) {
-            return r.clone();
+        if self.sound.lock().expect("lock").contains(&(kind, *id)) {
+            return None;
+        }
+        if let Some(msg) = self.broken.lock().expect("lock").get(&(kind, *id)) {
+            return Some(msg.clone());
         }
         let r = match (&self.packs, self.repo.locate(kind, id)) {
             (_, Err(e)) => Some(e.to_string()),
@@ -115,7 +123,10 @@ impl Checker<'_> {
             (None, Ok(_)) => self.repo.get_blob(kind, id).err().map(|e| e.to_string()),
         };
         let _ = self.fast;
-        self.verified.lock().expect("lock").insert((kind, *id), r.clone());
+        match &r {
+            None => _ = self.sound.lock().expect("lock").insert((kind, *id)),
+            Some(msg) => _ = self.broken.lock().expect("lock").insert((kind, *id), msg.clone()),
+        }
         r
     }
 }
@@ -188,12 +199,49 @@ pub fn lost_states(repo: &Repository, unlisted: &[(SnapshotId, PackId)]) -> Vec<
 /// already missing are reported by the blob checks; doomed ones are being deleted.
 pub fn pack_indexes(repo: &Repository) -> crate::kloset::Result<Vec<(PackId, String)>> {
     use std::collections::BTreeMap;
-    let mut by_pack: BTreeMap<PackId, Vec<(BlobType, BlobId, u32, u32)>> = BTreeMap::new();
-    for (id, loc) in repo.index.entries() {
+    // Grouped by packfile a batch of packfiles at a time, a million records at most each,
+    // reading the index once a batch: memory stays flat in the size of the store.
+    let mut per_pack: HashMap<PackId, usize> = HashMap::new();
+    for (_, loc) in repo.index.entries() {
         if !repo.index.doomed().contains(&loc.pack) {
-            by_pack.entry(loc.pack).or_default().push((loc.kind, id, loc.offset, loc.length));
+            *per_pack.entry(loc.pack).or_default() += 1;
         }
     }
+    let mut packs: Vec<(PackId, usize)> = per_pack.into_iter().collect();
+    packs.sort();
+    let mut out = Vec::new();
+    let mut rest = &packs[..];
+    while !rest.is_empty() {
+        let mut n = 0;
+        let take = rest
+            .iter()
+            .take_while(|(_, c)| {
+                let before = n;
+                n += c;
+                before < BATCH_RECORDS
+            })
+            .count();
+        let (batch, later) = rest.split_at(take.max(1));
+        rest = later;
+        let wanted: HashSet<PackId> = batch.iter().map(|(p, _)| *p).collect();
+        let mut by_pack: BTreeMap<PackId, Vec<(BlobType, BlobId, u32, u32)>> = BTreeMap::new();
+        for (id, loc) in repo.index.entries() {
+            if wanted.contains(&loc.pack) {
+                by_pack.entry(loc.pack).or_default().push((loc.kind, id, loc.offset, loc.length));
+            }
+        }
+        out.extend(compare_pack_indexes(repo, by_pack)?);
+    }
+    Ok(out)
+}
+
+/// Records a batch of `pack_indexes` holds (44 bytes each).
+const BATCH_RECORDS: usize = 1 << 20;
+
+fn compare_pack_indexes(
+    repo: &Repository,
+    by_pack: std::collections::BTreeMap<PackId, Vec<(BlobType, BlobId, u32, u32)>>,
+) -> crate::kloset::Result<Vec<(PackId, String)>> {
     let mut out = Vec::new();
     for (pack, records) in by_pack {
         let entries = match crate::kloset::ops::repair::pack_index(repo, &pack) {
