@@ -234,7 +234,12 @@ impl IndexBuilder {
             Some(Ok(best))
         });
         let most = runs.iter().map(|r| r.len()).sum();
-        let run = SortedRun::from_sorted(most, deduped, |k| hasher.hash_one(k)).unwrap_or_else(|e| unreadable(e));
+        let run = SortedRun::from_sorted(most, deduped, |k| hasher.hash_one(k)).unwrap_or_else(|e| {
+            panic!(
+                "cannot write the index to the temporary directory ({e}): free space in $TMPDIR \
+                 (else /tmp), point TMPDIR elsewhere, or raise PLAKAR_INDEX_MEMORY"
+            )
+        });
         index.packs = packs;
         index.table = Table::Disk { run, hasher, snapshots };
         index
