@@ -78,6 +78,34 @@ fn ls_path_cat_locate_diff_info() {
 }
 
 #[test]
+fn listing_commands_agree_with_an_index_of_trees_only_even_on_disk() {
+    // ls, locate and info SNAPSHOT load an index without chunks (repo.rs load_metadata);
+    // PLAKAR_INDEX_MEMORY=1 builds it on disk. Every listing is the same as with the
+    // whole index in memory, and a command that reads contents still finds them.
+    let env = Env::new();
+    let data = env.path("data");
+    sample_tree(&data);
+    env.create();
+    let id = env.backup(&data);
+    fs::write(data.join("new.txt"), "new\n").unwrap();
+    env.backup(&data);
+    let sub = format!("{}:{}/sub", &id[..8], data.display());
+    for args in [vec!["ls"], vec!["ls", "-json"], vec!["ls", &sub], vec!["locate", "passwd*"], vec!["info", &id[..8]]] {
+        let whole = env.stdout(&args);
+        let out = env.at(&args).env("PLAKAR_INDEX_MEMORY", "1").output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), whole, "{args:?}");
+        assert!(!whole.is_empty(), "{args:?}");
+    }
+    let cat = env
+        .at(&["cat", &format!("{}:{}/hello.txt", &id[..8], data.display())])
+        .env("PLAKAR_INDEX_MEMORY", "1")
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&cat.stdout), "hello world\n");
+}
+
+#[test]
 fn unchanged_files_are_not_read_again() {
     let env = Env::new();
     let data = env.path("data");

@@ -129,6 +129,12 @@ impl Ctx {
         Ok(self.unlock()?.load(None)?)
     }
 
+    /// Opens the store for listing: snapshots and trees, no file contents
+    /// (Repository::load_metadata).
+    pub fn open_metadata(&self) -> Result<Repository> {
+        Ok(self.unlock()?.load_metadata()?)
+    }
+
     /// This machine, as locks see it.
     pub fn host(&self) -> Arc<dyn crate::kloset::host::Host> {
         super::host::system(&self.config_dir(), &self.cache_dir())
@@ -207,6 +213,11 @@ impl Unlocked {
     pub fn uncached(mut self) -> Self {
         self.cache = None;
         self
+    }
+
+    /// Reads the index of trees and snapshots only (Repository::load_metadata).
+    pub fn load_metadata(self) -> crate::kloset::Result<Repository> {
+        Repository::load_metadata(self.store, self.config, self.keys, self.cache)
     }
 
     /// Reads the index; `lease`: the lock it is read under.

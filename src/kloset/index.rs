@@ -102,6 +102,9 @@ pub struct Index {
     table: Table,
     deleted: HashSet<SnapshotId>,
     doomed: HashSet<PackId>,
+    /// Built without its chunks (IndexBuilder::metadata_only): good for listing, never
+    /// for reading file contents, writing or maintenance.
+    metadata_only: bool,
     /// The states this index was read from that no other names as a parent: what the
     /// next state is built on (lineage.rs).
     pub heads: Vec<StateId>,
@@ -120,6 +123,7 @@ pub struct IndexBuilder {
     /// stays in memory).
     limit: usize,
     hasher: RandomState,
+    metadata_only: bool,
 }
 
 impl IndexBuilder {
@@ -133,7 +137,17 @@ impl IndexBuilder {
             runs: Vec::new(),
             limit: limit.max(1),
             hasher: RandomState::new(),
+            metadata_only: false,
         }
+    }
+
+    /// Keeps tree and snapshot records only: what listing snapshots and browsing their
+    /// trees needs. A store of ten million files has ten million chunk records and a
+    /// hundred thousand trees; `ls` should not sort the first to read the second. Reading
+    /// a chunk through such an index is a bug, and panics (Index::slot).
+    pub fn metadata_only(mut self) -> Self {
+        self.metadata_only = true;
+        self
     }
 
     /// The limit `PLAKAR_INDEX_MEMORY` sets, else MEMORY_ENTRIES.
@@ -148,6 +162,9 @@ impl IndexBuilder {
         self.doomed.extend(s.doomed.iter().copied());
         self.deleted.extend(s.deleted.iter().copied());
         for r in std::mem::take(&mut s.blobs) {
+            if self.metadata_only && r.kind == BlobType::Chunk {
+                continue;
+            }
             let next = self.packs.len() as u32;
             let pack = *self.pack_pos.entry(r.pack).or_insert(next);
             if pack == next {
@@ -177,9 +194,9 @@ impl IndexBuilder {
         if !self.runs.is_empty() && !self.pending.is_empty() {
             self.spill();
         }
-        let IndexBuilder { packs: all_packs, doomed, deleted, pending, runs, hasher, .. } = self;
+        let IndexBuilder { packs: all_packs, doomed, deleted, pending, runs, hasher, metadata_only, .. } = self;
         let is_doomed: Vec<bool> = all_packs.iter().map(|p| doomed.contains(p)).collect();
-        let mut index = Index { doomed, deleted, ..Default::default() };
+        let mut index = Index { doomed, deleted, metadata_only, ..Default::default() };
         // Only packfiles some entry still points into: one whose every blob is held in
         // another as well is no index's, and maintenance sees it as an orphan.
         let mut renumber = vec![u32::MAX; all_packs.len()];
@@ -278,7 +295,18 @@ impl Index {
         matches!(self.table, Table::Disk { .. })
     }
 
+    /// True when the index was built without chunks (IndexBuilder::metadata_only).
+    pub fn metadata_only(&self) -> bool {
+        self.metadata_only
+    }
+
     fn slot(&self, kind: BlobType, id: &BlobId) -> Option<Slot> {
+        // "Not there" would be a lie: a check or a restore through such an index would
+        // report every chunk missing.
+        assert!(
+            !(self.metadata_only && kind == BlobType::Chunk),
+            "a chunk was looked up in an index built without chunks"
+        );
         match &self.table {
             Table::Memory { entries, fanout } => {
                 if entries.is_empty() {
@@ -315,7 +343,14 @@ impl Index {
         self.slot(kind, id).is_some_and(|s| !self.doomed.contains(&self.packs[s.pack as usize]))
     }
 
+    /// Stops at a use that needs every blob of an index built without chunks (a
+    /// maintenance would see every data packfile as unused).
+    fn whole(&self, what: &str) {
+        assert!(!self.metadata_only, "{what} of an index built without chunks");
+    }
+
     pub fn len(&self) -> usize {
+        self.whole("len");
         match &self.table {
             Table::Memory { entries, .. } => entries.len(),
             Table::Disk { run, .. } => run.len(),
@@ -354,6 +389,7 @@ impl Index {
 
     /// Every (type, id, location), for maintenance, in key order.
     pub fn entries(&self) -> Box<dyn Iterator<Item = (BlobId, Location)> + '_> {
+        self.whole("entries");
         match &self.table {
             Table::Memory { entries, .. } => {
                 Box::new(entries.iter().map(|((kind, id), s)| (*id, self.location(*kind, s))))
@@ -367,6 +403,7 @@ impl Index {
 
     /// Packfiles some record points into.
     pub fn packs(&self) -> &[PackId] {
+        self.whole("packs");
         &self.packs
     }
 }
@@ -392,6 +429,40 @@ mod tests {
 
     fn state(blobs: Vec<Record>, doomed: &[u8]) -> State {
         State { blobs, doomed: doomed.iter().map(|p| PackId([*p; 32])).collect(), ..Default::default() }
+    }
+
+    fn metadata_index(limit: usize) -> (Index, [u8; 32]) {
+        let mut blobs: Vec<Record> = (0..20).map(|n| rec(BlobType::Chunk, id(n, 0, 0), 1, n as u32)).collect();
+        blobs.push(rec(BlobType::Tree, id(5, 0, 0), 2, 7));
+        blobs.push(rec(BlobType::Snapshot, id(9, 9, 9), 3, 0));
+        let mut b = IndexBuilder::new(limit).metadata_only();
+        b.add(&mut state(blobs, &[]));
+        (b.finish(), id(5, 0, 0))
+    }
+
+    #[test]
+    fn a_metadata_index_keeps_trees_and_snapshots_and_no_chunk() {
+        for limit in LIMITS {
+            let (index, tree) = metadata_index(limit);
+            assert!(index.metadata_only());
+            // Twenty chunks and one tree and one snapshot: only the last two are kept, so
+            // a limit of three entries stays in memory.
+            assert_eq!(index.on_disk(), limit <= 2, "limit {limit}");
+            assert_eq!(index.get(BlobType::Tree, &BlobId(tree)).unwrap().offset, 7);
+            assert_eq!(index.snapshots(), vec![SnapshotId(id(9, 9, 9))]);
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "without chunks")]
+    fn a_metadata_index_refuses_a_chunk_lookup_rather_than_say_it_is_missing() {
+        metadata_index(MEMORY_ENTRIES).0.contains(BlobType::Chunk, &BlobId(id(5, 0, 0)));
+    }
+
+    #[test]
+    #[should_panic(expected = "without chunks")]
+    fn a_metadata_index_refuses_to_list_packfiles_for_maintenance() {
+        metadata_index(MEMORY_ENTRIES).0.packs();
     }
 
     #[test]

@@ -199,6 +199,30 @@ impl Repository {
         lease: Option<Lease>,
         cache: Option<Arc<Cache>>,
     ) -> Result<Self> {
+        Self::load_into(store, config, keys, lease, cache, IndexBuilder::from_env())
+    }
+
+    /// Like `load_cached`, with an index of trees and snapshots only (no chunks): for
+    /// commands that list snapshots and browse their trees (`ls`, `locate`), on a store
+    /// of millions of chunks. Such a repository reads no file contents and writes nothing
+    /// (the index stops a chunk lookup: index.rs).
+    pub fn load_metadata(
+        store: Arc<dyn Store>,
+        config: RepoConfig,
+        keys: Arc<Keys>,
+        cache: Option<Arc<Cache>>,
+    ) -> Result<Self> {
+        Self::load_into(store, config, keys, None, cache, IndexBuilder::from_env().metadata_only())
+    }
+
+    fn load_into(
+        store: Arc<dyn Store>,
+        config: RepoConfig,
+        keys: Arc<Keys>,
+        lease: Option<Lease>,
+        cache: Option<Arc<Cache>>,
+        mut builder: IndexBuilder,
+    ) -> Result<Self> {
         let fences = Fences::read(store.as_ref(), lease.is_some())?;
         let (mut ids, mut ignored): (Vec<StateId>, Vec<StateId>) =
             store.list(Resource::State)?.into_iter().map(StateId).partition(|s| fences.counts(s));
@@ -207,7 +231,6 @@ impl Repository {
         // States are read one at a time and their records go into the index as they come
         // (index.rs: beyond a few million entries it is built on disk): a store of ten
         // million blobs never has all its decoded states in memory at once.
-        let mut builder = IndexBuilder::from_env();
         let mut states: Vec<Option<State>> = Vec::with_capacity(ids.len());
         let mut missing: Vec<StateId> = Vec::new();
         for id in &ids {
@@ -268,7 +291,8 @@ impl Repository {
             // Blobs die only with states: a state that deletes snapshots, or states gone.
             let lost = lineage.missing.iter().map(|(l, _)| *l).collect();
             if c.keep_states(&present, &lost) > 0 || !missing.is_empty() {
-                c.keep_blobs(|kind, id| index.get(kind, id).is_some());
+                // The cache holds trees and snapshot headers only (get_blob).
+                c.keep_blobs(|kind, id| kind != BlobType::Chunk && index.get(kind, id).is_some());
             }
         }
         let readahead = store.remote().then(Default::default);

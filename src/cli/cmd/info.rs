@@ -15,7 +15,8 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
-    let repo = ctx.open()?;
+    // A snapshot's summary needs its header only; the store's needs every blob counted.
+    let repo = if a.snapshot.is_some() { ctx.open_metadata()? } else { ctx.open()? };
     let json = a.json || ctx.g.json;
     if let Some(r) = &a.snapshot {
         let (h, _) = snapref::resolve(&repo, r)?;

@@ -16,7 +16,7 @@ pub struct Args {
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
-    let repo = ctx.open()?;
+    let repo = ctx.open_metadata()?;
     let headers = match &a.snapshot {
         Some(p) => vec![repo.header(&repo.resolve(p)?)?],
         None => a.filters.filter()?.apply(repo.headers()?),

@@ -74,7 +74,7 @@ fn entry_line(path: &[u8], e: &Entry, full: bool) -> String {
 }
 
 pub fn run(ctx: &Ctx, a: Args) -> Result<i32> {
-    let repo = ctx.open()?;
+    let repo = ctx.open_metadata()?;
     let out = std::io::stdout();
     let mut out = std::io::BufWriter::new(out.lock());
     let json = a.json || ctx.g.json;
