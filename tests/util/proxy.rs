@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 struct State {
     cut: AtomicBool,
     sent: AtomicU64,
+    /// Bytes from the server to the client, all connections together.
+    received: AtomicU64,
     limit: AtomicU64,
     conns: Mutex<Vec<TcpStream>>,
     accepted: AtomicU64,
@@ -134,6 +136,11 @@ impl Proxy {
         self.st.cut();
     }
 
+    /// How many bytes the server has sent back so far, all connections together.
+    pub fn received(&self) -> u64 {
+        self.st.received.load(Ordering::SeqCst)
+    }
+
     /// Cuts once `n` more bytes have gone to the server.
     pub fn cut_after(&self, n: u64) {
         self.st.limit.store(self.st.sent.load(Ordering::SeqCst) + n, Ordering::SeqCst);
@@ -241,6 +248,7 @@ fn pump_replies(mut from: TcpStream, mut to: TcpStream, st: Arc<State>) {
                 Ok(n) => n,
             };
             carried += n as u64;
+            st.received.fetch_add(n as u64, Ordering::SeqCst);
             if carried >= REPLY_CUT_BYTES
                 && st.cut_replies.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |c| c.checked_sub(1)).is_ok()
             {

@@ -127,28 +127,37 @@ fn explain_write_error(f: &mut ssh2::File, e: io::Error, path: &str) -> io::Erro
 
 /// Reads `len` bytes (fewer at the end of the file) in large requests: libssh2 pipelines
 /// the SFTP reads of one call, where small reads would each wait a round trip.
+/// libssh2 asks the server for four times the buffer it is given (sftp.c `max_read_ahead`,
+/// at most 8 MiB), and closing the file waits for every byte asked: so each call is given
+/// a quarter of what is left, and the requests in flight end where the range ends
+/// (bench/NOTES.md: a restore fetched 5.7x the store before).
 /// The buffer grows as data arrives, so a bogus length from a damaged index cannot make it
 /// allocate more than the file holds plus one step.
 fn read_up_to(f: &mut ssh2::File, len: u64) -> io::Result<Vec<u8>> {
     const STEP: u64 = 4 << 20;
     let mut buf = Vec::new();
-    let mut got = 0usize;
-    while (got as u64) < len {
-        let want = (len - got as u64).min(STEP) as usize;
-        buf.resize(got + want, 0);
-        let mut filled = 0;
-        while filled < want {
-            match f.read(&mut buf[got + filled..got + want])? {
-                0 => break,
-                n => filled += n,
+    let mut got = 0u64;
+    while got < len {
+        let want = (len - got).min(STEP);
+        buf.resize((got + want) as usize, 0);
+        let end = (got + want) as usize;
+        let mut eof = false;
+        while got < end as u64 {
+            // Read-ahead of 4 x ask never passes the end of the range.
+            let ask = (len - got).div_ceil(4).min(end as u64 - got) as usize;
+            match f.read(&mut buf[got as usize..got as usize + ask])? {
+                0 => {
+                    eof = true;
+                    break;
+                }
+                n => got += n as u64,
             }
         }
-        got += filled;
-        if filled < want {
+        if eof {
             break;
         }
     }
-    buf.truncate(got);
+    buf.truncate(got as usize);
     Ok(buf)
 }
 
