@@ -14,7 +14,8 @@
 # for the cold row. Prints a table (wall s, CPU s, peak RSS MiB) and appends it to
 # $BENCH_OUT (default /dev/shm/plakar-history/results.md).
 #
-# Needs what bench/run.sh needs (linux-source-6.1, restic, /usr/bin/time).
+# Needs what bench/run.sh needs (linux-source-6.1, restic, /usr/bin/time). PLAKAR_BIN runs
+# a given binary instead of building one (then a build meanwhile cannot pull it away).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-200}
@@ -22,9 +23,12 @@ delay=${2:-20}
 root=${BENCH_DIR:-/dev/shm/plakar-history}
 tarball=${BENCH_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
 out=${BENCH_OUT:-$root/results.md}
-cargo build --release --locked -q
-target=${CARGO_TARGET_DIR:-$PWD/target}
-plakar=$target/release/plakar
+if [ -n "${PLAKAR_BIN:-}" ]; then # a given binary: a build meanwhile cannot pull it away
+  plakar=$PLAKAR_BIN
+else
+  cargo build --release --locked -q
+  plakar=${CARGO_TARGET_DIR:-$PWD/target}/release/plakar
+fi
 
 mkdir -p "$root"
 data=${BENCH_DATA:-/dev/shm/plakar-bench/data}

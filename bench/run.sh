@@ -13,7 +13,8 @@
 # Needs: apt-get install linux-source-6.1 restic borgbackup time; rustic from
 # `cargo install rustic-rs --locked` (found on PATH or under ~/.cache/plakar-tools/rustic).
 # Stores, restores and the dataset live on tmpfs (/dev/shm) so the disk's writeback does
-# not decide the figures; `sync` runs between steps.
+# not decide the figures; `sync` runs between steps. PLAKAR_BIN runs a given binary instead
+# of building one.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools=("$@")
@@ -22,8 +23,12 @@ root=${BENCH_DIR:-/dev/shm/plakar-bench}
 tarball=${BENCH_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
 out=${BENCH_OUT:-docs/PERFORMANCE.md}
 export PATH=$PATH:$HOME/.cache/plakar-tools/rustic/bin
-cargo build --release --locked -q
-plakar=$PWD/target/release/plakar
+if [ -n "${PLAKAR_BIN:-}" ]; then # a given binary: a build meanwhile cannot pull it away
+  plakar=$PLAKAR_BIN
+else
+  cargo build --release --locked -q
+  plakar=${CARGO_TARGET_DIR:-$PWD/target}/release/plakar
+fi
 
 mkdir -p "$root"
 data=$root/data

@@ -25,6 +25,11 @@ use std::time::{Duration, Instant};
 /// is bounded (10 MiB), not its length. A million files make 16 checkpoint states.
 pub const CHECKPOINT_RECORDS: usize = 1 << 16;
 
+/// The smallest a data packfile is cut at when several writers share the packfile size:
+/// small enough that three of them being filled hold what one did, large enough that an
+/// object store is not sent many small objects.
+const MIN_DATA_PACK: usize = 4 << 20;
+
 /// Records of uploaded packfiles, and the checkpoints that publish them early.
 struct Shared {
     records: Mutex<Vec<Record>>,
@@ -133,9 +138,16 @@ pub struct Packer<'a> {
     keys: Arc<Keys>,
     level: Option<i32>,
     max_size: usize,
-    /// Packfiles being filled: file content, and metadata (trees, snapshot headers) kept
-    /// apart so a walk of the trees reads a few dense packfiles, not every one.
-    current: [Mutex<PackBuilder>; 2],
+    /// Metadata (trees, snapshot headers) being packed, apart from file content so that a
+    /// walk of the trees reads a few dense packfiles, not every one.
+    meta: Mutex<PackBuilder>,
+    /// File content being packed: one packfile per worker thread (`writers`), so that a
+    /// packfile holds what one thread read in turn, not the files of directories far apart
+    /// interleaved (a restore in tree order would read each stretch once per directory).
+    data: Vec<Mutex<PackBuilder>>,
+    /// Size at which a data packfile is sent: the writers share `max_size` between them
+    /// (above a floor), so memory held by packfiles being filled does not grow with them.
+    data_max: usize,
     seen: Mutex<KeySet>,
     /// Inline mode (no uploader threads): the store and keys the caller uploads with.
     inline: Option<(Arc<dyn Store>, Arc<Keys>)>,
@@ -215,7 +227,9 @@ impl<'a> Packer<'a> {
             keys,
             level,
             max_size: max_size as usize,
-            current: [Mutex::new(PackBuilder::new()), Mutex::new(PackBuilder::new())],
+            meta: Mutex::new(PackBuilder::new()),
+            data: vec![Mutex::new(PackBuilder::new())],
+            data_max: max_size as usize,
             seen: Mutex::new(KeySet::new()),
             inline,
             held,
@@ -233,6 +247,15 @@ impl<'a> Packer<'a> {
     /// index locates (docs/CACHE.md).
     pub fn caching(mut self, cache: Option<Arc<Cache>>) -> Self {
         self.cache = cache;
+        self
+    }
+
+    /// One data packfile per thread of a pool of `n` (rayon's thread index picks it); each
+    /// is sent at `max_size / n`, but not below MIN_DATA_PACK (or `max_size` if smaller).
+    pub fn writers(mut self, n: usize) -> Self {
+        let n = n.max(1);
+        self.data = (0..n).map(|_| Mutex::new(PackBuilder::new())).collect();
+        self.data_max = (self.max_size / n).max(MIN_DATA_PACK.min(self.max_size));
         self
     }
 
@@ -272,9 +295,14 @@ impl<'a> Packer<'a> {
         self.seen.lock().expect("lock").insert((kind, id));
         self.new_blobs.fetch_add(1, Ordering::Relaxed);
         let full = {
-            let mut cur = self.current[usize::from(kind != BlobType::Chunk)].lock().expect("lock");
+            let (mut cur, max) = if kind == BlobType::Chunk {
+                let slot = rayon::current_thread_index().unwrap_or(0) % self.data.len();
+                (self.data[slot].lock().expect("lock"), self.data_max)
+            } else {
+                (self.meta.lock().expect("lock"), self.max_size)
+            };
             cur.add(kind, id, encoded);
-            if cur.len() >= self.max_size {
+            if cur.len() >= max {
                 Some(std::mem::take(&mut *cur))
             } else {
                 None
@@ -315,13 +343,15 @@ impl<'a> Packer<'a> {
         Ok(())
     }
 
-    /// Sends the data packfile being filled and waits until every upload so far is done,
+    /// Sends the data packfiles being filled and waits until every upload so far is done,
     /// so that `stored_bytes` counts all of them. Metadata keeps filling its packfile: see
     /// `pending_bytes`.
     pub fn flush_data(&self) -> Result<()> {
-        let pack = std::mem::take(&mut *self.current[0].lock().expect("lock"));
-        if !pack.is_empty() {
-            self.send(pack)?;
+        for cur in &self.data {
+            let pack = std::mem::take(&mut *cur.lock().expect("lock"));
+            if !pack.is_empty() {
+                self.send(pack)?;
+            }
         }
         self.upload_held()?;
         let mut n = self.shared.in_flight.lock().expect("lock");
@@ -343,7 +373,7 @@ impl<'a> Packer<'a> {
 
     /// Bytes packed and not yet handed to an uploader.
     pub fn pending_bytes(&self) -> u64 {
-        self.current.iter().map(|c| c.lock().expect("lock").len() as u64).sum()
+        self.data.iter().chain([&self.meta]).map(|c| c.lock().expect("lock").len() as u64).sum()
     }
 
     /// Checkpoint states written so far: they hold part of this run's records.
@@ -366,7 +396,7 @@ impl<'a> Packer<'a> {
     /// Flushes the last packfile, waits for every upload and returns where each blob went
     /// (but for blobs already published by a checkpoint state).
     pub fn finish(mut self) -> Result<Vec<Record>> {
-        for cur in &self.current {
+        for cur in self.data.iter().chain([&self.meta]) {
             let last = std::mem::take(&mut *cur.lock().expect("lock"));
             if !last.is_empty() {
                 self.send(last)?;

@@ -94,6 +94,7 @@ pub fn backup(repo: &Repository, imp: &dyn Importer, opts: &BackupOptions, progr
             repo.lease.clone(),
         )
         .checkpoint_records(repo.checkpoint_records)
+        .writers(threads)
         .caching(repo.cache_handle()),
         counters: Counters::default(),
         errors: Mutex::new(Vec::new()),
