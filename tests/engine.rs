@@ -488,3 +488,55 @@ fn an_exporter_that_asks_for_a_file_again_gets_it_whole_once_more() {
     assert!(r.errors.iter().any(|(p, e)| p.ends_with("always") && e.contains("unreadable")), "{:?}", r.errors);
     assert_eq!(r.errors.len(), 1, "{:?}", r.errors);
 }
+
+/// Chunks added by the threads of a pool of `threads` into a packer of `writers` with
+/// packfiles of `max`: each thread adds `per_thread` chunks of `size` bytes. Returns, for
+/// each packfile, which threads' chunks it holds.
+fn packed_by_thread(max: u64, writers: usize, threads: usize, per_thread: usize, size: usize) -> Vec<Vec<usize>> {
+    use plakar::kloset::blob::BlobType;
+    use plakar::kloset::packer::Packer;
+    let repo = new_repo(Arc::new(MemoryStore::new()));
+    let packer = Packer::new(repo.store.clone(), repo.keys.clone(), &repo.index, None, max, 1).writers(writers);
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap();
+    pool.broadcast(|ctx| {
+        for i in 0..per_thread {
+            let data = noise(size, (ctx.index() * 100_000 + i) as u64);
+            packer.add(BlobType::Chunk, repo.keys.mac(&data), &data).unwrap();
+            assert!(packer.pending_bytes() <= max + (writers * size) as u64);
+        }
+    });
+    let mut by_pack: std::collections::BTreeMap<_, std::collections::BTreeSet<usize>> = Default::default();
+    let owner: std::collections::HashMap<_, usize> = (0..threads)
+        .flat_map(|t| (0..per_thread).map(move |i| (t, i)))
+        .map(|(t, i)| (repo.keys.mac(&noise(size, (t * 100_000 + i) as u64)), t))
+        .collect();
+    for r in packer.finish().unwrap() {
+        by_pack.entry(r.pack).or_default().insert(owner[&r.id]);
+    }
+    by_pack.into_values().map(|s| s.into_iter().collect()).collect()
+}
+
+#[test]
+fn each_backup_thread_fills_its_own_data_packfile_and_the_ends_are_merged() {
+    // Three threads, packfiles of 12 MiB: three data packfiles of 4 MiB being filled. Each
+    // thread adds 5 MiB: a full packfile of its own chunks each, then the three ends (about
+    // 1 MiB each) go out as one packfile, not three.
+    let packs = packed_by_thread(12 << 20, 3, 3, 80, 64 << 10);
+    let mut alone: Vec<_> = packs.iter().filter(|p| p.len() == 1).map(|p| p[0]).collect();
+    alone.sort();
+    assert_eq!(alone, vec![0, 1, 2], "{packs:?}");
+    assert_eq!(packs.iter().filter(|p| p.len() > 1).count(), 1, "{packs:?}");
+    assert_eq!(packs.len(), 4, "{packs:?}");
+    // A small backup: one data packfile.
+    assert_eq!(packed_by_thread(12 << 20, 3, 3, 2, 1000), vec![vec![0, 1, 2]]);
+}
+
+#[test]
+fn many_threads_share_as_many_data_packfiles_as_the_packfile_size_holds() {
+    // 32 threads (an S3 source), packfiles of 16 MiB: four data packfiles of 4 MiB being
+    // filled, not 32 (memory held would grow with the threads); threads share them.
+    let packs = packed_by_thread(16 << 20, 32, 32, 40, 16 << 10);
+    assert!(packs.iter().all(|p| p.len() >= 2), "{packs:?}");
+    // Packfiles of 4 MiB or less: one data packfile, as before writers.
+    assert_eq!(packed_by_thread(4 << 20, 3, 3, 10, 1000).len(), 1);
+}

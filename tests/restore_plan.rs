@@ -169,7 +169,10 @@ fn a_restore_many_times_its_budget_reads_each_byte_about_once() {
         }
     }
     let store = Arc::new(Remote::default());
-    let repo = new_repo(store.clone());
+    // Packfiles of 12 MiB: room for three threads' data packfiles of 4 MiB (packer.rs).
+    let params = plakar::kloset::config::CreateParams { packfile_max_size: 12 << 20, ..crate::engine::fast_params() };
+    plakar::kloset::repo::create(store.as_ref(), &params, Some(b"pw")).unwrap();
+    let repo = reopen(store.clone());
     let opts = backup::BackupOptions { concurrency: 3, ..Default::default() };
     let h = backup::backup(&repo, &FsImporter::new(&data).unwrap(), &opts, &NoProgress).unwrap();
     let repo = reopen(store.clone());

@@ -26,8 +26,8 @@ use std::time::{Duration, Instant};
 pub const CHECKPOINT_RECORDS: usize = 1 << 16;
 
 /// The smallest a data packfile is cut at when several writers share the packfile size:
-/// small enough that three of them being filled hold what one did, large enough that an
-/// object store is not sent many small objects.
+/// large enough that an object store is not sent many small objects. The number of data
+/// packfiles being filled is capped so that together they are cut at the packfile size.
 const MIN_DATA_PACK: usize = 4 << 20;
 
 /// Records of uploaded packfiles, and the checkpoints that publish them early.
@@ -145,8 +145,8 @@ pub struct Packer<'a> {
     /// packfile holds what one thread read in turn, not the files of directories far apart
     /// interleaved (a restore in tree order would read each stretch once per directory).
     data: Vec<Mutex<PackBuilder>>,
-    /// Size at which a data packfile is sent: the writers share `max_size` between them
-    /// (above a floor), so memory held by packfiles being filled does not grow with them.
+    /// Size at which a data packfile is sent: the slots share `max_size` between them, so
+    /// memory held by packfiles being filled does not grow with the threads.
     data_max: usize,
     seen: Mutex<KeySet>,
     /// Inline mode (no uploader threads): the store and keys the caller uploads with.
@@ -250,13 +250,41 @@ impl<'a> Packer<'a> {
         self
     }
 
-    /// One data packfile per thread of a pool of `n` (rayon's thread index picks it); each
-    /// is sent at `max_size / n`, but not below MIN_DATA_PACK (or `max_size` if smaller).
+    /// One data packfile per thread of a pool of `n` (rayon's thread index picks it), as
+    /// many as `max_size` holds of MIN_DATA_PACK (threads beyond share them); each is sent
+    /// at `max_size` divided among them.
     pub fn writers(mut self, n: usize) -> Self {
-        let n = n.max(1);
-        self.data = (0..n).map(|_| Mutex::new(PackBuilder::new())).collect();
-        self.data_max = (self.max_size / n).max(MIN_DATA_PACK.min(self.max_size));
+        let slots = n.clamp(1, (self.max_size / MIN_DATA_PACK).max(1));
+        self.data = (0..slots).map(|_| Mutex::new(PackBuilder::new())).collect();
+        self.data_max = self.max_size / slots;
         self
+    }
+
+    /// Sends the data packfiles being filled, the partly filled ones merged while they fit
+    /// in `max_size`: the end of a small backup makes one packfile, not one per thread.
+    fn send_data(&self) -> Result<()> {
+        let mut cur: Option<PackBuilder> = None;
+        for slot in &self.data {
+            let next = std::mem::take(&mut *slot.lock().expect("lock"));
+            if next.is_empty() {
+                continue;
+            }
+            cur = Some(match cur.take() {
+                Some(mut c) if c.len() + next.len() <= self.max_size => {
+                    c.append(next);
+                    c
+                }
+                Some(c) => {
+                    self.send(c)?;
+                    next
+                }
+                None => next,
+            });
+        }
+        match cur {
+            Some(c) => self.send(c),
+            None => Ok(()),
+        }
     }
 
     /// Checkpoints (when on) also once `n` records wait, however recent the last one.
@@ -347,12 +375,7 @@ impl<'a> Packer<'a> {
     /// so that `stored_bytes` counts all of them. Metadata keeps filling its packfile: see
     /// `pending_bytes`.
     pub fn flush_data(&self) -> Result<()> {
-        for cur in &self.data {
-            let pack = std::mem::take(&mut *cur.lock().expect("lock"));
-            if !pack.is_empty() {
-                self.send(pack)?;
-            }
-        }
+        self.send_data()?;
         self.upload_held()?;
         let mut n = self.shared.in_flight.lock().expect("lock");
         while *n > 0 {
@@ -396,11 +419,10 @@ impl<'a> Packer<'a> {
     /// Flushes the last packfile, waits for every upload and returns where each blob went
     /// (but for blobs already published by a checkpoint state).
     pub fn finish(mut self) -> Result<Vec<Record>> {
-        for cur in self.data.iter().chain([&self.meta]) {
-            let last = std::mem::take(&mut *cur.lock().expect("lock"));
-            if !last.is_empty() {
-                self.send(last)?;
-            }
+        self.send_data()?;
+        let last = std::mem::take(&mut *self.meta.lock().expect("lock"));
+        if !last.is_empty() {
+            self.send(last)?;
         }
         self.upload_held()?;
         drop(self.tx.take());

@@ -51,6 +51,14 @@ impl PackBuilder {
         self.entries.push(e);
         e
     }
+    /// Moves every blob of `other` into this packfile (blobs are encoded independently of
+    /// the packfile that holds them).
+    pub fn append(&mut self, other: PackBuilder) {
+        for e in &other.entries {
+            let (start, end) = (e.offset as usize, (e.offset + e.length) as usize);
+            self.add(e.kind, e.id, &other.buf[start..end]);
+        }
+    }
     /// Appends the sealed index and the footer; returns the bytes and the entries.
     pub fn finish(mut self, keys: &Keys) -> (PackId, Vec<u8>, Vec<PackEntry>) {
         let mut index = Vec::with_capacity(self.entries.len() * ENTRY_LEN);
@@ -144,5 +152,28 @@ mod tests {
         assert_eq!(read_index(&keys, &id, &data).unwrap(), entries);
         assert!(read_index(&keys, &id, &data[..data.len() - 1]).is_err());
         assert!(read_index(&keys, &PackId([0; 32]), &data).is_err(), "index is bound to the pack id");
+    }
+
+    #[test]
+    fn appending_a_packfile_moves_its_blobs_after_ours() {
+        let keys = Keys::new(&[9u8; 32], true);
+        let mut a = PackBuilder::new();
+        a.add(BlobType::Chunk, BlobId([1; 32]), b"first");
+        let mut b = PackBuilder::new();
+        b.add(BlobType::Chunk, BlobId([2; 32]), b"second");
+        b.add(BlobType::Tree, BlobId([3; 32]), b"third!");
+        a.append(b);
+        let (id, data, entries) = a.finish(&keys);
+        assert_eq!(read_index(&keys, &id, &data).unwrap(), entries);
+        let blobs: Vec<_> =
+            entries.iter().map(|e| (e.kind, e.id, &data[e.offset as usize..(e.offset + e.length) as usize])).collect();
+        assert_eq!(
+            blobs,
+            vec![
+                (BlobType::Chunk, BlobId([1; 32]), &b"first"[..]),
+                (BlobType::Chunk, BlobId([2; 32]), &b"second"[..]),
+                (BlobType::Tree, BlobId([3; 32]), &b"third!"[..]),
+            ]
+        );
     }
 }
