@@ -159,6 +159,7 @@ fi
 
 val() { awk -F'\t' -v t="$1" -v s="$2" '$1 == t && $2 == s {print $3}' "$results"; }
 p0=$(val plakar-s3 "restore, 0 ms") pw=$(val plakar-s3 "restore, $rtt ms") rw_=$(val restic-s3 "restore, $rtt ms")
+pfs=$(val plakar-fs restore)
 ratio() { [ -n "$1" ] && [ -n "$2" ] && printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)" || echo "?"; }
 table=$(
   echo "<!-- wan -->"
@@ -173,8 +174,8 @@ table=$(
   echo "|---|---|---:|---:|---:|"
   awk -F'\t' '{printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5}' "$results"
   echo
-  echo "Same run: plakar's restore at $rtt ms is $(ratio "$pw" "$p0")x its restore at 0 ms and"
-  echo "$(ratio "$pw" "$rw_")x restic's at $rtt ms."
+  echo "Same run: plakar's restore at $rtt ms is $(ratio "$pw" "$pfs")x its restore from a local store,"
+  echo "$(ratio "$pw" "$p0")x its restore at 0 ms and $(ratio "$pw" "$rw_")x restic's at $rtt ms."
   echo
   echo "Requests of the $rtt ms restores, as the proxy saw them (in flight: requests sent and"
   echo "not yet answered in full, averaged over the time from the first GET to the last byte):"
