@@ -1,7 +1,7 @@
 //! What every command needs: the global flags, the store location, the config directory,
 //! and a way to open the repository with a passphrase. Every open goes through
 //! `app::known_stores`, so a CONFIG swapped for a plaintext one is refused before anything
-//! is read from or written to the store.
+//! read from the store is used, and before anything is written to it.
 
 use super::globals::Globals;
 use crate::app::known_stores::{self, Given, KnownStores};
@@ -126,13 +126,28 @@ impl Ctx {
 
     /// Opens the store, asking for the passphrase (up to three times on a terminal).
     pub fn open(&self) -> Result<Repository> {
-        Ok(self.unlock()?.load(None)?)
+        self.open_reader(false)
     }
 
     /// Opens the store for listing: snapshots and trees, no file contents
     /// (Repository::load_metadata).
     pub fn open_metadata(&self) -> Result<Repository> {
-        Ok(self.unlock()?.load_metadata()?)
+        self.open_reader(true)
+    }
+
+    /// A reader's open (no lock): the store's fences and states are listed while CONFIG is
+    /// read and the keys derived, rather than after (on a remote store, three round trips
+    /// that overlap Argon2id). What went wrong unlocking is said first: no store there, a
+    /// wrong passphrase.
+    fn open_reader(&self, metadata_only: bool) -> Result<Repository> {
+        let store = self.store()?;
+        let early = {
+            let store = store.clone();
+            std::thread::spawn(move || repo::Listing::read(store.as_ref()))
+        };
+        let unlocked = self.unlock_store(store)?;
+        let listing = early.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        Ok(unlocked.load_listed(listing, metadata_only)?)
     }
 
     /// This machine, as locks see it.
@@ -143,7 +158,10 @@ impl Ctx {
     /// Reads CONFIG and derives the keys, without reading the index (which a writer reads
     /// only once it holds its lock).
     pub fn unlock(&self) -> Result<Unlocked> {
-        let store = self.store()?;
+        self.unlock_store(self.store()?)
+    }
+
+    fn unlock_store(&self, store: Arc<dyn Store>) -> Result<Unlocked> {
         let cfg: RepoConfig = repo::read_config(store.as_ref())?;
         self.guard(store.as_ref(), &cfg, &self.store_loc)?;
         let (location, seen) = (store.location(), cfg.clone());
@@ -218,6 +236,11 @@ impl Unlocked {
     /// Reads the index of trees and snapshots only (Repository::load_metadata).
     pub fn load_metadata(self) -> crate::kloset::Result<Repository> {
         Repository::load_metadata(self.store, self.config, self.keys, self.cache)
+    }
+
+    /// Reads the index from a reader's listing of the store (`Repository::load_listed`).
+    pub fn load_listed(self, listing: repo::Listing, metadata_only: bool) -> crate::kloset::Result<Repository> {
+        Repository::load_listed(self.store, self.config, self.keys, self.cache, listing, metadata_only)
     }
 
     /// Reads the index; `lease`: the lock it is read under.

@@ -49,6 +49,29 @@ pub struct Repository {
     cache: Option<Arc<Cache>>,
 }
 
+/// The fences, then the states, as a store lists them: what a repository is loaded from.
+/// Needs no keys, so a reader takes it while its keys are derived (two or three round
+/// trips that would otherwise come one after the other).
+pub struct Listing {
+    fences: Fences,
+    states: Vec<[u8; 32]>,
+}
+
+impl Listing {
+    /// A reader's listing: fences as they are (a reader finishes none), then the states.
+    pub fn read(store: &dyn Store) -> Result<Self> {
+        Self::read_as(store, false)
+    }
+
+    /// The fences are read before the states are listed, always (load_from relies on it:
+    /// a fence written after its states were listed is found when it is read again).
+    fn read_as(store: &dyn Store, writer: bool) -> Result<Self> {
+        let fences = Fences::read(store, writer)?;
+        let states = store.list(Resource::State)?;
+        Ok(Self { fences, states })
+    }
+}
+
 /// Requests in flight when a command reads many small objects of a remote store.
 pub const REMOTE_IN_FLIGHT: usize = 32;
 
@@ -57,9 +80,20 @@ pub const REMOTE_IN_FLIGHT: usize = 32;
 pub const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// Reads CONFIG, mapping "nothing there" to a message that says what to do.
+/// The key slots are read while CONFIG is (one round trip less on a remote store); they
+/// are used only if CONFIG says the store is encrypted.
 pub fn read_config(store: &dyn Store) -> Result<RepoConfig> {
     let loc = store.location();
-    let mut cfg = match store.open() {
+    let (config, slots) = if store.remote() {
+        std::thread::scope(|s| {
+            let slots = s.spawn(|| read_key_slots(store));
+            let config = store.open();
+            (config, slots.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)))
+        })
+    } else {
+        (store.open(), Ok(Vec::new()))
+    };
+    let mut cfg = match config {
         Ok(b) => RepoConfig::decode(&b, &loc)?,
         Err(e) if e.kind == StoreErrorKind::NotFound => {
             return Err(Error::NotAStore(format!(
@@ -69,7 +103,7 @@ pub fn read_config(store: &dyn Store) -> Result<RepoConfig> {
         Err(e) => return Err(Error::Store(e)),
     };
     if cfg.encrypted() {
-        cfg.extra_keys = read_key_slots(store)?;
+        cfg.extra_keys = if store.remote() { slots? } else { read_key_slots(store)? };
         cfg.check_slots().map_err(|e| {
             Error::Corrupt(format!(
                 "the key slots of {loc} are damaged: {e}; remove it if no passphrase you use needs it"
@@ -215,17 +249,46 @@ impl Repository {
         Self::load_into(store, config, keys, None, cache, IndexBuilder::from_env().metadata_only())
     }
 
+    /// Like `load_cached` (`metadata_only`: like `load_metadata`), for a reader, from a
+    /// listing it took itself (`Listing::read`), for example while its keys were derived.
+    pub fn load_listed(
+        store: Arc<dyn Store>,
+        config: RepoConfig,
+        keys: Arc<Keys>,
+        cache: Option<Arc<Cache>>,
+        listing: Listing,
+        metadata_only: bool,
+    ) -> Result<Self> {
+        let builder = IndexBuilder::from_env();
+        let builder = if metadata_only { builder.metadata_only() } else { builder };
+        Self::load_from(store, config, keys, None, cache, builder, listing)
+    }
+
     fn load_into(
         store: Arc<dyn Store>,
         config: RepoConfig,
         keys: Arc<Keys>,
         lease: Option<Lease>,
         cache: Option<Arc<Cache>>,
-        mut builder: IndexBuilder,
+        builder: IndexBuilder,
     ) -> Result<Self> {
-        let fences = Fences::read(store.as_ref(), lease.is_some())?;
+        // A writer lists under its lock, finishing fences; a reader only reads them.
+        let listing = Listing::read_as(store.as_ref(), lease.is_some())?;
+        Self::load_from(store, config, keys, lease, cache, builder, listing)
+    }
+
+    fn load_from(
+        store: Arc<dyn Store>,
+        config: RepoConfig,
+        keys: Arc<Keys>,
+        lease: Option<Lease>,
+        cache: Option<Arc<Cache>>,
+        mut builder: IndexBuilder,
+        listing: Listing,
+    ) -> Result<Self> {
+        let Listing { fences, states: listed } = listing;
         let (mut ids, mut ignored): (Vec<StateId>, Vec<StateId>) =
-            store.list(Resource::State)?.into_iter().map(StateId).partition(|s| fences.counts(s));
+            listed.into_iter().map(StateId).partition(|s| fences.counts(s));
         ids.sort();
         ignored.sort();
         // States are read one at a time and their records go into the index as they come
