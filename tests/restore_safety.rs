@@ -120,6 +120,79 @@ fn exporter_refuses_a_directory_swapped_for_a_symlink() {
     assert_eq!(fs::read_dir(t.join("d.moved")).unwrap().count(), 0);
 }
 
+/// The same race on a directory files were already written into: the exporter keeps that
+/// directory open for the files that follow (fs/open_dirs.rs), so they go on landing in it,
+/// wherever it was moved; the symlink put in its place is never followed, nothing outside
+/// is touched. Once the directory's metadata is set it is forgotten: a later write goes by
+/// name again and is refused.
+#[test]
+fn a_directory_swapped_after_files_were_written_into_it_keeps_them_and_follows_nothing() {
+    let env = Env::new();
+    let o = outside(&env, "secret");
+    let t = env.path("target");
+    let exp = FsExporter::new(&t, true).unwrap();
+    exp.create_dir(b"d").unwrap();
+    exp.store_file(b"d/first", &mut &b"abc"[..], 3).unwrap();
+    fs::rename(t.join("d"), t.join("d.moved")).unwrap();
+    std::os::unix::fs::symlink(&o, t.join("d")).unwrap();
+
+    let file = info(FileKind::File, 0o100777, 3);
+    exp.store_file(b"d/secret", &mut &b"pwn"[..], 3).unwrap();
+    exp.store_file_with_metadata(b"d/second", &mut &b"pwn"[..], 3, &file).unwrap();
+    assert_untouched(&o, "secret");
+    let mut names: Vec<_> = fs::read_dir(t.join("d.moved")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    assert_eq!(names, ["first", "second", "secret"]);
+    assert_eq!(mode(&t.join("d.moved/second")), 0o777);
+
+    // The directory's metadata, by name: the symlink is refused, and then the directory
+    // is no longer kept.
+    let dir = info(FileKind::Dir, 0o40777, 0);
+    assert!(exp.set_metadata(b"d", &dir).unwrap_err().to_string().contains("symlink"));
+    let e = exp.store_file(b"d/third", &mut &b"pwn"[..], 3).unwrap_err();
+    assert!(e.to_string().contains("symlink"), "{e}");
+    assert_untouched(&o, "secret");
+    assert_eq!(fs::read_link(t.join("d")).unwrap(), o);
+}
+
+/// Files are created with their final mode when they need no owner change
+/// (fs/exporter.rs `final_at_creation`): the mode, owner and group still come out as the
+/// snapshot has them, in a set-group-id directory (which gives new files its own group)
+/// too, and when a umask would take bits away.
+#[test]
+fn files_get_the_snapshots_mode_owner_and_group_whichever_way_they_are_created() {
+    let env = Env::new();
+    let t = env.path("target");
+    fs::create_dir_all(t.join("shared")).unwrap();
+    let root = unsafe { libc::geteuid() } == 0;
+    if root {
+        std::os::unix::fs::chown(t.join("shared"), None, Some(1)).unwrap();
+    }
+    chmod(&t.join("shared"), 0o2777);
+    let exp = FsExporter::new(&t, true).unwrap();
+    let me = info(FileKind::File, 0, 3);
+    let cases: &[(&str, u32, u32, u32)] = &[
+        ("plain", 0o100640, me.uid, me.gid),
+        ("shared/plain", 0o100644, me.uid, me.gid),
+        ("shared/group-writable", 0o100664, me.uid, me.gid),
+        ("world-writable", 0o100666, me.uid, me.gid),
+        ("setuid", 0o104755, me.uid, me.gid),
+        ("someone-else", 0o100600, 1, 1),
+        ("shared/someone-else", 0o100644, 1, 2),
+    ];
+    for &(name, mode, uid, gid) in cases {
+        if !root && (uid, gid) != (me.uid, me.gid) {
+            continue;
+        }
+        let file = FileInfo { uid, gid, ..info(FileKind::File, mode, 3) };
+        exp.store_file_with_metadata(name.as_bytes(), &mut &b"abc"[..], 3, &file).unwrap();
+        let m = fs::symlink_metadata(t.join(name)).unwrap();
+        assert_eq!((m.mode() & 0o7777, m.uid(), m.gid()), (mode & 0o7777, uid, gid), "{name}");
+        assert_eq!(m.mtime(), 1_000_000_000, "{name}");
+        assert_eq!(fs::read(t.join(name)).unwrap(), b"abc", "{name}");
+    }
+}
+
 /// A symlink already in the target where the snapshot has a directory is replaced by the
 /// directory (as tar and rsync do), and nothing is written through it.
 #[test]

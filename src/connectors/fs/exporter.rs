@@ -22,6 +22,7 @@
 //! their parent's descriptor, then given their metadata through an `O_PATH` descriptor, so
 //! a device is never opened.
 
+use super::open_dirs::OpenDirs;
 use super::xattrs;
 use crate::kloset::exporter::{skip, special_kind, Exporter};
 use crate::kloset::importer::{FileInfo, FileKind};
@@ -32,6 +33,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// What setting an entry's metadata came to: the outer error stopped it, the inner one
 /// (extended attributes that could not be set) is reported once the entry is in place.
@@ -44,6 +46,20 @@ pub struct FsExporter {
     permissions: bool,
     /// Attributes left out because only root restores them.
     xattrs_skipped: AtomicU64,
+    /// The directories files were last written into, kept open (open_dirs.rs).
+    open: OpenDirs,
+    /// Who a file this process creates belongs to, and what its umask takes away (None
+    /// when it cannot be read): see `final_at_creation`.
+    me: (u32, u32),
+    umask: Option<u32>,
+}
+
+/// This process's umask, from /proc (reading it with umask(2) would change it for every
+/// thread meanwhile).
+fn umask() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find_map(|l| l.strip_prefix("Umask:"))?;
+    u32::from_str_radix(line.trim(), 8).ok()
 }
 
 const BLOCK: usize = 64 << 10;
@@ -58,12 +74,12 @@ const WALK: OFlags = OFlags::RDONLY;
 /// A directory of the target: the root, or one reached by walking from it.
 struct Dir<'a> {
     root: &'a OwnedFd,
-    fd: Option<OwnedFd>,
+    fd: Option<Arc<OwnedFd>>,
 }
 
 impl AsFd for Dir<'_> {
     fn as_fd(&self) -> BorrowedFd<'_> {
-        self.fd.as_ref().unwrap_or(self.root).as_fd()
+        self.fd.as_deref().unwrap_or(self.root).as_fd()
     }
 }
 
@@ -141,7 +157,16 @@ impl FsExporter {
         let root = rustix::fs::open(root, WALK | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())?;
         // Ownership can only be given away by root.
         let chown = unsafe { libc::geteuid() } == 0;
-        Ok(Self { root, chown, permissions, xattrs_skipped: AtomicU64::new(0) })
+        let me = unsafe { (libc::geteuid(), libc::getegid()) };
+        Ok(Self {
+            root,
+            chown,
+            permissions,
+            xattrs_skipped: AtomicU64::new(0),
+            open: OpenDirs::default(),
+            me,
+            umask: umask(),
+        })
     }
 
     /// Opens the directory `comps` names under the target, never following a symlink;
@@ -157,7 +182,23 @@ impl FsExporter {
                 },
                 r => r,
             };
-            dir.fd = Some(next.map_err(|e| refused(&dir, &comps[..=i], e))?);
+            dir.fd = Some(Arc::new(next.map_err(|e| refused(&dir, &comps[..=i], e))?));
+        }
+        Ok(dir)
+    }
+
+    /// Like `walk` without creating, for the directory a file is written into: the one
+    /// the last files went to is most often the same, and is kept open (open_dirs.rs).
+    fn walk_to_write(&self, comps: &[&[u8]]) -> io::Result<Dir<'_>> {
+        if comps.is_empty() {
+            return self.walk(comps, false);
+        }
+        if let Some(fd) = self.open.get(comps) {
+            return Ok(Dir { root: &self.root, fd: Some(fd) });
+        }
+        let dir = self.walk(comps, false)?;
+        if let Some(fd) = &dir.fd {
+            self.open.put(comps, fd.clone());
         }
         Ok(dir)
     }
@@ -182,6 +223,35 @@ impl FsExporter {
         r.into_result()
     }
 
+    /// The mode a file can be created with, when it is its final one: no set-id or sticky
+    /// bit, nothing the umask takes away, no extended attribute to set before the mode, and
+    /// an owner and group it gets from being created by this process (checked once it is,
+    /// `created_as_final`). Nobody sees more of such a file while it is written (under a
+    /// temporary name) than once it is restored, and its fchown and fchmod are saved: on
+    /// a million small files, a tenth of the restore's system time.
+    fn final_at_creation(&self, info: &FileInfo) -> Option<u32> {
+        let mode = info.mode & 0o7777;
+        let owned = !self.chown || (info.uid, info.gid) == self.me;
+        let masked = self.umask.is_some_and(|u| mode & u == 0);
+        (self.permissions && info.mode != 0 && mode & 0o7000 == 0 && masked && owned && info.xattrs.is_empty())
+            .then_some(mode)
+    }
+
+    /// Whether a file created with `final_at_creation`'s mode got the owner and group it
+    /// was meant to (a set-group-id directory gives its own group). If not, it is made
+    /// private before anything is written into it, and `apply` sets all.
+    fn created_as_final(&self, fd: BorrowedFd, info: &FileInfo) -> io::Result<bool> {
+        if !self.chown {
+            return Ok(true);
+        }
+        let st = rustix::fs::fstat(fd)?;
+        if (st.st_uid, st.st_gid) == (info.uid, info.gid) {
+            return Ok(true);
+        }
+        rustix::fs::fchmod(fd, Mode::from_raw_mode(0o600))?;
+        Ok(false)
+    }
+
     /// Owner, extended attributes, mode and times, through a descriptor of the very file.
     fn apply(&self, fd: BorrowedFd, info: &FileInfo) -> Applied {
         if self.chown && self.permissions {
@@ -202,18 +272,29 @@ impl FsExporter {
         let Some((name, dirs)) = comps.split_last() else {
             return Err(io::Error::other("a directory is in the way"));
         };
-        let dir = self.walk(dirs, false)?;
+        let dir = self.walk_to_write(dirs)?;
         let tmp = format!(".plakar-restore-{}", hex::encode(crate::kloset::crypto::random_bytes::<6>()));
-        // Private while written when its mode is set before it gets its name.
-        let mode = if info.is_some() && self.permissions { 0o600 } else { 0o666 };
+        // Private while written when its mode is set before it gets its name, unless it
+        // can be created as it will be.
+        let at_creation = info.and_then(|i| self.final_at_creation(i));
+        let mode = match at_creation {
+            Some(m) => m,
+            None if info.is_some() && self.permissions => 0o600,
+            None => 0o666,
+        };
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
         let mut f = File::from(rustix::fs::openat(&dir, tmp.as_str(), flags, Mode::from_raw_mode(mode))?);
         let res = (|| {
-            let n = copy_sparse(data, &mut f)?;
+            let done = match (at_creation, info) {
+                (Some(_), Some(i)) => self.created_as_final(f.as_fd(), i)?,
+                _ => false,
+            };
+            let n = copy_sparse(data, &mut f, size)?;
             if n != size {
                 return Err(io::Error::other(format!("expected {size} bytes, restored {n}")));
             }
             let late = match info {
+                Some(i) if done => rustix::fs::futimens(&f, &times(i)).map(|()| Ok(()))?,
                 Some(i) => self.apply(f.as_fd(), i)?,
                 None => Ok(()),
             };
@@ -327,13 +408,15 @@ impl FsExporter {
     }
 }
 
-fn copy_sparse(src: &mut dyn Read, f: &mut File) -> io::Result<u64> {
-    let mut buf = vec![0u8; BLOCK];
+/// Copies `src` into `f`, leaving holes where whole blocks are zeros. `size`: what is
+/// expected, so that a small file gets a small buffer (one byte more, to see more come).
+fn copy_sparse(src: &mut dyn Read, f: &mut File, size: u64) -> io::Result<u64> {
+    let mut buf = vec![0u8; BLOCK.min(size.saturating_add(1).try_into().unwrap_or(BLOCK))];
     let mut total = 0u64;
     let mut hole = false;
     loop {
         let mut n = 0;
-        while n < BLOCK {
+        while n < buf.len() {
             match src.read(&mut buf[n..]) {
                 Ok(0) => break,
                 Ok(k) => n += k,
@@ -399,7 +482,7 @@ impl Exporter for FsExporter {
         // Without AT_SYMLINK_FOLLOW: a symlink swapped in at `existing` is linked itself.
         rustix::fs::linkat(&from, old, &dir, name, AtFlags::empty())?;
         if let (Some(fd), Some(st)) = (dir.fd.as_ref(), before) {
-            keep_times(fd, &st);
+            keep_times(fd.as_ref(), &st);
         }
         Ok(())
     }
@@ -415,6 +498,10 @@ impl Exporter for FsExporter {
             )?;
             return self.apply(fd.as_fd(), info)?;
         };
+        if info.kind() == FileKind::Dir {
+            // Its last entry is written: no file goes into it any more.
+            self.open.forget(&comps);
+        }
         let dir = self.walk(dirs, false)?;
         if info.kind() == FileKind::Symlink {
             // A symlink has no mode of its own on Linux: its owner and times are set on the

@@ -1,6 +1,7 @@
 //! The local filesystem: store, importer and exporter.
 mod exporter;
 mod importer;
+mod open_dirs;
 mod open_packs;
 mod store;
 mod xattrs;
