@@ -193,6 +193,44 @@ fn files_get_the_snapshots_mode_owner_and_group_whichever_way_they_are_created()
     }
 }
 
+/// While a file is written, nothing of it has a name in the target when root restores
+/// (written unnamed, O_TMPFILE, and linked in once complete: a killed restore leaves
+/// nothing behind); others see a temporary name. Either way it replaces a file already at
+/// its name, and only once complete.
+#[test]
+fn a_file_being_written_has_no_name_yet_and_replaces_the_old_one_whole() {
+    struct Peek<'a>(&'a Path, Vec<String>, bool);
+    impl Read for Peek<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+            if self.2 {
+                return Ok(0);
+            }
+            self.1 = fs::read_dir(self.0).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+            self.1.sort();
+            assert_eq!(fs::read(self.0.join("f")).unwrap(), b"old", "the old file is there until the new one is whole");
+            buf[..3].copy_from_slice(b"new");
+            self.2 = true;
+            Ok(3)
+        }
+    }
+    let env = Env::new();
+    let t = env.path("target");
+    fs::create_dir_all(&t).unwrap();
+    fs::write(t.join("f"), "old").unwrap();
+    let exp = FsExporter::new(&t, true).unwrap();
+    let mut peek = Peek(&t, vec![], false);
+    exp.store_file_with_metadata(b"f", &mut peek, 3, &info(FileKind::File, 0o100644, 3)).unwrap();
+    if unsafe { libc::geteuid() } == 0 {
+        assert_eq!(peek.1, ["f"]);
+    } else {
+        assert!(peek.1.len() == 2 && peek.1[0].starts_with(".plakar-restore-"), "{:?}", peek.1);
+    }
+    let names: Vec<_> = fs::read_dir(&t).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(names, ["f"]);
+    assert_eq!(fs::read(t.join("f")).unwrap(), b"new");
+    assert_eq!(mode(&t.join("f")), 0o644);
+}
+
 /// A symlink already in the target where the snapshot has a directory is replaced by the
 /// directory (as tar and rsync do), and nothing is written through it.
 #[test]

@@ -32,7 +32,7 @@ use std::fs::{self, File};
 use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// What setting an entry's metadata came to: the outer error stopped it, the inner one
@@ -52,6 +52,20 @@ pub struct FsExporter {
     /// when it cannot be read): see `final_at_creation`.
     me: (u32, u32),
     umask: Option<u32>,
+    /// Files are written unnamed and linked in by descriptor (`stage`): root only, since
+    /// `linkat` with `AT_EMPTY_PATH` needs CAP_DAC_READ_SEARCH; off once the target's
+    /// filesystem refuses `O_TMPFILE`.
+    unnamed: AtomicBool,
+}
+
+/// Where a file is written before it gets its name (`FsExporter::stage`).
+enum Staged {
+    Unnamed,
+    Named(String),
+}
+
+fn temporary_name() -> String {
+    format!(".plakar-restore-{}", hex::encode(crate::kloset::crypto::random_bytes::<6>()))
 }
 
 /// This process's umask, from /proc (reading it with umask(2) would change it for every
@@ -166,6 +180,7 @@ impl FsExporter {
             open: OpenDirs::default(),
             me,
             umask: umask(),
+            unnamed: AtomicBool::new(chown),
         })
     }
 
@@ -273,7 +288,6 @@ impl FsExporter {
             return Err(io::Error::other("a directory is in the way"));
         };
         let dir = self.walk_to_write(dirs)?;
-        let tmp = format!(".plakar-restore-{}", hex::encode(crate::kloset::crypto::random_bytes::<6>()));
         // Private while written when its mode is set before it gets its name, unless it
         // can be created as it will be.
         let at_creation = info.and_then(|i| self.final_at_creation(i));
@@ -282,8 +296,7 @@ impl FsExporter {
             None if info.is_some() && self.permissions => 0o600,
             None => 0o666,
         };
-        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let mut f = File::from(rustix::fs::openat(&dir, tmp.as_str(), flags, Mode::from_raw_mode(mode))?);
+        let (mut f, staged) = self.stage(&dir, Mode::from_raw_mode(mode))?;
         let res = (|| {
             let done = match (at_creation, info) {
                 (Some(_), Some(i)) => self.created_as_final(f.as_fd(), i)?,
@@ -298,17 +311,72 @@ impl FsExporter {
                 Some(i) => self.apply(f.as_fd(), i)?,
                 None => Ok(()),
             };
-            // A file never replaces a directory: rename refuses to, atomically.
-            match rustix::fs::renameat(&dir, tmp.as_str(), &dir, *name) {
-                Err(Errno::ISDIR) => return Err(io::Error::other("a directory is in the way")),
-                r => r?,
-            }
+            self.publish(&dir, &f, &staged, name)?;
             Ok(late)
         })();
-        if res.is_err() {
+        if let (Err(_), Staged::Named(tmp)) = (&res, &staged) {
             let _ = rustix::fs::unlinkat(&dir, tmp.as_str(), AtFlags::empty());
         }
         res?
+    }
+
+    /// Creates the file a restore writes before it gets its name: unnamed (`O_TMPFILE`)
+    /// where it can be linked in by descriptor (root, on Linux), so that nothing of it is
+    /// left if the restore is killed; else under a temporary name.
+    fn stage(&self, dir: &Dir, mode: Mode) -> io::Result<(File, Staged)> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if self.unnamed.load(Ordering::Relaxed) {
+            match rustix::fs::openat(dir, ".", OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC, mode) {
+                Ok(fd) => return Ok((File::from(fd), Staged::Unnamed)),
+                // A filesystem without O_TMPFILE.
+                Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => self.unnamed.store(false, Ordering::Relaxed),
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let tmp = temporary_name();
+        let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
+        let f = File::from(rustix::fs::openat(dir, tmp.as_str(), flags, mode)?);
+        Ok((f, Staged::Named(tmp)))
+    }
+
+    /// Gives a written file its name, replacing a file already there atomically. A file
+    /// never replaces a directory: rename refuses to, atomically.
+    fn publish(&self, dir: &Dir, f: &File, staged: &Staged, name: &[u8]) -> io::Result<()> {
+        let tmp = match staged {
+            Staged::Named(tmp) => tmp.clone(),
+            Staged::Unnamed => match rustix::fs::linkat(f, "", dir, name, AtFlags::EMPTY_PATH) {
+                Ok(()) => return Ok(()),
+                // Something is there: linked under a temporary name, then renamed over it.
+                Err(Errno::EXIST) => {
+                    let tmp = temporary_name();
+                    rustix::fs::linkat(f, "", dir, tmp.as_str(), AtFlags::EMPTY_PATH)?;
+                    tmp
+                }
+                // Root without CAP_DAC_READ_SEARCH (a container may drop it): linked
+                // through /proc/self/fd/N, which leads to that very inode; the next files
+                // are staged under a temporary name.
+                Err(Errno::NOENT) => {
+                    self.unnamed.store(false, Ordering::Relaxed);
+                    let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(f));
+                    let tmp = temporary_name();
+                    rustix::fs::linkat(rustix::fs::CWD, proc.as_str(), dir, tmp.as_str(), AtFlags::SYMLINK_FOLLOW)?;
+                    tmp
+                }
+                Err(e) => return Err(e.into()),
+            },
+        };
+        match rustix::fs::renameat(dir, tmp.as_str(), dir, name) {
+            Ok(()) => Ok(()),
+            Err(e) => {
+                if matches!(staged, Staged::Unnamed) {
+                    let _ = rustix::fs::unlinkat(dir, tmp.as_str(), AtFlags::empty());
+                }
+                match e {
+                    Errno::ISDIR => Err(io::Error::other("a directory is in the way")),
+                    e => Err(e.into()),
+                }
+            }
+        }
     }
 
     /// Removes whatever is at `name` in `dir` unless it is a directory.
