@@ -193,23 +193,50 @@ fn files_get_the_snapshots_mode_owner_and_group_whichever_way_they_are_created()
     }
 }
 
+/// A default ACL on a directory decides the mode of the files created in it (the umask
+/// does not apply, the ACL's bits are taken away): a file created with its final mode
+/// must still end with the snapshot's mode.
+#[test]
+fn a_default_acl_does_not_change_a_restored_files_mode() {
+    let env = Env::new();
+    let t = env.path("target");
+    fs::create_dir_all(t.join("acl")).unwrap();
+    // system.posix_acl_default, version 2: user::rw-, group::---, other::--- (tag, perm, id).
+    let mut acl = 2u32.to_le_bytes().to_vec();
+    for (tag, perm) in [(0x01u16, 6u16), (0x04, 0), (0x20, 0)] {
+        acl.extend(tag.to_le_bytes());
+        acl.extend(perm.to_le_bytes());
+        acl.extend(u32::MAX.to_le_bytes());
+    }
+    xattr::set(t.join("acl"), "system.posix_acl_default", &acl).expect("the test directory takes POSIX ACLs");
+    fs::write(t.join("acl/probe"), "x").unwrap();
+    assert_eq!(mode(&t.join("acl/probe")), 0o600, "the default ACL decides a new file's mode");
+    let exp = FsExporter::new(&t, true).unwrap();
+    for (name, m) in [("acl/a", 0o100644), ("acl/b", 0o100640), ("acl/c", 0o100600)] {
+        exp.store_file_with_metadata(name.as_bytes(), &mut &b"abc"[..], 3, &info(FileKind::File, m, 3)).unwrap();
+        assert_eq!(mode(&t.join(name)), m & 0o7777, "{name}");
+    }
+}
+
 /// While a file is written, nothing of it has a name in the target when root restores
 /// (written unnamed, O_TMPFILE, and linked in once complete: a killed restore leaves
 /// nothing behind); others see a temporary name. Either way it replaces a file already at
 /// its name, and only once complete.
 #[test]
 fn a_file_being_written_has_no_name_yet_and_replaces_the_old_one_whole() {
-    struct Peek<'a>(&'a Path, Vec<String>, bool);
+    /// (the directory, the file written and what it holds before, what was listed, done)
+    struct Peek<'a>(&'a Path, &'a str, Option<&'a [u8]>, Vec<String>, bool);
     impl Read for Peek<'_> {
         fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-            if self.2 {
+            if self.4 {
                 return Ok(0);
             }
-            self.1 = fs::read_dir(self.0).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-            self.1.sort();
-            assert_eq!(fs::read(self.0.join("f")).unwrap(), b"old", "the old file is there until the new one is whole");
+            self.3 = fs::read_dir(self.0).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+            self.3.sort();
+            let now = fs::read(self.0.join(self.1)).ok();
+            assert_eq!(now.as_deref(), self.2, "{}: what was there stays until the new file is whole", self.1);
             buf[..3].copy_from_slice(b"new");
-            self.2 = true;
+            self.4 = true;
             Ok(3)
         }
     }
@@ -217,18 +244,33 @@ fn a_file_being_written_has_no_name_yet_and_replaces_the_old_one_whole() {
     let t = env.path("target");
     fs::create_dir_all(&t).unwrap();
     fs::write(t.join("f"), "old").unwrap();
-    let exp = FsExporter::new(&t, true).unwrap();
-    let mut peek = Peek(&t, vec![], false);
-    exp.store_file_with_metadata(b"f", &mut peek, 3, &info(FileKind::File, 0o100644, 3)).unwrap();
-    if unsafe { libc::geteuid() } == 0 {
-        assert_eq!(peek.1, ["f"]);
-    } else {
-        assert!(peek.1.len() == 2 && peek.1[0].starts_with(".plakar-restore-"), "{:?}", peek.1);
+    // Unnamed where the filesystem has O_TMPFILE (tmpfs, ext4, xfs, btrfs; overlayfs only
+    // since Linux 6.6) and the restore runs as root.
+    let c = std::ffi::CString::new(t.as_os_str().as_encoded_bytes()).unwrap();
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_WRONLY | libc::O_TMPFILE, 0o600) };
+    let unnamed = fd >= 0 && unsafe { libc::geteuid() } == 0;
+    if fd >= 0 {
+        unsafe { libc::close(fd) };
     }
-    let names: Vec<_> = fs::read_dir(&t).unwrap().map(|e| e.unwrap().file_name()).collect();
-    assert_eq!(names, ["f"]);
-    assert_eq!(fs::read(t.join("f")).unwrap(), b"new");
-    assert_eq!(mode(&t.join("f")), 0o644);
+    let exp = FsExporter::new(&t, true).unwrap();
+    for (name, was, before) in [("f", Some(&b"old"[..]), vec!["f"]), ("g", None, vec!["f"])] {
+        let mut peek = Peek(&t, name, was, vec![], false);
+        exp.store_file_with_metadata(name.as_bytes(), &mut peek, 3, &info(FileKind::File, 0o100644, 3)).unwrap();
+        if unnamed {
+            assert_eq!(peek.3, before, "{name}");
+        } else {
+            assert!(
+                peek.3.len() == before.len() + 1 && peek.3[0].starts_with(".plakar-restore-"),
+                "{name}: {:?}",
+                peek.3
+            );
+        }
+        assert_eq!(fs::read(t.join(name)).unwrap(), b"new");
+        assert_eq!(mode(&t.join(name)), 0o644);
+    }
+    let mut names: Vec<_> = fs::read_dir(&t).unwrap().map(|e| e.unwrap().file_name()).collect();
+    names.sort();
+    assert_eq!(names, ["f", "g"]);
 }
 
 /// A symlink already in the target where the snapshot has a directory is replaced by the

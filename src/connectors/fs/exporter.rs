@@ -240,8 +240,8 @@ impl FsExporter {
 
     /// The mode a file can be created with, when it is its final one: no set-id or sticky
     /// bit, nothing the umask takes away, no extended attribute to set before the mode, and
-    /// an owner and group it gets from being created by this process (checked once it is,
-    /// `created_as_final`). Nobody sees more of such a file while it is written (under a
+    /// an owner and group it gets from being created by this process (all checked once it
+    /// is, `created_as_final`). Nobody sees more of such a file while it is written (under a
     /// temporary name) than once it is restored, and its fchown and fchmod are saved: on
     /// a million small files, a tenth of the restore's system time.
     fn final_at_creation(&self, info: &FileInfo) -> Option<u32> {
@@ -252,15 +252,14 @@ impl FsExporter {
             .then_some(mode)
     }
 
-    /// Whether a file created with `final_at_creation`'s mode got the owner and group it
-    /// was meant to (a set-group-id directory gives its own group). If not, it is made
+    /// Whether a file created with `final_at_creation`'s `mode` got that mode and the
+    /// owner and group it was meant to: a set-group-id directory gives its own group, a
+    /// default ACL on the directory takes bits away from the mode. If not, it is made
     /// private before anything is written into it, and `apply` sets all.
-    fn created_as_final(&self, fd: BorrowedFd, info: &FileInfo) -> io::Result<bool> {
-        if !self.chown {
-            return Ok(true);
-        }
+    fn created_as_final(&self, fd: BorrowedFd, info: &FileInfo, mode: u32) -> io::Result<bool> {
         let st = rustix::fs::fstat(fd)?;
-        if (st.st_uid, st.st_gid) == (info.uid, info.gid) {
+        let owned = !self.chown || (st.st_uid, st.st_gid) == (info.uid, info.gid);
+        if owned && st.st_mode & 0o7777 == mode {
             return Ok(true);
         }
         rustix::fs::fchmod(fd, Mode::from_raw_mode(0o600))?;
@@ -290,16 +289,12 @@ impl FsExporter {
         let dir = self.walk_to_write(dirs)?;
         // Private while written when its mode is set before it gets its name, unless it
         // can be created as it will be.
-        let at_creation = info.and_then(|i| self.final_at_creation(i));
-        let mode = match at_creation {
-            Some(m) => m,
-            None if info.is_some() && self.permissions => 0o600,
-            None => 0o666,
-        };
-        let (mut f, staged) = self.stage(&dir, Mode::from_raw_mode(mode))?;
+        let private = if info.is_some() && self.permissions { 0o600 } else { 0o666 };
+        let wanted = info.and_then(|i| self.final_at_creation(i));
+        let (mut f, staged, at_creation) = self.stage(&dir, wanted, private)?;
         let res = (|| {
             let done = match (at_creation, info) {
-                (Some(_), Some(i)) => self.created_as_final(f.as_fd(), i)?,
+                (Some(m), Some(i)) => self.created_as_final(f.as_fd(), i, m)?,
                 _ => false,
             };
             let n = copy_sparse(data, &mut f, size)?;
@@ -321,22 +316,29 @@ impl FsExporter {
     }
 
     /// Creates the file a restore writes before it gets its name: unnamed (`O_TMPFILE`)
-    /// where it can be linked in by descriptor (root, on Linux), so that nothing of it is
-    /// left if the restore is killed; else under a temporary name.
-    fn stage(&self, dir: &Dir, mode: Mode) -> io::Result<(File, Staged)> {
+    /// where it can be linked in by descriptor (root, on Linux), so that nobody can open
+    /// it while it is written; else under a temporary name. Its mode: `wanted` (the final
+    /// one, `final_at_creation`) when nobody can see more of it while it is written than
+    /// once restored, else `private`; returns the mode it was created with if it was
+    /// `wanted`. Root writing under a temporary name in a directory whose group is not
+    /// the file's (set-group-id, `grpid`) would let that group open it meanwhile: private.
+    fn stage(&self, dir: &Dir, wanted: Option<u32>, private: u32) -> io::Result<(File, Staged, Option<u32>)> {
         #[cfg(any(target_os = "linux", target_os = "android"))]
         if self.unnamed.load(Ordering::Relaxed) {
+            let mode = Mode::from_raw_mode(wanted.unwrap_or(private));
             match rustix::fs::openat(dir, ".", OFlags::WRONLY | OFlags::TMPFILE | OFlags::CLOEXEC, mode) {
-                Ok(fd) => return Ok((File::from(fd), Staged::Unnamed)),
+                Ok(fd) => return Ok((File::from(fd), Staged::Unnamed, wanted)),
                 // A filesystem without O_TMPFILE.
                 Err(Errno::OPNOTSUPP | Errno::ISDIR | Errno::INVAL) => self.unnamed.store(false, Ordering::Relaxed),
                 Err(e) => return Err(e.into()),
             }
         }
+        let wanted = wanted.filter(|_| !self.chown);
         let tmp = temporary_name();
         let flags = OFlags::WRONLY | OFlags::CREATE | OFlags::EXCL | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-        let f = File::from(rustix::fs::openat(dir, tmp.as_str(), flags, mode)?);
-        Ok((f, Staged::Named(tmp)))
+        let f =
+            File::from(rustix::fs::openat(dir, tmp.as_str(), flags, Mode::from_raw_mode(wanted.unwrap_or(private)))?);
+        Ok((f, Staged::Named(tmp), wanted))
     }
 
     /// Gives a written file its name, replacing a file already there atomically. A file
@@ -352,14 +354,24 @@ impl FsExporter {
                     rustix::fs::linkat(f, "", dir, tmp.as_str(), AtFlags::EMPTY_PATH)?;
                     tmp
                 }
-                // Root without CAP_DAC_READ_SEARCH (a container may drop it): linked
-                // through /proc/self/fd/N, which leads to that very inode; the next files
-                // are staged under a temporary name.
+                // Root without CAP_DAC_READ_SEARCH (a container may drop it), or the
+                // directory removed meanwhile: linked through /proc/self/fd/N, which leads
+                // to that very inode. If that works, the capability is what was missing,
+                // and the next files are staged under a temporary name.
                 Err(Errno::NOENT) => {
-                    self.unnamed.store(false, Ordering::Relaxed);
                     let proc = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(f));
                     let tmp = temporary_name();
-                    rustix::fs::linkat(rustix::fs::CWD, proc.as_str(), dir, tmp.as_str(), AtFlags::SYMLINK_FOLLOW)?;
+                    match rustix::fs::linkat(rustix::fs::CWD, proc.as_str(), dir, tmp.as_str(), AtFlags::SYMLINK_FOLLOW)
+                    {
+                        Ok(()) => self.unnamed.store(false, Ordering::Relaxed),
+                        Err(Errno::NOENT) => {
+                            return Err(io::Error::other(
+                                "its directory was removed during the restore (or, without CAP_DAC_READ_SEARCH, \
+                                 /proc is not mounted)",
+                            ))
+                        }
+                        Err(e) => return Err(e.into()),
+                    }
                     tmp
                 }
                 Err(e) => return Err(e.into()),
