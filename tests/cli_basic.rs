@@ -79,7 +79,7 @@ fn ls_path_cat_locate_diff_info() {
 
 #[test]
 fn listing_commands_agree_with_an_index_of_trees_only_even_on_disk() {
-    // ls, locate and info SNAPSHOT load an index without chunks (repo.rs load_metadata);
+    // ls, locate and info SNAPSHOT load an index without chunks (repo.rs load_listed, metadata only);
     // PLAKAR_INDEX_MEMORY=1 builds it on disk. Every listing is the same as with the
     // whole index in memory, and a command that reads contents still finds them.
     let env = Env::new();

@@ -130,7 +130,7 @@ impl Ctx {
     }
 
     /// Opens the store for listing: snapshots and trees, no file contents
-    /// (Repository::load_metadata).
+    /// (Repository::load_listed, metadata only).
     pub fn open_metadata(&self) -> Result<Repository> {
         self.open_reader(true)
     }
@@ -231,11 +231,6 @@ impl Unlocked {
     pub fn uncached(mut self) -> Self {
         self.cache = None;
         self
-    }
-
-    /// Reads the index of trees and snapshots only (Repository::load_metadata).
-    pub fn load_metadata(self) -> crate::kloset::Result<Repository> {
-        Repository::load_metadata(self.store, self.config, self.keys, self.cache)
     }
 
     /// Reads the index from a reader's listing of the store (`Repository::load_listed`).

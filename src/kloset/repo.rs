@@ -236,21 +236,11 @@ impl Repository {
         Self::load_into(store, config, keys, lease, cache, IndexBuilder::from_env())
     }
 
-    /// Like `load_cached`, with an index of trees and snapshots only (no chunks): for
-    /// commands that list snapshots and browse their trees (`ls`, `locate`), on a store
-    /// of millions of chunks. Such a repository reads no file contents and writes nothing
-    /// (the index stops a chunk lookup: index.rs).
-    pub fn load_metadata(
-        store: Arc<dyn Store>,
-        config: RepoConfig,
-        keys: Arc<Keys>,
-        cache: Option<Arc<Cache>>,
-    ) -> Result<Self> {
-        Self::load_into(store, config, keys, None, cache, IndexBuilder::from_env().metadata_only())
-    }
-
-    /// Like `load_cached` (`metadata_only`: like `load_metadata`), for a reader, from a
-    /// listing it took itself (`Listing::read`), for example while its keys were derived.
+    /// Like `load_cached`, for a reader, from a listing it took itself (`Listing::read`),
+    /// for example while its keys were derived. `metadata_only`: an index of trees and
+    /// snapshots only (no chunks), for commands that list snapshots and browse their trees
+    /// (`ls`, `locate`), on a store of millions of chunks. Such a repository reads no file
+    /// contents and writes nothing (the index stops a chunk lookup: index.rs).
     pub fn load_listed(
         store: Arc<dyn Store>,
         config: RepoConfig,
