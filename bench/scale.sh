@@ -3,11 +3,11 @@
 # restic side by side in one run.
 #
 # DATASET: linux (the Linux source tree, 78k files; the default) or many (1,000,000 small
-# files, bench/manyfiles.py). For each dataset, one S3 bucket per tool on Garage (tmpfs)
-# gets a backup of the dataset, then small backups of a directory that changes each time,
-# up to each of BENCH_LEVELS snapshots (default "1 100 1000"). At each level, straight to
-# Garage (0 ms) and through bench/wan_proxy.py holding each chunk DELAY_MS (default 20)
-# each way (a 40 ms round trip), it times:
+# files, bench/manyfiles.py). For each dataset and each of BENCH_LEVELS snapshots (default
+# "1 100 1000"), a Garage of its own (tmpfs) gets one S3 bucket per tool: LEVEL - 1 small
+# backups of a directory that changes each time (the tools side by side, unmeasured), then
+# a backup of the dataset. Straight to Garage (0 ms) and through bench/wan_proxy.py holding
+# each chunk DELAY_MS (default 20) each way (a 40 ms round trip), it times:
 #   ls                    listing the snapshots, with a warm cache (one ls before, untimed)
 #   no-change backup      the dataset again, unchanged, after one such backup (untimed)
 #   restore               the dataset's first snapshot, into a fresh directory on tmpfs
@@ -18,7 +18,7 @@
 # PLAKAR_BIN runs a given binary instead of building one. PLAKAR_BASE_BIN adds "plakar
 # (base)" ls rows from another binary on the same stores (before/after a change).
 # Needs what bench/run.sh needs (linux-source-6.1, restic, /usr/bin/time) and ~12 GB of
-# /dev/shm for the many-files dataset. linux at 1,000 snapshots takes about 40 minutes.
+# /dev/shm for the many-files dataset. Both datasets at the three levels take about 80 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 datasets=${*:-linux}
@@ -58,17 +58,21 @@ dataset() { # dataset NAME: prints its directory, made once (aside first: no par
   echo "$d"
 }
 
-stop() {
+garage() { # garage start|stop: Garage on 39400, started empty (its data is on tmpfs)
+  GARAGE_DIR=$root/garage GARAGE_PORT=39400 scripts/s3-server.sh "$1"
+}
+stop() { # stops the proxy and Garage, and waits for them to be gone (their ports freed)
+  local pids=${proxy_pid:-} i
+  [ -f "$root/garage/pid" ] && pids="$pids $(cat "$root/garage/pid")"
   [ -n "${proxy_pid:-}" ] && kill "$proxy_pid" 2>/dev/null || true
-  GARAGE_DIR=$root/garage GARAGE_PORT=39400 scripts/s3-server.sh stop >/dev/null 2>&1 || true
+  garage stop >/dev/null 2>&1 || true
+  for i in $(seq 1 100); do
+    kill -0 $pids 2>/dev/null || break
+    sleep 0.1
+  done
 }
 trap stop EXIT
-eval "$(GARAGE_DIR=$root/garage GARAGE_PORT=39400 scripts/s3-server.sh start)"
-export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 port=39499
-python3 bench/wan_proxy.py $port "$S3_ENDPOINT" "$delay" >"$root/proxy.log" 2>&1 &
-proxy_pid=$!
-sleep 1
 
 results=$root/results.tsv
 : >"$results"
@@ -85,39 +89,59 @@ measure() { # measure FILES SNAPSHOTS RTT TOOL STEP CMD...
   printf '| %s | %s | %.1f | %d |\n' "$cell" "$wall" "$(echo "$user + $sys" | bc)" "$((rss / 1024))" | tee -a "$results"
 }
 
+# fill TOOL N: N small backups of a directory that changes each time. Unmeasured; the two
+# tools fill side by side.
+fill() {
+  local small=$root/small-$1 i
+  rm -rf "$small" && mkdir -p "$small"
+  for ((i = 1; i <= $2; i++)); do
+    echo "$i" >"$small/counter"
+    head -c 4096 /dev/urandom >"$small/f$((i % 10))"
+    case $1 in
+      plakar) "$plakar" -quiet at @near backup "$small" >/dev/null ;;
+      restic) restic -q -r "${rrepo[0]}" --cache-dir "$rc" backup "$small" >/dev/null ;;
+    esac
+  done
+}
+
+# Each cell (dataset, level) gets a Garage of its own, emptied: the stores of a million
+# files at three levels would not fit in memory together. The small snapshots are made
+# first, in a store where the dataset is not yet (for restic, each backup rereads the whole
+# index, which made the million-file fill take 40 minutes); then the dataset is backed up.
+# The store holds the same snapshots as if it had grown the other way.
 for ds in $datasets; do
   data=$(dataset "$ds")
   files=$(find "$data" -type f | wc -l)
-  small=$root/small
-  home=$root/home-$ds
-  rm -rf "$small" "$home"
-  mkdir -p "$small" "$home"
-  export XDG_CONFIG_HOME=$home/.config XDG_CACHE_HOME=$home/.cache
-  bucket=scale-$ds-$(date +%s)
-  keys=("access_key=$S3_ACCESS_KEY" "secret_access_key=$S3_SECRET_KEY" use_tls=false)
-  "$plakar" store add near "s3://$S3_ENDPOINT/$bucket-plakar" "${keys[@]}"
-  "$plakar" store add far "s3://127.0.0.1:$port/$bucket-plakar" "${keys[@]}"
-  declare -A rrepo=([0]="s3:http://$S3_ENDPOINT/$bucket-restic" [$((2 * delay))]="s3:http://127.0.0.1:$port/$bucket-restic")
-  declare -A prepo=([0]=@near [$((2 * delay))]=@far)
-  echo "$ds: $files files; backing up the dataset" >&2
-  "$plakar" at @near create >/dev/null
-  "$plakar" -quiet at @near backup "$data" >/dev/null
-  first=$("$plakar" at @near ls | awk 'NR==1 {print $2}')
-  restic -q -r "${rrepo[0]}" init >/dev/null
-  restic -q -r "${rrepo[0]}" --no-cache backup "$data" >/dev/null
-  rfirst=$(restic -q -r "${rrepo[0]}" --no-cache snapshots --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
-  count=1
   for level in $levels; do
-    echo "$ds: filling to $level snapshots" >&2
-    while [ "$count" -lt "$level" ]; do
-      echo "$count" >"$small/counter"
-      head -c 4096 /dev/urandom >"$small/f$((count % 10))"
-      "$plakar" -quiet at @near backup "$small" >/dev/null
-      restic -q -r "${rrepo[0]}" --no-cache backup "$small" >/dev/null
-      count=$((count + 1))
-    done
+    stop
+    python3 bench/wan_proxy.py $port 127.0.0.1:39400 "$delay" >"$root/proxy.log" 2>&1 &
+    proxy_pid=$!
+    eval "$(garage start)"
+    export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
+    home=$root/home-$ds
+    rm -rf "$home" && mkdir -p "$home"
+    export XDG_CONFIG_HOME=$home/.config XDG_CACHE_HOME=$home/.cache
+    rc=$home/restic-cache
+    bucket=scale-$ds-$level
+    keys=("access_key=$S3_ACCESS_KEY" "secret_access_key=$S3_SECRET_KEY" use_tls=false)
+    "$plakar" store add near "s3://$S3_ENDPOINT/$bucket-plakar" "${keys[@]}"
+    "$plakar" store add far "s3://127.0.0.1:$port/$bucket-plakar" "${keys[@]}"
+    declare -A rrepo=([0]="s3:http://$S3_ENDPOINT/$bucket-restic" [$((2 * delay))]="s3:http://127.0.0.1:$port/$bucket-restic")
+    declare -A prepo=([0]=@near [$((2 * delay))]=@far)
+    "$plakar" at @near create >/dev/null
+    restic -q -r "${rrepo[0]}" init >/dev/null
+    echo "$ds: $files files, $level snapshots: $((level - 1)) small backups, then the dataset" >&2
+    fill plakar $((level - 1)) &
+    fill restic $((level - 1))
+    wait $!
+    "$plakar" -quiet at @near backup "$data" >/dev/null
+    first=$("$plakar" at @near ls | awk -v d="$data" '$NF == d {print $2}' | head -1)
+    restic -q -r "${rrepo[0]}" --cache-dir "$rc" backup "$data" >/dev/null
+    rfirst=$(restic -q -r "${rrepo[0]}" --cache-dir "$rc" snapshots --json --path "$data" |
+      python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["id"])')
+    [ -n "$first" ] && [ -n "$rfirst" ] || { echo "no snapshot of $data" >&2; exit 1; }
     for rtt in 0 $((2 * delay)); do
-      p=${prepo[$rtt]} r=${rrepo[$rtt]} rc=$home/restic-cache
+      p=${prepo[$rtt]} r=${rrepo[$rtt]}
       dst=$root/restore
       "$plakar" at "$p" ls >/dev/null # the cache filled
       measure "$files" "$level" "$rtt" plakar ls "$plakar" at "$p" ls
@@ -137,10 +161,9 @@ for ds in $datasets; do
       measure "$files" "$level" "$rtt" restic restore restic -q -r "$r" --cache-dir "$rc" restore "$rfirst" --target "$dst"
       rm -rf "$dst"
     done
-    # The measured backups added snapshots: the next level counts them.
-    count=$((count + 4))
   done
 done
+stop
 
 {
   echo

@@ -193,6 +193,32 @@ fn files_get_the_snapshots_mode_owner_and_group_whichever_way_they_are_created()
     }
 }
 
+/// A directory is private from its creation until its own mode is set after its last
+/// entry: a restore killed half way, or run under a umask of 0, leaves no directory others
+/// could write into. With permissions left alone it is what `mkdir` makes.
+#[test]
+fn directories_are_private_until_their_mode_is_set() {
+    let env = Env::new();
+    let t = env.path("target");
+    let exp = FsExporter::new(&t, true).unwrap();
+    exp.create_dir(b"top").unwrap();
+    // Its parents, missing, are made on the way.
+    exp.create_dir(b"made/on/the-way").unwrap();
+    for d in ["top", "made", "made/on", "made/on/the-way"] {
+        assert_eq!(mode(&t.join(d)), 0o700, "{d} while restored");
+    }
+    exp.set_metadata(b"top", &info(FileKind::Dir, 0o40755, 0)).unwrap();
+    assert_eq!(mode(&t.join("top")), 0o755, "top once its metadata is set");
+
+    let plain = env.path("plain");
+    let exp = FsExporter::new(&plain, false).unwrap();
+    exp.create_dir(b"d").unwrap();
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let mask = status.lines().find_map(|l| l.strip_prefix("Umask:")).unwrap().trim();
+    let mask = u32::from_str_radix(mask, 8).unwrap();
+    assert_eq!(mode(&plain.join("d")), 0o777 & !mask, "without permissions");
+}
+
 /// A default ACL on a directory decides the mode of the files created in it (the umask
 /// does not apply, the ACL's bits are taken away): a file created with its final mode
 /// must still end with the snapshot's mode.

@@ -191,7 +191,7 @@ impl FsExporter {
         let mut dir = Dir { root: &self.root, fd: None };
         for (i, c) in comps.iter().enumerate() {
             let next = match rustix::fs::openat(&dir, *c, flags, Mode::empty()) {
-                Err(Errno::NOENT) if create => match rustix::fs::mkdirat(&dir, *c, Mode::from_raw_mode(0o777)) {
+                Err(Errno::NOENT) if create => match rustix::fs::mkdirat(&dir, *c, self.new_dir_mode()) {
                     Ok(()) | Err(Errno::EXIST) => rustix::fs::openat(&dir, *c, flags, Mode::empty()),
                     Err(e) => Err(e),
                 },
@@ -225,6 +225,14 @@ impl FsExporter {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "the target itself is not a file"));
         };
         Ok((self.walk(dirs, false)?, name))
+    }
+
+    /// The mode a directory is made with. When permissions are restored, its own mode is
+    /// set once its last entry is written (`set_metadata`): until then, and for good if the
+    /// restore is killed, it is private, never open to all under a umask of 0. Without
+    /// them, it is what `mkdir` gives, as `mkdir -p` would.
+    fn new_dir_mode(&self) -> Mode {
+        Mode::from_raw_mode(if self.permissions { 0o700 } else { 0o777 })
     }
 
     /// Whether the attributes only root may set are restored: by root, unless asked to
@@ -527,7 +535,7 @@ impl Exporter for FsExporter {
         let comps = components(path)?;
         let Some((name, dirs)) = comps.split_last() else { return Ok(()) };
         let dir = self.walk(dirs, true)?;
-        let mode = Mode::from_raw_mode(0o777);
+        let mode = self.new_dir_mode();
         match rustix::fs::mkdirat(&dir, *name, mode) {
             Err(Errno::EXIST) if kind_at(&dir, name)? != FileType::Directory => {
                 // A file or a symlink in the way: replaced, never followed.
