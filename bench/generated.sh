@@ -6,7 +6,8 @@
 # markdown row per step: wall time, CPU time, peak RSS. The "Ten million files" figures of
 # docs/PERFORMANCE.md come from it (docs/MEMORY.md says where the memory goes).
 # PLAKAR_BIN runs a given binary instead of building one; BENCH_DIR is where the store goes
-# (/var/tmp/plakar-gen: on disk, the store of ten million files takes 6 GiB).
+# (/var/tmp/plakar-gen: on disk, the store of ten million files takes 6 GiB). BENCH_RESTORE
+# names a directory to restore the first snapshot into (it is emptied first and after).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-10000000}
@@ -38,4 +39,15 @@ measure() { # measure STEP CMD...
 measure backup "$plakar" -quiet at "$root/store" backup "$source"
 measure "backup, no change" "$plakar" -quiet at "$root/store" backup "$source"
 measure ls "$plakar" at "$root/store" ls
+if [ -n "${BENCH_RESTORE:-}" ]; then
+  # The first snapshot restored into BENCH_RESTORE (made fresh; it needs room for FILES
+  # inodes and, for files of up to MAX_SIZE bytes, a block each), then counted.
+  rm -rf "$BENCH_RESTORE" && mkdir -p "$BENCH_RESTORE"
+  first=$("$plakar" at "$root/store" ls | tail -1 | awk '{print $2}')
+  sync
+  measure restore "$plakar" -quiet at "$root/store" restore -to "$BENCH_RESTORE/r" "$first"
+  got=$(find "$BENCH_RESTORE/r" -type f | wc -l)
+  [ "$got" -eq "$n" ] || { echo "restored $got files of $n" >&2; exit 1; }
+  rm -rf "$BENCH_RESTORE"
+fi
 rm -rf "$root/store"

@@ -209,13 +209,16 @@ fn directories_are_private_until_their_mode_is_set() {
     }
     exp.set_metadata(b"top", &info(FileKind::Dir, 0o40755, 0)).unwrap();
     assert_eq!(mode(&t.join("top")), 0o755, "top once its metadata is set");
+    let status = fs::read_to_string("/proc/self/status").unwrap();
+    let mask = status.lines().find_map(|l| l.strip_prefix("Umask:")).unwrap().trim();
+    let mask = u32::from_str_radix(mask, 8).unwrap();
+    // A snapshot that recorded no mode (0) gets what `mkdir` gives.
+    exp.set_metadata(b"made", &info(FileKind::Dir, 0, 0)).unwrap();
+    assert_eq!(mode(&t.join("made")), 0o777 & !mask, "a directory with no mode recorded");
 
     let plain = env.path("plain");
     let exp = FsExporter::new(&plain, false).unwrap();
     exp.create_dir(b"d").unwrap();
-    let status = fs::read_to_string("/proc/self/status").unwrap();
-    let mask = status.lines().find_map(|l| l.strip_prefix("Umask:")).unwrap().trim();
-    let mask = u32::from_str_radix(mask, 8).unwrap();
     assert_eq!(mode(&plain.join("d")), 0o777 & !mask, "without permissions");
 }
 

@@ -284,6 +284,9 @@ impl FsExporter {
         // After the owner: chown clears set-id bits.
         if self.permissions && info.mode != 0 {
             rustix::fs::fchmod(fd, Mode::from_raw_mode(info.mode & 0o7777))?;
+        } else if self.permissions && info.kind() == FileKind::Dir {
+            // No mode recorded: what `mkdir` would have given, not the 0700 it was made with.
+            rustix::fs::fchmod(fd, Mode::from_raw_mode(0o777 & !self.umask.unwrap_or(0o022)))?;
         }
         rustix::fs::futimens(fd, &times(info))?;
         Ok(late)
