@@ -269,6 +269,42 @@ fn restore_never_writes_outside_the_target() {
     assert_eq!(std::fs::read_dir(env.path("deep")).unwrap().count(), 1, "only out/ was written");
 }
 
+/// A directory recorded without a tree (no backup writes one; a foreign store could)
+/// restores empty with its own mode, not left as the private directory restore makes.
+#[test]
+fn a_directory_without_a_tree_restores_empty_with_its_mode() {
+    use plakar::kloset::blob::BlobType;
+    use plakar::kloset::importer::FileKind;
+    use plakar::kloset::packer::Packer;
+    use plakar::kloset::state::State;
+    use plakar::kloset::tree::{Entry, Tree};
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let repo = new_repo(Arc::new(MemoryStore::new()));
+    let packer = Packer::new(repo.store.clone(), repo.keys.clone(), &repo.index, None, 1 << 20, 1);
+    let dir = |name: &[u8], mode: u32, subtree| Entry {
+        name: name.to_vec(),
+        info: FileInfo { kind: Some(FileKind::Dir), mode, mtime_ns: 1_000_000_000_000_000_000, ..Default::default() },
+        chunks: vec![],
+        lengths: vec![],
+        subtree,
+        error: None,
+    };
+    let tree = Tree { version: 1, entries: vec![dir(b"bare", 0o040755, None)] };
+    let tid = repo.keys.mac(&tree.encode());
+    packer.add(BlobType::Tree, tid, &tree.encode()).unwrap();
+    let blobs = packer.finish().unwrap();
+    repo.write_state(State { created: 0, blobs, ..Default::default() }).unwrap();
+    let repo = reopen(repo.store.clone());
+    let out = env.path("out");
+    let exp = FsExporter::new(&out, true).unwrap();
+    let r = restore::restore(&repo, &dir(b"x", 0o040755, Some(tid)), b"", &exp, &NoProgress).unwrap();
+    assert!(r.errors.is_empty(), "{:?}", r.errors);
+    let m = std::fs::metadata(out.join("bare")).unwrap();
+    assert_eq!(m.permissions().mode() & 0o7777, 0o755);
+    assert_eq!(std::fs::read_dir(out.join("bare")).unwrap().count(), 0);
+}
+
 /// Packfiles a clean run of `f` stores into a fresh store.
 fn clean_run(f: impl Fn(&Repository)) -> usize {
     let store = FullDisk::new();

@@ -227,10 +227,11 @@ impl FsExporter {
         Ok((self.walk(dirs, false)?, name))
     }
 
-    /// The mode a directory is made with. When permissions are restored, its own mode is
-    /// set once its last entry is written (`set_metadata`): until then, and for good if the
-    /// restore is killed, it is private, never open to all under a umask of 0. Without
-    /// them, it is what `mkdir` gives, as `mkdir -p` would.
+    /// The mode a directory inside the target is made with. When permissions are
+    /// restored, its own mode is set once its last entry is written (`set_metadata`):
+    /// until then, and for good if the restore is killed, it is private, never open to all
+    /// under a umask of 0. Without them, it is what `mkdir` gives, as `mkdir -p` would (so
+    /// is the target itself, made in `new`).
     fn new_dir_mode(&self) -> Mode {
         Mode::from_raw_mode(if self.permissions { 0o700 } else { 0o777 })
     }

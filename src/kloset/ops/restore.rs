@@ -271,8 +271,8 @@ impl Run<'_> {
         }
     }
 
-    /// Makes a directory and reads its tree; None when there is nothing under it to
-    /// restore (each failure reported).
+    /// Makes a directory and reads its tree; None when it could not be made or its tree
+    /// read (each failure reported).
     fn open_dir(&self, e: &Entry, path: &[u8]) -> Option<Tree> {
         self.dirs.fetch_add(1, Ordering::Relaxed);
         if let Err(err) = self.exp.create_dir(path) {
@@ -282,7 +282,9 @@ impl Run<'_> {
         if let Some(msg) = &e.error {
             self.fail(path, &dir_unreadable(msg));
         }
-        let sub = e.subtree?;
+        // A directory recorded without a tree (no backup writes one) is empty, as drill
+        // takes it: it still gets its mode, owner and times.
+        let Some(sub) = e.subtree else { return Some(Tree::default()) };
         self.repo.tree(&sub).map_err(|err| self.fail(path, &err.to_string())).ok()
     }
 
