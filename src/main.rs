@@ -22,7 +22,7 @@ fn main() {
         // thread's arena kept its own free memory, 25 MiB of a million-file backup's peak
         // (docs/PERFORMANCE.md, "Memory"). With one a core only, the main thread held one
         // and two workers on 2 cores shared the other, waiting on its lock: a restore of a
-        // million small files took 10.6 s instead of 9.2 (and backups gained a little).
+        // million small files took 10.6 s instead of 9.2 (backups took as long).
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         libc::mallopt(libc::M_ARENA_MAX, (cores + 1).clamp(1, 9) as i32);
     }
