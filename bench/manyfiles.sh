@@ -6,6 +6,10 @@
 # files" figures of docs/PERFORMANCE.md come from it.
 # PLAKAR_BIN runs a given binary instead of building one; BENCH_DIR moves the work
 # directory (/dev/shm/plakar-many); BENCH_TOOLS picks tools ("plakar restic").
+# BENCH_WARM=1 runs each backup and restore once untimed, removes what it wrote, and times
+# the second run: on a virtual machine whose memory the host backs on first touch, the
+# first write into never-used memory pays the host's page fault (docs/PERFORMANCE.md, "Many
+# small files"), and a restore of small files writes twice the pages its backup does.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n=${1:-1000000}
@@ -45,19 +49,33 @@ for t in ${BENCH_TOOLS:-plakar restic}; do
   rm -rf "$repo" "$dst" "$root/cache"
   case $t in
     plakar)
-      "$plakar" at "$repo" create >/dev/null
-      measure plakar backup "$plakar" -quiet at "$repo" backup "$data"
-      measure plakar "backup, no change" "$plakar" -quiet at "$repo" backup "$data"
-      id=$("$plakar" at "$repo" ls | awk 'NR==1 {print $2}')
-      measure plakar restore "$plakar" -quiet at "$repo" restore -to "$dst" "$id"
+      init=("$plakar" at "$repo" create)
+      backup=("$plakar" -quiet at "$repo" backup "$data")
+      restore=("$plakar" -quiet at "$repo" restore -to "$dst")
       ;;
     restic)
-      restic init -q -r "$repo"
-      measure restic backup restic -q -r "$repo" backup "$data"
-      measure restic "backup, no change" restic -q -r "$repo" backup "$data"
-      measure restic restore restic -q -r "$repo" restore latest --target "$dst"
+      init=(restic init -q -r "$repo")
+      backup=(restic -q -r "$repo" backup "$data")
+      restore=(restic -q -r "$repo" restore --target "$dst")
       ;;
   esac
+  "${init[@]}" >/dev/null
+  if [ "${BENCH_WARM:-0}" = 1 ]; then
+    "${backup[@]}" >/dev/null
+    rm -rf "$repo" "$root/cache"
+    "${init[@]}" >/dev/null
+  fi
+  measure "$t" backup "${backup[@]}"
+  measure "$t" "backup, no change" "${backup[@]}"
+  case $t in
+    plakar) restore+=("$("$plakar" at "$repo" ls | awk 'NR==1 {print $2}')") ;;
+    restic) restore+=(latest) ;;
+  esac
+  if [ "${BENCH_WARM:-0}" = 1 ]; then
+    "${restore[@]}" >/dev/null
+    rm -rf "$dst"
+  fi
+  measure "$t" restore "${restore[@]}"
   diff -rq "$data" "$dst/${data#/}" >/dev/null 2>&1 || diff -rq "$data" "$dst" >/dev/null || {
     echo "$t: the restore differs from the data" >&2
     exit 1
