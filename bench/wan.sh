@@ -10,6 +10,12 @@
 # GETs each restore sent, their sizes and how many were in flight (as the proxy saw them).
 # Writes the tables between the wan markers of bench/NOTES.md and docs/PERFORMANCE.md
 # (BENCH_WRITE=0: only print them). Data, stores and targets live on tmpfs (/dev/shm).
+# Each row also gives the CPU time Garage and the proxy spent during the step (from their
+# /proc/PID/stat): on 2 cores they share the machine with the tool measured.
+# Each restore is run once untimed into its target, which is then removed, before the timed
+# run (BENCH_WARM=0: not): on a virtual machine whose host backs guest memory on its first
+# touch, the first restore into never-used memory pays for it (docs/PERFORMANCE.md, "Many
+# small files"), and it would be the local restore every ratio is taken against.
 #
 # Needs what bench/run.sh needs (linux-source-6.1, restic, time) and python3.
 # PLAKAR_BIN=path measures that binary instead of building this tree; BENCH_CHECK=0 skips
@@ -62,16 +68,31 @@ until grep -q ready "$root/proxy.out" 2>/dev/null; do sleep 0.1; done
 wan=127.0.0.1:$((port + 10))
 rtt=$((2 * delay))
 
-# measure TOOL STEP CMD...: wall seconds, user+sys seconds, peak RSS MiB; a step through
-# the proxy also gets its requests summarised into $profile.
+# cpu PID: the user + system clock ticks the process has used.
+cpu() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
+garage_pid=$(cat "$root/garage/pid")
+hz=$(getconf CLK_TCK)
+
+# measure TOOL STEP CMD...: wall seconds, user+sys seconds, peak RSS MiB, and the server's
+# and the proxy's CPU seconds meanwhile; a step through the proxy also gets its requests
+# summarised into $profile. A restore step (into $dst) is run once before, untimed, and its
+# target removed, unless BENCH_WARM=0.
 measure() {
   local tool=$1 step=$2; shift 2
+  if [ "${BENCH_WARM:-1}" = 1 ] && [[ $step == restore* ]]; then
+    "$@" >/dev/null 2>&1 || true
+    rm -rf "$dst"
+  fi
   sync
   : >"$log"
+  local g0 p0
+  g0=$(cpu "$garage_pid") p0=$(cpu "$proxy_pid")
   /usr/bin/time -f '%e %U %S %M' -o "$root/time.out" "$@" >"$root/cmd.out" 2>"$root/cmd.err" || {
     echo "$tool $step failed:"; tail -5 "$root/cmd.err"; exit 1; }
+  local g=$(( $(cpu "$garage_pid") - g0 )) p=$(( $(cpu "$proxy_pid") - p0 ))
   read -r wall user sys rss <"$root/time.out"
-  printf '%s\t%s\t%s\t%.2f\t%d\n' "$tool" "$step" "$wall" "$(echo "$user + $sys" | bc)" "$((rss / 1024))" >>"$results"
+  printf '%s\t%s\t%s\t%.2f\t%d\t%.2f\t%.2f\n' "$tool" "$step" "$wall" "$(echo "$user + $sys" | bc)" "$((rss / 1024))" \
+    "$(echo "scale=2; $g / $hz" | bc)" "$(echo "scale=2; $p / $hz" | bc)" >>"$results"
   echo "$tool $step: ${wall}s wall, $((rss / 1024)) MiB"
   if [ -s "$log" ]; then
     sleep 0.3 # the proxy flushes a connection's last request when it closes
@@ -170,9 +191,9 @@ table=$(
   echo "$delay ms each way ($rtt ms round trip, bandwidth unlimited). Data, stores and targets on tmpfs."
   echo "plakar $("$plakar" version | head -1), $(restic version | cut -d' ' -f1-2)."
   echo
-  echo "| tool | step | wall s | CPU s | peak RSS MiB |"
-  echo "|---|---|---:|---:|---:|"
-  awk -F'\t' '{printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5}' "$results"
+  echo "| tool | step | wall s | CPU s | peak RSS MiB | Garage CPU s | proxy CPU s |"
+  echo "|---|---|---:|---:|---:|---:|---:|"
+  awk -F'\t' '{printf "| %s | %s | %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5, $6, $7}' "$results"
   echo
   echo "Same run: plakar's restore at $rtt ms is $(ratio "$pw" "$pfs")x its restore from a local store,"
   echo "$(ratio "$pw" "$p0")x its restore at 0 ms and $(ratio "$pw" "$rw_")x restic's at $rtt ms."
