@@ -3,7 +3,7 @@
 #
 # One S3 store (Garage on tmpfs) gets a backup of the Linux source tree, then SNAPSHOTS
 # (default 200) small backups of a directory that changes each time; restic gets the same in
-# its own bucket on the same server. Then, through bench/wan_proxy.py holding each chunk
+# its own bucket on the same server. Then, through examples/wan_proxy.rs holding each chunk
 # DELAY_MS (default 20) each way, so a round trip costs 2 x DELAY_MS more, it times, side by
 # side in one run:
 #   ls (cold cache)       the first command on a machine that never opened the store
@@ -64,9 +64,8 @@ else
 fi
 export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
 port=39299
-python3 bench/wan_proxy.py $port "$S3_ENDPOINT" "$delay" >"$root/proxy.log" 2>&1 &
-proxy_pid=$!
-sleep 1
+. bench/wan_proxy.sh
+start_proxy $port "$S3_ENDPOINT" "$delay" "$root/proxy.log"
 keys=("access_key=$S3_ACCESS_KEY" "secret_access_key=$S3_SECRET_KEY" use_tls=false)
 "$plakar" store add near "s3://$S3_ENDPOINT/hist-plakar-$suffix" "${keys[@]}"
 "$plakar" store add far "s3://127.0.0.1:$port/hist-plakar-$suffix" "${keys[@]}"

@@ -6,7 +6,7 @@
 # files, bench/manyfiles.py). For each dataset and each of BENCH_LEVELS snapshots (default
 # "1 100 1000"), a Garage of its own (tmpfs) gets one S3 bucket per tool: LEVEL - 1 small
 # backups of a directory that changes each time (the tools side by side, unmeasured), then
-# a backup of the dataset. Straight to Garage (0 ms) and through bench/wan_proxy.py holding
+# a backup of the dataset. Straight to Garage (0 ms) and through examples/wan_proxy.rs holding
 # each chunk DELAY_MS (default 20) each way (a 40 ms round trip), it times:
 #   ls                    listing the snapshots, with a warm cache (one ls before, untimed)
 #   no-change backup      the dataset again, unchanged, after one such backup (untimed)
@@ -21,6 +21,7 @@
 # /dev/shm for the many-files dataset. Both datasets at the three levels take about 80 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/wan_proxy.sh
 datasets=${*:-linux}
 levels=${BENCH_LEVELS:-1 100 1000}
 delay=${DELAY_MS:-20}
@@ -114,8 +115,7 @@ for ds in $datasets; do
   files=$(find "$data" -type f | wc -l)
   for level in $levels; do
     stop
-    python3 bench/wan_proxy.py $port 127.0.0.1:39400 "$delay" >"$root/proxy.log" 2>&1 &
-    proxy_pid=$!
+    start_proxy $port 127.0.0.1:39400 "$delay" "$root/proxy.log"
     eval "$(garage start)"
     export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
     home=$root/home-$ds

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # bench/wan.sh [DELAY_MS]: restore over S3 across a simulated WAN, plakar and restic side by
 # side in one run (issue 17). Backs the Linux source tree up into a private Garage, then
-# restores it directly (0 ms) and through bench/wan_proxy.py, which holds every chunk
+# restores it directly (0 ms) and through examples/wan_proxy.rs, which holds every chunk
 # DELAY_MS (default 20) each way: 2 * DELAY_MS of round trip, bandwidth unlimited. restic
 # uses the same server and the same link. A local (fs) store is measured as well, for
 # reference. Each step: wall time, CPU time (user + sys) and peak RSS (/usr/bin/time).
@@ -17,7 +17,8 @@
 # touch, the first restore into never-used memory pays for it (docs/PERFORMANCE.md, "Many
 # small files"), and it would be the local restore every ratio is taken against.
 #
-# Needs what bench/run.sh needs (linux-source-6.1, restic, time) and python3.
+# Needs what bench/run.sh needs (linux-source-6.1, restic, time) and python3 (for the request
+# profile).
 # PLAKAR_BIN=path measures that binary instead of building this tree; BENCH_CHECK=0 skips
 # comparing each restored tree with the source; BENCH_TOOLS picks among plakar-fs plakar-s3
 # restic-s3 (default: all three); BENCH_BEFORE=path also restores the same snapshot with
@@ -62,9 +63,8 @@ stop() {
 }
 trap stop EXIT
 eval "$(GARAGE_DIR=$root/garage GARAGE_PORT=$port scripts/s3-server.sh start)"
-python3 bench/wan_proxy.py $((port + 10)) "$S3_ENDPOINT" "$delay" "$log" >"$root/proxy.out" 2>&1 &
-proxy_pid=$!
-until grep -q ready "$root/proxy.out" 2>/dev/null; do sleep 0.1; done
+. bench/wan_proxy.sh
+start_proxy $((port + 10)) "$S3_ENDPOINT" "$delay" "$root/proxy.out" "$log"
 wan=127.0.0.1:$((port + 10))
 rtt=$((2 * delay))
 
@@ -188,7 +188,7 @@ table=$(
   echo "### Restore over S3 across a WAN (\`bench/wan.sh $delay\`)"
   echo
   echo "$(date -u +%Y-%m-%d), $(nproc) cores. Dataset: $(basename "$tarball"), unpacked: $files files,"
-  echo "$((bytes / 1000000)) MB. Garage on 127.0.0.1; the WAN is bench/wan_proxy.py holding every chunk"
+  echo "$((bytes / 1000000)) MB. Garage on 127.0.0.1; the WAN is examples/wan_proxy.rs holding every chunk"
   echo "$delay ms each way ($rtt ms round trip, bandwidth unlimited). Data, stores and targets on tmpfs."
   echo "plakar $("$plakar" version | head -1), $(restic version | cut -d' ' -f1-2)."
   echo
