@@ -17,6 +17,11 @@
 # touch, the first restore into never-used memory pays for it (docs/PERFORMANCE.md, "Many
 # small files"), and it would be the local restore every ratio is taken against.
 #
+# BENCH_PIN=1 puts Garage and the proxy on CPU 1 and every measured command on CPU 0
+# (taskset), as if the server were another machine: the tool gets one core, the same one for
+# the local reference, and its rows no longer pay for the server's CPU. Its table is written
+# between the wan-pinned markers.
+#
 # Needs what bench/run.sh needs (linux-source-6.1, restic, time) and python3 (for the request
 # profile).
 # PLAKAR_BIN=path measures that binary instead of building this tree; BENCH_CHECK=0 skips
@@ -66,6 +71,14 @@ eval "$(GARAGE_DIR=$root/garage GARAGE_PORT=$port scripts/s3-server.sh start)"
 . bench/wan_proxy.sh
 start_proxy $((port + 10)) "$S3_ENDPOINT" "$delay" "$root/proxy.out" "$log"
 wan=127.0.0.1:$((port + 10))
+pin=()
+mark=wan
+if [ "${BENCH_PIN:-0}" = 1 ]; then
+  taskset -a -p -c 1 "$(cat "$root/garage/pid")" >/dev/null
+  taskset -a -p -c 1 "$proxy_pid" >/dev/null
+  pin=(taskset -c 0)
+  mark=wan-pinned
+fi
 rtt=$((2 * delay))
 
 # cpu PID: the user + system clock ticks the process has used.
@@ -80,7 +93,7 @@ hz=$(getconf CLK_TCK)
 measure() {
   local tool=$1 step=$2; shift 2
   if [ "${BENCH_WARM:-1}" = 1 ] && [[ $step == restore* ]]; then
-    "$@" >/dev/null 2>&1 || true
+    "${pin[@]}" "$@" >/dev/null 2>&1 || true
     rm -rf "$dst"
     sleep 0.3 # the proxy logs a connection's last request when it closes: not into this step's log
   fi
@@ -88,7 +101,7 @@ measure() {
   : >"$log"
   local g0 p0
   g0=$(cpu "$garage_pid") p0=$(cpu "$proxy_pid")
-  /usr/bin/time -f '%e %U %S %M' -o "$root/time.out" "$@" >"$root/cmd.out" 2>"$root/cmd.err" || {
+  /usr/bin/time -f '%e %U %S %M' -o "$root/time.out" "${pin[@]}" "$@" >"$root/cmd.out" 2>"$root/cmd.err" || {
     echo "$tool $step failed:"; tail -5 "$root/cmd.err"; exit 1; }
   local g=$(( $(cpu "$garage_pid") - g0 )) p=$(( $(cpu "$proxy_pid") - p0 ))
   read -r wall user sys rss <"$root/time.out"
@@ -184,13 +197,20 @@ p0=$(val plakar-s3 "restore, 0 ms") pw=$(val plakar-s3 "restore, $rtt ms") rw_=$
 pfs=$(val plakar-fs restore)
 ratio() { [ -n "$1" ] && [ -n "$2" ] && printf '%.2f' "$(echo "scale=4; $1 / $2" | bc)" || echo "?"; }
 table=$(
-  echo "<!-- wan -->"
-  echo "### Restore over S3 across a WAN (\`bench/wan.sh $delay\`)"
+  echo "<!-- $mark -->"
+  if [ ${#pin[@]} = 0 ]; then
+    echo "### Restore over S3 across a WAN (\`bench/wan.sh $delay\`)"
+  else
+    echo "### Restore over S3 across a WAN, the server on a core of its own (\`BENCH_PIN=1 bench/wan.sh $delay\`)"
+  fi
   echo
   echo "$(date -u +%Y-%m-%d), $(nproc) cores. Dataset: $(basename "$tarball"), unpacked: $files files,"
   echo "$((bytes / 1000000)) MB. Garage on 127.0.0.1; the WAN is examples/wan_proxy.rs holding every chunk"
   echo "$delay ms each way ($rtt ms round trip, bandwidth unlimited). Data, stores and targets on tmpfs."
   echo "plakar $("$plakar" version | head -1), $(restic version | cut -d' ' -f1-2)."
+  if [ ${#pin[@]} != 0 ]; then
+    echo "Pinned: every measured command on CPU 0, Garage and the proxy on CPU 1 (taskset)."
+  fi
   echo
   echo "| tool | step | wall s | CPU s | peak RSS MiB | Garage CPU s | proxy CPU s |"
   echo "|---|---|---:|---:|---:|---:|---:|"
@@ -205,17 +225,17 @@ table=$(
   echo "| step | GETs | ranged | MiB | median KiB | largest MiB | mean in flight | peak in flight | connections | s |"
   echo "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
   cat "$profile"
-  echo "<!-- /wan -->"
+  echo "<!-- /$mark -->"
 )
 echo "$table"
 [ "${BENCH_WRITE:-1}" = 1 ] || exit 0
 for f in bench/NOTES.md docs/PERFORMANCE.md; do
-  python3 - "$f" "$table" <<'PY'
+  python3 - "$f" "$table" "$mark" <<'PY'
 import re, sys
-path, block = sys.argv[1], sys.argv[2]
+path, block, mark = sys.argv[1], sys.argv[2], sys.argv[3]
 s = open(path).read()
-if "<!-- wan -->" in s:
-    s = re.sub(r"<!-- wan -->.*?<!-- /wan -->", lambda _: block, s, flags=re.S)
+if f"<!-- {mark} -->" in s:
+    s = re.sub(f"<!-- {mark} -->.*?<!-- /{mark} -->", lambda _: block, s, flags=re.S)
 else:
     s = s.rstrip("\n") + "\n\n" + block + "\n"
 open(path, "w").write(s)

@@ -87,26 +87,33 @@ impl S3Store {
         if let Some((off, len)) = range {
             req = req.range(format!("bytes={}-{}", off, off + len - 1));
         }
-        c.block_on(async {
-            let out = match req.send().await {
-                Ok(out) => out,
-                Err(e) => return Ok(Err(classify(e, &c.cfg, &format!("reading {key}")))),
-            };
+        // The request runs as a task of the runtime, body included, and only its end wakes
+        // this thread: blocking on it here instead would hand each frame of the body from
+        // the runtime's threads to this one (a wake-up per frame, for every reader).
+        let task = c.spawn(async move {
+            let out = req.send().await?;
             let expected = out.content_length().and_then(|n| u64::try_from(n).ok());
-            let cut = |why: String| {
-                BodyCut(StoreError::new(
-                    K::Transient,
-                    format!("reading {key} from {}: {why} (after {BODY_ATTEMPTS} attempts)", c.cfg.endpoint),
-                ))
-            };
             // Into a Vec without a copy when the body came as one buffer (`From<Bytes>`).
-            let body = Vec::from(out.body.collect().await.map_err(|e| cut(e.to_string()))?.into_bytes());
-            let got = body.len() as u64;
-            if expected.is_some_and(|n| n != got) {
-                return Err(cut(format!("the reply held {got} of {} bytes", expected.unwrap_or(0))));
-            }
-            Ok(Ok(body))
-        })
+            let body = out.body.collect().await.map(|b| Vec::from(b.into_bytes()));
+            Ok((expected, body))
+        });
+        let (expected, body) = match c.block_on(task) {
+            Ok(Ok(got)) => got,
+            Ok(Err(e)) => return Ok(Err(classify(e, &c.cfg, &format!("reading {key}")))),
+            Err(e) => std::panic::resume_unwind(e.into_panic()),
+        };
+        let cut = |why: String| {
+            BodyCut(StoreError::new(
+                K::Transient,
+                format!("reading {key} from {}: {why} (after {BODY_ATTEMPTS} attempts)", c.cfg.endpoint),
+            ))
+        };
+        let body = body.map_err(|e| cut(e.to_string()))?;
+        let got = body.len() as u64;
+        if expected.is_some_and(|n| n != got) {
+            return Err(cut(format!("the reply held {got} of {} bytes", expected.unwrap_or(0))));
+        }
+        Ok(Ok(body))
     }
 
     /// Writes an object with a storage class: one PUT below `MULTIPART_THRESHOLD`, else a
