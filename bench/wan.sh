@@ -22,8 +22,8 @@
 # the local reference, and its rows no longer pay for the server's CPU. Its table is written
 # between the wan-pinned markers.
 #
-# Needs what bench/run.sh needs (linux-source-6.1, restic, time) and python3 (for the request
-# profile).
+# Needs what bench/run.sh needs (linux-source-6.1, restic, time), taskset (util-linux) for
+# BENCH_PIN, and python3 (for the request profile).
 # PLAKAR_BIN=path measures that binary instead of building this tree; BENCH_CHECK=0 skips
 # comparing each restored tree with the source; BENCH_TOOLS picks among plakar-fs plakar-s3
 # restic-s3 (default: all three); BENCH_BEFORE=path also restores the same snapshot with
@@ -93,7 +93,7 @@ hz=$(getconf CLK_TCK)
 measure() {
   local tool=$1 step=$2; shift 2
   if [ "${BENCH_WARM:-1}" = 1 ] && [[ $step == restore* ]]; then
-    "${pin[@]}" "$@" >/dev/null 2>&1 || true
+    ${pin[@]+"${pin[@]}"} "$@" >/dev/null 2>&1 || true
     rm -rf "$dst"
     sleep 0.3 # the proxy logs a connection's last request when it closes: not into this step's log
   fi
@@ -101,7 +101,7 @@ measure() {
   : >"$log"
   local g0 p0
   g0=$(cpu "$garage_pid") p0=$(cpu "$proxy_pid")
-  /usr/bin/time -f '%e %U %S %M' -o "$root/time.out" "${pin[@]}" "$@" >"$root/cmd.out" 2>"$root/cmd.err" || {
+  /usr/bin/time -f '%e %U %S %M' -o "$root/time.out" ${pin[@]+"${pin[@]}"} "$@" >"$root/cmd.out" 2>"$root/cmd.err" || {
     echo "$tool $step failed:"; tail -5 "$root/cmd.err"; exit 1; }
   local g=$(( $(cpu "$garage_pid") - g0 )) p=$(( $(cpu "$proxy_pid") - p0 ))
   read -r wall user sys rss <"$root/time.out"

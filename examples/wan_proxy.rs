@@ -79,12 +79,16 @@ impl Log {
 
 /// "GET /path HTTP/1.1\r\n" at the start of `data`: the method and the path.
 fn request_line(data: &[u8]) -> Option<(String, String)> {
+    const METHODS: [&[u8]; 5] = [b"GET ", b"PUT ", b"POST ", b"HEAD ", b"DELETE "];
+    // Most chunks of an upload are body: not worth searching for a line end.
+    if !METHODS.iter().any(|m| data.starts_with(m)) {
+        return None;
+    }
     let end = data.windows(2).position(|w| w == b"\r\n")?;
     let line = std::str::from_utf8(&data[..end]).ok()?;
     let mut words = line.split(' ');
     let (method, path, version) = (words.next()?, words.next()?, words.next()?);
-    let known = ["GET", "PUT", "POST", "HEAD", "DELETE"].contains(&method);
-    (known && version.starts_with("HTTP/1.") && words.next().is_none()).then(|| (method.into(), path.into()))
+    (version.starts_with("HTTP/1.") && words.next().is_none()).then(|| (method.into(), path.into()))
 }
 
 /// The value of header `name` (lower case) among the header lines of `data`.
@@ -165,7 +169,15 @@ async fn serve(port: u16, target: String, delay: Duration, out: Option<Arc<Mutex
     let start = Instant::now();
     let mut conns = 0;
     loop {
-        let (client, _) = listener.accept().await?;
+        let client = match listener.accept().await {
+            Ok((c, _)) => c,
+            Err(e) => {
+                // Out of file descriptors, say: the proxy goes on once some are freed.
+                eprintln!("wan_proxy: accepting a connection: {e}");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
         conns += 1;
         let log = Arc::new(Mutex::new(Log { out: out.clone(), conn: conns, start, cur: None }));
         let target = target.clone();
@@ -189,7 +201,13 @@ fn main() {
         std::process::exit(2);
     }
     let port: u16 = args[0].parse().expect("LISTEN_PORT: a port number");
-    let delay_ms: f64 = args[2].parse().expect("DELAY_MS: a number of milliseconds");
+    let delay_ms: f64 = match args[2].parse() {
+        Ok(d) if d >= 0.0 && f64::is_finite(d) => d,
+        _ => {
+            eprintln!("wan_proxy: DELAY_MS must be a number of milliseconds, 0 or more");
+            std::process::exit(2);
+        }
+    };
     let delay = Duration::from_secs_f64(delay_ms / 1000.0);
     let out = args.get(3).map(|p| {
         let f = File::options().create(true).append(true).open(p).expect("LOG: a writable file");

@@ -93,14 +93,15 @@ impl S3Store {
         let task = c.spawn(async move {
             let out = req.send().await?;
             let expected = out.content_length().and_then(|n| u64::try_from(n).ok());
-            // Into a Vec without a copy when the body came as one buffer (`From<Bytes>`).
-            let body = out.body.collect().await.map(|b| Vec::from(b.into_bytes()));
-            Ok((expected, body))
+            Ok((expected, out.body.collect().await))
         });
         let (expected, body) = match c.block_on(task) {
             Ok(Ok(got)) => got,
             Ok(Err(e)) => return Ok(Err(classify(e, &c.cfg, &format!("reading {key}")))),
-            Err(e) => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => match e.try_into_panic() {
+                Ok(p) => std::panic::resume_unwind(p),
+                Err(e) => return Ok(Err(StoreError::new(K::Transient, format!("reading {key}: {e}")))),
+            },
         };
         let cut = |why: String| {
             BodyCut(StoreError::new(
@@ -108,10 +109,23 @@ impl S3Store {
                 format!("reading {key} from {}: {why} (after {BODY_ATTEMPTS} attempts)", c.cfg.endpoint),
             ))
         };
-        let body = body.map_err(|e| cut(e.to_string()))?;
+        // Joined here, on the reader, rather than on one of the runtime's two threads; into
+        // a Vec without a copy when the body came as one buffer (`From<Bytes>`).
+        let body = Vec::from(body.map_err(|e| cut(e.to_string()))?.into_bytes());
         let got = body.len() as u64;
         if expected.is_some_and(|n| n != got) {
             return Err(cut(format!("the reply held {got} of {} bytes", expected.unwrap_or(0))));
+        }
+        // A server that ignores Range sends the whole object: its bytes are not the range's.
+        if let Some((off, len)) = range.filter(|&(_, len)| got > len) {
+            return Ok(Err(StoreError::new(
+                K::Unsupported,
+                format!(
+                    "reading {key} from {}: asked for {len} bytes at {off}, the server sent {got}; it does not \
+                     honour Range headers, which reading a store needs: use another S3 server or gateway",
+                    c.cfg.endpoint
+                ),
+            )));
         }
         Ok(Ok(body))
     }
