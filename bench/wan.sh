@@ -34,7 +34,7 @@ delay=${1:-20}
 root=${BENCH_DIR:-/dev/shm/plakar-wan}
 tarball=${BENCH_TARBALL:-/usr/src/linux-source-6.1.tar.xz}
 target=${CARGO_TARGET_DIR:-$PWD/target}
-port=${WAN_PORT:-39300}
+port=${WAN_PORT:-39500} # not 39300-39323: scripts/s3-cluster.sh's, for the tests
 check=${BENCH_CHECK:-1}
 tools=" ${BENCH_TOOLS:-plakar-fs plakar-s3 restic-s3} "
 want() { [[ $tools == *" $1 "* ]]; }
