@@ -59,8 +59,8 @@ dataset() { # dataset NAME: prints its directory, made once (aside first: no par
   echo "$d"
 }
 
-garage() { # garage start|stop: Garage on 39400, started empty (its data is on tmpfs)
-  GARAGE_DIR=$root/garage GARAGE_PORT=39400 scripts/s3-server.sh "$1"
+garage() { # garage start|stop: Garage on 39600 (off the test servers' ports), started empty (its data is on tmpfs)
+  GARAGE_DIR=$root/garage GARAGE_PORT=39600 scripts/s3-server.sh "$1"
 }
 stop() { # stops the proxy and Garage, and waits for them to be gone (their ports freed)
   local pids=${proxy_pid:-} i
@@ -73,7 +73,7 @@ stop() { # stops the proxy and Garage, and waits for them to be gone (their port
   done
 }
 trap stop EXIT
-port=39499
+port=39699
 
 results=$root/results.tsv
 : >"$results"
@@ -115,7 +115,7 @@ for ds in $datasets; do
   files=$(find "$data" -type f | wc -l)
   for level in $levels; do
     stop
-    start_proxy $port 127.0.0.1:39400 "$delay" "$root/proxy.log"
+    start_proxy $port 127.0.0.1:39600 "$delay" "$root/proxy.log"
     eval "$(garage start)"
     export AWS_ACCESS_KEY_ID=$S3_ACCESS_KEY AWS_SECRET_ACCESS_KEY=$S3_SECRET_KEY
     home=$root/home-$ds
