@@ -59,7 +59,7 @@ dataset() { # dataset NAME: prints its directory, made once (aside first: no par
   echo "$d"
 }
 
-garage() { # garage start|stop: Garage on 39600 (off the test servers' ports), started empty (its data is on tmpfs)
+garage() { # garage start|stop: Garage on 39600 (not a test server's port), started empty
   GARAGE_DIR=$root/garage GARAGE_PORT=39600 scripts/s3-server.sh "$1"
 }
 stop() { # stops the proxy and Garage, and waits for them to be gone (their ports freed)
