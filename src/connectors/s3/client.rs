@@ -55,15 +55,6 @@ impl Client {
         self.rt.block_on(f)
     }
 
-    /// Runs `f` as a task of the runtime; `block_on` its handle for the result.
-    pub fn spawn<F>(&self, f: F) -> tokio::task::JoinHandle<F::Output>
-    where
-        F: Future + Send + 'static,
-        F::Output: Send + 'static,
-    {
-        self.rt.spawn(f)
-    }
-
     pub fn handle(&self) -> tokio::runtime::Handle {
         self.rt.handle().clone()
     }

@@ -90,7 +90,7 @@ impl S3Store {
         // The request runs as a task of the runtime, body included, and only its end wakes
         // this thread: blocking on it here instead would hand each frame of the body from
         // the runtime's threads to this one (a wake-up per frame, for every reader).
-        let task = c.spawn(async move {
+        let task = c.handle().spawn(async move {
             let out = req.send().await?;
             let expected = out.content_length().and_then(|n| u64::try_from(n).ok());
             Ok((expected, out.body.collect().await))
